@@ -1,0 +1,3 @@
+from wtflow.cli import main
+
+raise SystemExit(main())

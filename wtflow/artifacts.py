@@ -1,0 +1,125 @@
+"""Where node output goes: one folder per run, one per node, a file per stream.
+
+    <artifacts_dir>/<workflow>/<YYYYmmddTHHMMSSZ>-<run id[:8]>/<root>/<child>/.../stdout
+                                                                            .../stderr
+                                                                            .../attempt-2/stdout   (retries)
+    <artifacts_dir>/<workflow>/latest -> the newest run folder
+
+Every chunk is written (unbuffered, through aiofiles) as it arrives, so a crash loses nothing
+that was already read from the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncFileIO
+
+from wtflow.errors import UsageError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slug(name: str) -> str:
+    """A folder name for a workflow name: safe characters only, never '.' or '..'."""
+    cleaned = _UNSAFE.sub("-", name).strip("-.") or "workflow"
+    return cleaned[:100]
+
+
+def run_folder_name(run_id: str, started_at: datetime) -> str:
+    return f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{run_id[:8]}"
+
+
+def node_dir(run_dir: Path, path: tuple[str, ...]) -> Path:
+    """The folder of a node (names were validated: no '/', NUL, '.' or '..')."""
+    return run_dir.joinpath(*path)
+
+
+def attempt_dir(run_dir: Path, path: tuple[str, ...], attempt: int) -> Path:
+    folder = node_dir(run_dir, path)
+    return folder if attempt <= 1 else folder / f"attempt-{attempt}"
+
+
+class StreamFile:
+    """Appends one stream's chunks to its file; remembers the first write error instead of raising.
+
+    A full disk must not stop the pipe from being drained (the process would block), and nodes
+    that already finished keep their output; the engine reports the error at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self.error: OSError | None = None
+        self._file: AsyncFileIO | None = None
+
+    async def open(self) -> None:
+        try:
+            self._file = await aiofiles.open(self.path, "wb", buffering=0)
+        except OSError as e:
+            self.error = e
+
+    async def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self._file is None or self.error is not None:
+            return
+        try:
+            await self._file.write(data)
+        except OSError as e:
+            self.error = e
+
+    async def close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                await self._file.close()
+            self._file = None
+
+
+class ArtifactStore:
+    """Creates run and node folders and the stream files in them."""
+
+    def __init__(self, artifacts_dir: Path) -> None:
+        self.artifacts_dir = artifacts_dir
+
+    async def create_run_dir(self, workflow: str, run_id: str, started_at: datetime) -> Path:
+        workflow_dir = self.artifacts_dir / slug(workflow)
+        run_dir = workflow_dir / run_folder_name(run_id, started_at)
+        try:
+            await aiofiles.os.makedirs(run_dir, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise UsageError(
+                f"artifacts folder {str(self.artifacts_dir)!r} is not usable: {e.strerror}; "
+                "point WTFLOW_ARTIFACTS_DIR (or --artifacts-dir) at a writable folder"
+            ) from None
+        latest = workflow_dir / "latest"
+        tmp = workflow_dir / f".latest-{run_id[:8]}"
+        with contextlib.suppress(OSError):  # a convenience for people; never fails a run
+            await aiofiles.os.symlink(run_dir.name, tmp)
+            await aiofiles.os.replace(tmp, latest)
+        return run_dir
+
+    async def open_attempt(self, run_dir: Path, path: tuple[str, ...], attempt: int) -> dict[str, StreamFile]:
+        folder = attempt_dir(run_dir, path, attempt)
+        files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
+        try:
+            await aiofiles.os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            for f in files.values():
+                f.error = e
+            return files
+        for f in files.values():
+            await f.open()
+        return files
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` readable by its owner only (state may hold secrets in its record)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o700)

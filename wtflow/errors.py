@@ -1,0 +1,42 @@
+"""Errors wtflow raises on purpose.
+
+    WtflowError                  base of every error wtflow raises on purpose
+    ├── UsageError               the user can fix it; the CLI exits 2
+    │   ├── ConfigError          bad INI value, bad WTFLOW_* value, unknown key
+    │   ├── WorkflowError        invalid tree: bad name, node placed twice, bad timeout
+    │   ├── WtfileError          wtfile.py missing, fails to import, duplicate @workflow name
+    │   └── LookupFailed         unknown workflow, run id or node in the CLI
+    └── RecorderError            the database refused a write (output on disk is kept)
+
+A failing node is never an exception: it is a status in the record.
+"""
+
+from __future__ import annotations
+
+
+class WtflowError(Exception):
+    """Base of every error wtflow raises on purpose."""
+
+
+class UsageError(WtflowError):
+    """Something the user can fix: bad settings, bad workflow, bad arguments."""
+
+
+class ConfigError(UsageError, ValueError):
+    """A setting has a bad value or an unknown name."""
+
+
+class WorkflowError(UsageError, ValueError):
+    """The workflow tree is invalid."""
+
+
+class WtfileError(UsageError):
+    """A wtfile could not be found or loaded."""
+
+
+class LookupFailed(UsageError, LookupError):
+    """A workflow, run or node named by the user does not exist."""
+
+
+class RecorderError(WtflowError):
+    """The database could not be reached or refused a write."""

@@ -1,0 +1,96 @@
+"""What the engine says happened; listeners (console, recorder, reports) subscribe to these.
+
+    RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt)
+                ├─ NodeFinished(status=skipped, attempt=0)           (never started)
+                └─ RunFinished
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from wtflow.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A node's place in the tree and what it executes, as the record keeps it."""
+
+    index: int
+    path: tuple[str, ...]
+    parent: int | None
+    position: int
+    kind: str | None  # "command", "pyfunc" or None for a grouping node
+    executes: str | None
+    parallel: bool
+    allow_failure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    run_id: str
+    workflow: str
+    started_at: datetime
+    run_dir: Path
+    nodes: tuple[NodeSpec, ...]
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStarted:
+    run_id: str
+    index: int
+    path: tuple[str, ...]
+    attempt: int
+    started_at: datetime
+    stdout_path: Path | None
+    stderr_path: Path | None
+    pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputReceived:
+    run_id: str
+    index: int
+    path: tuple[str, ...]
+    stream: str  # "stdout" | "stderr"
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFinished:
+    run_id: str
+    index: int
+    path: tuple[str, ...]
+    attempt: int  # 0 when the node never started (skipped, or cancelled before it began)
+    status: Status
+    exit_code: int | None  # negative: killed by that signal, as in subprocess
+    started_at: datetime | None
+    ended_at: datetime
+    will_retry: bool = False
+    stdout_size: int = 0
+    stderr_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    run_id: str
+    status: Status
+    exit_code: int
+    ended_at: datetime
+    counts: dict[str, int]
+
+
+Event = RunStarted | NodeStarted | OutputReceived | NodeFinished | RunFinished
+
+
+class Listener(Protocol):
+    """Receives every event; `handle` must return quickly (enqueue, don't block the loop)."""
+
+    def handle(self, event: Event) -> None: ...
+
+    def close(self) -> None:
+        """Called once after RunFinished (or when the run is abandoned); flush and release."""

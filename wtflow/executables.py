@@ -1,0 +1,95 @@
+"""What a node runs: a shell `Command` or a Python `PyFunc` (what, never how)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wtflow.errors import WorkflowError
+
+
+def check_timeout(value: object, *, owner: str) -> None:
+    """Reject a timeout that is not a positive number of seconds (shared with Node)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise WorkflowError(
+            f"{owner}.timeout={value!r} is not a positive number of seconds; "
+            "use e.g. timeout=30, or leave it out for no limit"
+        )
+
+
+@dataclass(eq=False)
+class Command:
+    """A shell command (`/bin/sh -c "..."`) or, given a list, a program run without a shell."""
+
+    cmd: str | Sequence[str]
+    timeout: float | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cmd, str):
+            if not self.cmd.strip():
+                raise WorkflowError(
+                    f"Command(cmd={self.cmd!r}) has nothing to run; "
+                    "pass a shell command, e.g. Command('make test')"
+                )
+        elif isinstance(self.cmd, Sequence) and self.cmd and all(isinstance(a, str) for a in self.cmd):
+            self.cmd = tuple(self.cmd)
+        else:
+            raise WorkflowError(
+                f"Command(cmd={self.cmd!r}) is not a shell string or a non-empty list of strings; "
+                "use e.g. Command('make test') or Command(['make', 'test'])"
+            )
+        check_timeout(self.timeout, owner="Command")
+
+    @property
+    def argv(self) -> list[str]:
+        """The program and its arguments, as the executor starts them."""
+        if isinstance(self.cmd, str):
+            return ["/bin/sh", "-c", self.cmd]
+        return list(self.cmd)
+
+    def describe(self) -> str:
+        """The command as a person would type it."""
+        return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+
+    def __repr__(self) -> str:
+        return f"Command(cmd={self.cmd!r})"
+
+
+@dataclass(eq=False)
+class PyFunc:
+    """A Python function (sync or async) run in a child process with its args and kwargs."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...] = field(default_factory=tuple, kw_only=True)
+    kwargs: dict[str, Any] = field(default_factory=dict, kw_only=True)
+    timeout: float | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not callable(self.func):
+            raise WorkflowError(
+                f"PyFunc(func={self.func!r}) is not callable; pass a function, e.g. PyFunc(func=build)"
+            )
+        if not isinstance(self.args, tuple | list):
+            raise WorkflowError(
+                f"PyFunc(args={self.args!r}) is not a tuple; use e.g. args=(value,) for one argument"
+            )
+        self.args = tuple(self.args)
+        if not isinstance(self.kwargs, dict):
+            raise WorkflowError(f"PyFunc(kwargs={self.kwargs!r}) is not a dict; use e.g. kwargs={{'n': 1}}")
+        check_timeout(self.timeout, owner="PyFunc")
+
+    def describe(self) -> str:
+        """The function's qualified name, `module.qualname`."""
+        module = getattr(self.func, "__module__", None) or "?"
+        name = getattr(self.func, "__qualname__", None) or repr(self.func)
+        return f"{module}.{name}"
+
+    def __repr__(self) -> str:
+        return f"PyFunc(<{self.describe()}>)"
+
+
+Executable = Command | PyFunc

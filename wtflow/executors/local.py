@@ -1,0 +1,244 @@
+"""Runs executables as local processes, each in its own session and process group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from wtflow.executables import Command, PyFunc
+from wtflow.executors import ExecRequest, Sink
+from wtflow.executors._child import run_forked
+
+CHUNK = 256 * 1024
+_PIPE_SIZE = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already empty
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # only a stranger's process reuses the id now
+        return False
+    return True
+
+
+def processes_with_token(token: str) -> list[int]:
+    """PIDs whose environment carries `token`: descendants that left the group (setsid, double fork)."""
+    needle = token.encode()
+    found = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        for var in environ.split(b"\0"):
+            if var.startswith(TOKEN_VAR.encode() + b"=") and needle in var.split(b"=", 1)[1].split(b","):
+                found.append(int(entry.name))
+                break
+    return found
+
+
+def kill_token(token: str) -> None:
+    for pid in processes_with_token(token):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+class _Leader:
+    """The node's own process: knows when it exited and reaps it exactly once."""
+
+    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None) -> None:
+        self.pid = pid
+        self.popen = popen
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        if self.code is None:
+            if self.popen is not None:
+                self.code = self.popen.poll()
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                    if pid:
+                        self.code = os.waitstatus_to_exitcode(status)
+        return self.code
+
+    async def exited(self) -> None:
+        """Resolve when the process itself ends, even while others still hold its pipes.
+
+        asyncio's `Process.wait()` resolves only once every pipe is closed, so a node that left
+        `sleep 100 &` behind would look "running" for 100 s. A pidfd says when the leader is gone."""
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return
+        except OSError:  # no pidfd (old kernel): poll
+            while self.poll() is None:
+                await asyncio.sleep(0.02)
+            return
+        gone = loop.create_future()
+        loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+        try:
+            await gone
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: bool) -> None:
+    """SIGTERM to the group, up to `grace` seconds for it to empty, then SIGKILL (and token holders)."""
+    pgid = leader.pid
+    _signal_group(pgid, signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while True:
+        leader.poll()  # a zombie leader still counts as a member of its group until reaped
+        if not _group_alive(pgid) or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.02)
+    _signal_group(pgid, signal.SIGKILL)  # what ignored SIGTERM
+    if not leader_exited:
+        # Stopped from outside (time limit, Ctrl-C): also what escaped the group with setsid.
+        await asyncio.to_thread(kill_token, token)
+    while leader.poll() is None:
+        await asyncio.sleep(0.005)
+
+
+async def _pump(reader: asyncio.StreamReader, sink: Sink) -> None:
+    # Chunks, not lines: a process may never print a newline.
+    while chunk := await reader.read(CHUNK):
+        await sink.write(chunk)
+
+
+async def _reader_for(fd: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError):  # fewer wake-ups per megabyte where the kernel allows it
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+    reader = asyncio.StreamReader(limit=CHUNK, loop=loop)
+    pipe = os.fdopen(fd, "rb", buffering=0)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    return reader
+
+
+class LocalExecutor:
+    """Starts each executable in a new session; a PyFunc in a forked copy of this process."""
+
+    def __init__(self, *, kill_grace: float = 2.0) -> None:
+        self.kill_grace = kill_grace
+
+    def _spawn(self, request: ExecRequest) -> tuple[_Leader, int, int]:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            executable = request.executable
+            if isinstance(executable, Command):
+                leader = self._popen(executable, request, out_w, err_w)
+            else:
+                leader = self._fork(executable, request, out_w, err_w)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        return leader, out_r, err_r
+
+    def _popen(self, command: Command, request: ExecRequest, out_w: int, err_w: int) -> _Leader:
+        try:
+            popen = subprocess.Popen(
+                command.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                env=dict(request.env),
+                cwd=request.cwd,
+                start_new_session=True,
+            )
+        except OSError as e:
+            # The program or the cwd is missing: report it as the shell would, in the node's stderr.
+            os.write(err_w, f"wtflow: cannot start {command.describe()!r}: {e.strerror}: {e.filename}\n".encode())
+            return _Leader(-1, None)
+        return _Leader(popen.pid, popen)
+
+    def _fork(self, func: PyFunc, request: ExecRequest, out_w: int, err_w: int) -> _Leader:
+        # Flushed so the child does not print the parent's pending text a second time.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child leaves through os._exit)
+            run_forked(func, request.env, request.cwd, out_w, err_w)
+        return _Leader(pid, None)
+
+    async def run(
+        self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
+    ) -> int:
+        """Run to the end; returns the exit code, negative for a signal (as subprocess does)."""
+        leader, out_r, err_r = self._spawn(request)
+        if leader.pid < 0:
+            await _drain_closed(out_r, err_r, sinks)
+            return 127
+        on_start(leader.pid)
+        pumps = [
+            asyncio.ensure_future(_pump(await _reader_for(out_r), sinks["stdout"])),
+            asyncio.ensure_future(_pump(await _reader_for(err_r), sinks["stderr"])),
+        ]
+        exited = False
+        try:
+            await leader.exited()
+            exited = True
+            leader.poll()
+        finally:
+            # Exited: end what the node left running in its group (`cmd &`), which would hold the
+            # pipes open and outlive the node. Cancelled (time limit, Ctrl-C): end the node itself.
+            # The pumps keep draining meanwhile, so nothing blocks on a full pipe.
+            await _stop(leader, self.kill_grace, request.token, leader_exited=exited)
+            await self._finish_pumps(pumps, request.token)
+        assert leader.code is not None
+        return leader.code
+
+    async def _finish_pumps(self, pumps: list[asyncio.Future[None]], token: str) -> None:
+        done, pending = await asyncio.wait(pumps, timeout=max(self.kill_grace, 0.5))
+        if pending:
+            # A process that left the group (setsid) still holds the pipes: end it.
+            await asyncio.to_thread(kill_token, token)
+            done, pending = await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task in pumps:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+
+async def _drain_closed(out_r: int, err_r: int, sinks: Mapping[str, Sink]) -> None:
+    for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
+        if data:
+            await sinks[name].write(data)
+
+
+def pid_path(pid: int) -> Path:
+    return Path(f"/proc/{pid}")
