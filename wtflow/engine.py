@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wtflow.artifacts import ArtifactStore, StreamFile, attempt_dir, ensure_private_dir
+from wtflow.artifacts import ArtifactStore, StreamFile, ensure_private_dir
 from wtflow.config import Config
 from wtflow.errors import UsageError, WtflowError
 from wtflow.events import (
@@ -349,7 +349,9 @@ class Engine:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter: retries of many nodes spread out
 
     async def _attempt(self, p: Placed, attempt: int) -> tuple[Status, int | None, datetime, tuple[int, int]]:
-        assert self._slots is not None and self._store is not None and self.run_dir is not None
+        assert self._slots is not None
+        assert self._store is not None
+        assert self.run_dir is not None
         node = p.node
         executable = node.executable
         assert executable is not None

@@ -29,14 +29,15 @@ class Command:
     timeout: float | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        if isinstance(self.cmd, str):
-            if not self.cmd.strip():
+        cmd: object = self.cmd
+        if isinstance(cmd, str):
+            if not cmd.strip():
                 raise WorkflowError(
                     f"Command(cmd={self.cmd!r}) has nothing to run; "
                     "pass a shell command, e.g. Command('make test')"
                 )
-        elif isinstance(self.cmd, Sequence) and self.cmd and all(isinstance(a, str) for a in self.cmd):
-            self.cmd = tuple(self.cmd)
+        elif isinstance(cmd, Sequence) and cmd and all(isinstance(a, str) for a in cmd):
+            self.cmd = tuple(cmd)
         else:
             raise WorkflowError(
                 f"Command(cmd={self.cmd!r}) is not a shell string or a non-empty list of strings; "

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="redundant-expr"
+# (the checks below guard against callers who ignore the annotations)
 """The tree: `Workflow`, `Node` and the `Artifact` handles on a node's output (pure data)."""
 
 from __future__ import annotations

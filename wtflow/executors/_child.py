@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import io
 import os
@@ -39,10 +40,8 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
         code = _call(func)
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:
-                pass
         os._exit(code)
 
 
@@ -56,7 +55,7 @@ def _call(func: PyFunc) -> int:
             return 0
         if isinstance(e.code, int):
             return e.code & 0xFF
-        print(e.code, file=sys.stderr)
+        sys.stderr.write(f"{e.code}\n")
         return 1
     except BaseException:
         traceback.print_exc()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, Sink
@@ -93,11 +92,16 @@ class _Leader:
         except ProcessLookupError:
             return
         except OSError:  # no pidfd (old kernel): poll
-            while self.poll() is None:
+            while self.poll() is None:  # noqa: ASYNC110 (nothing to wait on but the clock)
                 await asyncio.sleep(0.02)
             return
-        gone = loop.create_future()
-        loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        loop.add_reader(fd, readable)
         try:
             await gone
         finally:
@@ -120,8 +124,8 @@ async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: boo
     if not leader_exited:
         # Stopped from outside (time limit, Ctrl-C): also what escaped the group with setsid.
         await asyncio.to_thread(kill_token, token)
-    while leader.poll() is None:
-        await asyncio.sleep(0.005)
+    await leader.exited()
+    leader.poll()
 
 
 async def _pump(reader: asyncio.StreamReader, sink: Sink) -> None:
@@ -201,8 +205,8 @@ class LocalExecutor:
             return 127
         on_start(leader.pid)
         pumps = [
-            asyncio.ensure_future(_pump(await _reader_for(out_r), sinks["stdout"])),
-            asyncio.ensure_future(_pump(await _reader_for(err_r), sinks["stderr"])),
+            asyncio.create_task(_pump(await _reader_for(out_r), sinks["stdout"])),
+            asyncio.create_task(_pump(await _reader_for(err_r), sinks["stderr"])),
         ]
         exited = False
         try:
@@ -218,18 +222,19 @@ class LocalExecutor:
         assert leader.code is not None
         return leader.code
 
-    async def _finish_pumps(self, pumps: list[asyncio.Future[None]], token: str) -> None:
-        done, pending = await asyncio.wait(pumps, timeout=max(self.kill_grace, 0.5))
+    async def _finish_pumps(self, pumps: list[asyncio.Task[None]], token: str) -> None:
+        _, pending = await asyncio.wait(pumps, timeout=max(self.kill_grace, 0.5))
         if pending:
             # A process that left the group (setsid) still holds the pipes: end it.
             await asyncio.to_thread(kill_token, token)
-            done, pending = await asyncio.wait(pending, timeout=1.0)
+            _, pending = await asyncio.wait(pending, timeout=1.0)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         for task in pumps:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
 
 
 async def _drain_closed(out_r: int, err_r: int, sinks: Mapping[str, Sink]) -> None:
@@ -239,6 +244,3 @@ async def _drain_closed(out_r: int, err_r: int, sinks: Mapping[str, Sink]) -> No
         if data:
             await sinks[name].write(data)
 
-
-def pid_path(pid: int) -> Path:
-    return Path(f"/proc/{pid}")

@@ -1,0 +1,48 @@
+"""Small builders shared by the core tests."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from wtflow import Config, Node, Workflow
+from wtflow.events import Event
+
+
+def config(tmp_path: Path, **overrides: Any) -> Config:
+    """Settings for a test: no database unless asked, artifacts under tmp_path, no console."""
+    values: dict[str, Any] = {
+        "db.url": "",
+        "storage.state_dir": tmp_path / "state",
+        "run.console": "quiet",
+        "run.kill_grace": 0.5,
+    }
+    values.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return Config.load(environ={}, overrides=values)
+
+
+def py(code: str) -> str:
+    """A shell command running `code` with this interpreter."""
+    return shlex.join([sys.executable, "-c", code])
+
+
+def wf(*children: Node, parallel: bool = False, name: str = "wf") -> Workflow:
+    return Workflow(name=name, root=Node(name="root", children=list(children), parallel=parallel))
+
+
+class Collect:
+    """A listener keeping every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]

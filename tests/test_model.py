@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import wtflow
+from wtflow import Command, Node, PyFunc, Secret, Workflow, WorkflowError, WtflowError
+
+
+def test_public_names_match_the_seed_readme() -> None:
+    for name in ("Node", "Workflow", "Command", "PyFunc", "Artifact", "Engine", "Config", "workflow"):
+        assert hasattr(wtflow, name)
+
+
+def test_node_has_stream_artifacts_and_ids() -> None:
+    node = Node(name="n", executable=Command("echo hi"))
+    assert (node.stdout_artifact.name, node.stderr_artifact.name) == ("stdout", "stderr")
+    assert node.retcode is None and node.status == "pending"
+    assert node.id != Node(name="n").id
+    assert Workflow(name="w", root=node).id
+
+
+def test_artifact_read_before_its_node_ran_says_so() -> None:
+    node = Node(name="n1", executable=Command("echo hi"))
+    with pytest.raises(WtflowError, match=r"the stdout of node 'n1' has not been produced yet"):
+        _ = node.stdout_artifact.data
+
+
+@pytest.mark.parametrize("name", ["", "  ", "../x", "/etc", "a/b", "..", ".", "nul\0byte", "x" * 300])
+def test_bad_node_names_are_rejected_with_the_name(name: str) -> None:
+    with pytest.raises(WorkflowError, match="node name"):
+        Node(name=name)
+
+
+def test_same_node_object_twice_is_rejected() -> None:
+    shared = Node(name="shared", executable=Command("true"))
+    with pytest.raises(
+        WorkflowError, match=r"node 'shared' is placed twice \(at root/a/shared and root/b/shared\)"
+    ):
+        Workflow(
+            name="w",
+            root=Node(
+                name="root", children=[Node(name="a", children=[shared]), Node(name="b", children=[shared])]
+            ),
+        )
+
+
+def test_sibling_names_must_differ() -> None:
+    with pytest.raises(WorkflowError, match=r"two children of root are named 'x'"):
+        Workflow(name="w", root=Node(name="root", children=[Node(name="x"), Node(name="x")]))
+
+
+@pytest.mark.parametrize("name", ["stdout", "stderr", "attempt-2"])
+def test_child_names_of_artifact_files_are_reserved(name: str) -> None:
+    with pytest.raises(WorkflowError, match="reserved"):
+        Workflow(name="w", root=Node(name="root", children=[Node(name=name)]))
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, "10", float("nan")])
+def test_bad_timeouts_are_rejected(timeout: object) -> None:
+    with pytest.raises(WorkflowError, match=r"timeout=.* is not a positive number of seconds"):
+        Command("true", timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_empty_command_and_bad_executables_are_rejected() -> None:
+    with pytest.raises(WorkflowError, match=r"Command\(cmd=''\) has nothing to run"):
+        Command("")
+    with pytest.raises(WorkflowError, match="is not a shell string or a non-empty list"):
+        Command([])
+    with pytest.raises(WorkflowError, match="is not a Command or a PyFunc"):
+        Node(name="n", executable="echo hi")  # type: ignore[arg-type]
+    with pytest.raises(WorkflowError, match="is not callable"):
+        PyFunc(func=42)  # type: ignore[arg-type]
+    with pytest.raises(WorkflowError, match="is not a Node"):
+        Node(name="n", children=["x"])  # type: ignore[list-item]
+    with pytest.raises(WorkflowError, match="retries=-1"):
+        Node(name="n", retries=-1)
+
+
+def test_empty_workflow_name_is_rejected() -> None:
+    with pytest.raises(WorkflowError, match="workflow name '' is empty"):
+        Workflow(name="", root=Node(name="r"))
+
+
+def test_render_masks_secret_env_values() -> None:
+    node = Node(
+        name="deploy", executable=Command(["deploy", "--prod"]), env={"TOKEN": Secret("hunter2"), "X": "1"}
+    )
+    text = Workflow(name="w", root=node).render()
+    assert "hunter2" not in text
+    assert "TOKEN='***'" in text and "X='1'" in text
+    assert "Command(cmd=('deploy', '--prod'))" in text
+
+
+PURE = ["model.py", "executables.py", "status.py", "events.py", "config.py", "errors.py"]
+IO_MODULES = {"asyncio", "subprocess", "sqlalchemy", "aiofiles"}
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_model_layer_does_no_io(name: str) -> None:
+    tree = ast.parse((Path(wtflow.__file__).parent / name).read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not imported & IO_MODULES, f"{name} imports {sorted(imported & IO_MODULES)}"
+
+
+def test_engine_knows_no_sql_and_no_terminal() -> None:
+    source = (Path(wtflow.__file__).parent / "engine.py").read_text()
+    assert "import sqlalchemy" not in source and "from sqlalchemy" not in source
