@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -46,3 +47,13 @@ class Collect:
 
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+def gone(pid: int) -> bool:
+    """The process has ended: absent, or a zombie left for a parent other than us."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    # A zombie that is not ours (its parent reaps it) is gone for our purposes.
+    return stat.rsplit(")", 1)[1].split()[0] == "Z" and int(stat.rsplit(")", 1)[1].split()[1]) != os.getpid()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Collect, config, py, wf
+from tests.helpers import Collect, config, gone, py, wf
 from wtflow import Command, Engine, Node, PyFunc, Status, UsageError, Workflow
 from wtflow.events import NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted
 
@@ -187,7 +187,7 @@ def test_time_limit_kills_grandchildren(tmp_path: Path) -> None:
     assert Engine(wf(node), config(tmp_path)).run() == 1
     assert node.status == Status.TIMED_OUT
     for pid in map(int, pids.read_text().split()):
-        assert _gone(pid), pid
+        assert gone(pid), pid
 
 
 def test_time_limit_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_time_limit_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     node = Node(name="stubborn", executable=Command(py(code)), timeout=1)
     assert Engine(wf(node), config(tmp_path, run__kill_grace=0.2)).run() == 1
     assert node.status == Status.TIMED_OUT
-    assert _gone(int(ready.read_text()))
+    assert gone(int(ready.read_text()))
 
 
 def test_node_ends_when_its_process_ends_and_leftovers_are_stopped(tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_node_ends_when_its_process_ends_and_leftovers_are_stopped(tmp_path: Pat
     node = Node(name="n", executable=Command(f"sleep 100 & echo $! > {pids}; echo done"))
     assert Engine(wf(node), config(tmp_path)).run() == 0
     assert node.stdout_artifact.data == b"done\n"
-    assert _gone(int(pids.read_text()))
+    assert gone(int(pids.read_text()))
 
 
 def test_stdin_is_dev_null(tmp_path: Path) -> None:
@@ -355,12 +355,3 @@ def test_raw_console_shows_the_nodes_bytes_and_nothing_else(
     for i in range(3):
         assert f"line {i}\n" in out
         assert f"partial {i}" in out
-
-
-def _gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    # A zombie that is not ours (its parent reaps it) is gone for our purposes.
-    return stat.rsplit(")", 1)[1].split()[0] == "Z" and int(stat.rsplit(")", 1)[1].split()[1]) != os.getpid()

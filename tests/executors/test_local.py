@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import gone
+from wtflow import Command, PyFunc
+from wtflow.executors import ExecRequest
+from wtflow.executors.local import LocalExecutor, processes_with_token
+
+
+class Buffer:
+    def __init__(self) -> None:
+        self.data = b""
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+
+def request(executable: Command | PyFunc, token: str = "t-test") -> ExecRequest:
+    env = dict(os.environ, WTFLOW_PROCESS_TOKENS=token)
+    return ExecRequest(executable, env, None, token)
+
+
+async def run(executable: Command | PyFunc, **kw: object) -> tuple[int, Buffer, Buffer]:
+    out, err = Buffer(), Buffer()
+    code = await LocalExecutor(kill_grace=0.5).run(
+        request(executable), sinks={"stdout": out, "stderr": err}, on_start=lambda pid: None
+    )
+    return code, out, err
+
+
+async def test_exit_code_and_streams() -> None:
+    code, out, err = await run(Command("echo out; echo err >&2; exit 7"))
+    assert (code, out.data, err.data) == (7, b"out\n", b"err\n")
+
+
+async def test_signal_death_is_a_negative_code() -> None:
+    code, _, _ = await run(Command("kill -9 $$"))
+    assert code == -9
+
+
+async def test_output_without_newline_streams_in_chunks() -> None:
+    code, out, _ = await run(Command([sys.executable, "-c", "import sys; sys.stdout.write('y' * 3_000_000)"]))
+    assert code == 0
+    assert out.data == b"y" * 3_000_000
+
+
+async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path) -> None:
+    """Regression guard: cancellation must not be swallowed, and no grandchild may survive it."""
+    pids = tmp_path / "pids"
+    started: list[int] = []
+    executor = LocalExecutor(kill_grace=0.5)
+    task = asyncio.create_task(
+        executor.run(
+            request(Command(f"sleep 100 & echo $! > {pids}; sleep 100")),
+            sinks={"stdout": Buffer(), "stderr": Buffer()},
+            on_start=started.append,
+        )
+    )
+    async with asyncio.timeout(30):
+        while not pids.exists() or not pids.read_text().strip():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not Path(f"/proc/{started[0]}").exists()  # our own child: reaped, not a zombie
+    assert gone(int(pids.read_text()))
+
+
+async def test_setsid_escapee_is_found_by_its_token_and_killed_on_cancel(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon"
+    daemon = (
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.closerange(0, 3)\n"
+        f"        open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "        time.sleep(100)\n"
+        "    os._exit(0)\n"
+        "time.sleep(100)\n"
+    )
+    task = asyncio.create_task(run(Command([sys.executable, "-c", daemon])))
+    async with asyncio.timeout(30):
+        while not pid_file.exists() or not pid_file.read_text():
+            await asyncio.sleep(0.01)
+        pid = int(pid_file.read_text())
+        assert processes_with_token("t-test") != []
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    deadline = time.monotonic() + 5
+    while not gone(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert gone(pid)
+
+
+def _hello(name: str) -> None:
+    print(f"hello {name}")
+
+
+async def test_pyfunc_does_not_hold_other_nodes_pipes_open() -> None:
+    """A forked PyFunc inherits every open pipe; if it kept them, a quick command running beside
+    it would not see EOF until the PyFunc ended."""
+    slow = asyncio.create_task(run(PyFunc(func=time.sleep, args=(3,))))
+    await asyncio.sleep(0.2)
+    async with asyncio.timeout(2.5):  # well before the PyFunc ends
+        code, out, _ = await run(Command("echo quick"))
+    assert (code, out.data) == (0, b"quick\n")
+    await slow
+
+
+async def test_pyfunc_runs_in_a_child_in_its_own_session() -> None:
+    code, out, _ = await run(
+        PyFunc(func=lambda: print(os.getsid(0) == os.getpid(), os.getpid() != PARENT))  # noqa: T201
+    )
+    assert (code, out.data) == (0, b"True True\n")
+
+
+PARENT = os.getpid()
