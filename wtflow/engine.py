@@ -112,6 +112,8 @@ class Engine:
             return 128 + self._signal
         finally:
             self._kill_leftovers()
+            for problem in self.problems:  # e.g. the database went away: the output is still on disk
+                sys.stderr.write(f"wtflow: warning: {problem}\n")
 
     async def _main(self) -> int:
         loop = asyncio.get_running_loop()
@@ -255,8 +257,7 @@ class Engine:
         return selected
 
     def _children(self, p: Placed) -> list[Placed]:
-        start = p.index + 1
-        return [c for c in self.workflow.placed[start:] if c.parent == p.index]
+        return self.workflow.children_of[p.index]
 
     async def _visit(self, p: Placed, *, selected: set[int] | None) -> Status:
         """Run a node and its subtree; returns the outcome that counts for its parent."""

@@ -180,6 +180,10 @@ class Workflow:
                 f"workflow {self.name!r}: root={self.root!r} is not a Node; pass root=wtflow.Node(...)"
             )
         self.placed = tuple(self._place())
+        self.children_of: dict[int, list[Placed]] = {p.index: [] for p in self.placed}
+        for p in self.placed:
+            if p.parent is not None:
+                self.children_of[p.parent].append(p)
 
     def _place(self) -> Iterator[Placed]:
         seen: dict[int, tuple[str, ...]] = {}
