@@ -44,7 +44,8 @@ def postgres_server() -> Iterator[str]:
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not initdb or not pg_ctl:
         _unavailable("initdb/pg_ctl not found (apt-get install postgresql)")
-    assert initdb and pg_ctl
+    assert initdb
+    assert pg_ctl
     if os.getuid() == 0:
         try:
             pwd.getpwnam(USER)

@@ -65,7 +65,8 @@ def test_empty_db_url_switches_recording_off() -> None:
 def test_upstream_style_section_objects() -> None:
     cfg = Config(db=DatabaseConfig(url="sqlite:///t.db"), storage=StorageConfig(artifacts_dir=Path("/a")),
                  run=RunConfig(ignore_failure=True))  # fmt: skip
-    assert cfg.run.ignore_failure and cfg.db.url == "sqlite:///t.db"
+    assert cfg.run.ignore_failure
+    assert cfg.db.url == "sqlite:///t.db"
 
 
 @pytest.mark.parametrize(

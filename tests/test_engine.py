@@ -87,7 +87,8 @@ def test_parallel_failure_fails_parent_but_siblings_finish(tmp_path: Path) -> No
     after = Node(name="after", executable=Command("true"))
     engine = Engine(wf(group, after), config(tmp_path))
     assert engine.run() == 1
-    assert ok.status == Status.SUCCEEDED and ok.stdout_artifact.data == b"fine\n"
+    assert ok.status == Status.SUCCEEDED
+    assert ok.stdout_artifact.data == b"fine\n"
     assert bad.status == Status.FAILED
     assert group.status == Status.FAILED
     assert after.status == Status.SKIPPED

@@ -17,7 +17,8 @@ def test_public_names_match_the_seed_readme() -> None:
 def test_node_has_stream_artifacts_and_ids() -> None:
     node = Node(name="n", executable=Command("echo hi"))
     assert (node.stdout_artifact.name, node.stderr_artifact.name) == ("stdout", "stderr")
-    assert node.retcode is None and node.status == "pending"
+    assert node.retcode is None
+    assert node.status == "pending"
     assert node.id != Node(name="n").id
     assert Workflow(name="w", root=node).id
 
@@ -90,7 +91,8 @@ def test_render_masks_secret_env_values() -> None:
     )
     text = Workflow(name="w", root=node).render()
     assert "hunter2" not in text
-    assert "TOKEN='***'" in text and "X='1'" in text
+    assert "TOKEN='***'" in text
+    assert "X='1'" in text
     assert "Command(cmd=('deploy', '--prod'))" in text
 
 
@@ -108,4 +110,5 @@ def test_model_layer_does_no_io(name: str) -> None:
 
 def test_engine_knows_no_sql_and_no_terminal() -> None:
     source = (Path(wtflow.__file__).parent / "engine.py").read_text()
-    assert "import sqlalchemy" not in source and "from sqlalchemy" not in source
+    assert "import sqlalchemy" not in source
+    assert "from sqlalchemy" not in source
