@@ -1,0 +1,1 @@
+"""The record of runs: tables, migrations, the recorder (an engine listener) and read queries."""

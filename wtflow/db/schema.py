@@ -1,0 +1,164 @@
+"""Opening a database for the record: SQLite tuned for several writers, Alembic upgrades, crash reaping."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from wtflow.config import mask_url
+from wtflow.db.tables import AttemptRow, NodeRow, Run
+from wtflow.errors import RecorderError
+from wtflow.status import Status
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0002"  # the newest revision in migrations/versions (a test keeps the two in step)
+KNOWN = ("0001", "0002")
+_PG_LOCK = 0x777466_6C6F77  # pg_advisory_xact_lock key serialising schema upgrades across processes
+BUSY_MS = 30_000
+
+
+def open_engine(url: str) -> Engine:
+    """An Engine for `url`; a SQLite file is created private (0600) and opened in WAL mode."""
+    masked = mask_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise RecorderError(
+            f"database URL {masked!r} is not valid; use e.g. sqlite:///path/wtflow.db "
+            "or postgresql+psycopg://user:password@host/db"
+        ) from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(url, parsed.database)
+        return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2)
+    except ImportError as e:
+        raise RecorderError(
+            f"database {masked} needs a driver that is not installed ({e.name}); "
+            "install it, e.g. pip install 'wtflow[postgres]'"
+        ) from None
+    except SQLAlchemyError as e:
+        raise RecorderError(f"database {masked} cannot be used: {reason(e, url)}") from None
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if not path.parent.is_dir():
+            raise RecorderError(
+                f"database {url} cannot be created: folder {str(path.parent)!r} does not exist; "
+                "create it or point WTFLOW_DB_URL elsewhere"
+            )
+        # The record holds commands and settings: readable by its owner only. SQLite gives the
+        # -wal and -shm files the mode of the database file.
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    engine = create_engine(url, connect_args={"timeout": BUSY_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Take the write lock up front: a deferred transaction that reads and then writes can
+        # fail at once with "database is locked" when another process writes, whatever the
+        # busy timeout. IMMEDIATE waits its turn instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def reason(error: BaseException, url: str = "") -> str:
+    """The first line of what the driver said, with any password in it masked."""
+    origin = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    line = (str(origin).strip().splitlines() or [type(origin).__name__])[0]
+    password = make_url(url).password if url else None
+    return line.replace(str(password), "***") if password else line
+
+
+def prepare(engine: Engine) -> None:
+    """Bring the schema to HEAD (creating it in an empty database) and mark dead runs crashed."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current != HEAD:
+            if current is not None and current not in KNOWN:
+                raise RecorderError(
+                    f"database {mask_url(engine.url.render_as_string(hide_password=False))} has "
+                    f"schema revision {current!r}, newer than this wtflow knows; upgrade wtflow"
+                )
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        reap_dead_runs(conn)
+
+
+def alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def reap_dead_runs(conn: Connection) -> int:
+    """Runs left 'running' by a wtflow process of this host that no longer exists become 'crashed'."""
+    host = socket.gethostname()
+    rows = conn.execute(
+        select(Run.id, Run.pid).where(Run.status == Status.RUNNING.value, Run.host == host)
+    ).all()
+    dead = [run_id for run_id, pid in rows if not _alive(pid)]
+    for run_id in dead:
+        conn.execute(update(Run).where(Run.id == run_id).values(status=Status.CRASHED.value))
+        for table in (NodeRow, AttemptRow):
+            conn.execute(
+                update(table)
+                .where(table.run_id == run_id, table.status == Status.RUNNING.value)
+                .values(status=Status.CRASHED.value)
+            )
+    return len(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def connect(url: str) -> Engine:
+    """An Engine on an up-to-date schema, or a RecorderError saying what is wrong and how to fix it."""
+    engine = open_engine(url)
+    try:
+        prepare(engine)
+    except RecorderError:
+        engine.dispose()
+        raise
+    except SQLAlchemyError as e:
+        engine.dispose()
+        raise RecorderError(
+            f"database {mask_url(url)} cannot be used: {reason(e, url)}; "
+            "check WTFLOW_DB_URL / [database] url, or set it empty to run without recording"
+        ) from None
+    return engine
