@@ -1,0 +1,68 @@
+"""`python -m benchmarks`: run the workloads, print the table, save the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from benchmarks import output, pyfuncs, shell
+from benchmarks.harness import Context, Figure, Skip, table, write_json
+
+WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
+    "fanout": shell.fanout,
+    "chain": shell.chain,
+    "bigout": output.bigout,
+    "recording": shell.recording,
+    "pyfuncs": pyfuncs.pyfuncs,
+    "bigtree": shell.bigtree,
+    "uneven": shell.uneven,
+    "latency": output.latency,
+    "memory": output.memory,
+    "cli": shell.cli,
+}
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 repetitions: a smoke pass")
+    parser.add_argument("--only", action="append", choices=sorted(WORKLOADS), metavar="NAME",
+                        help=f"run only this workload (repeatable): {', '.join(WORKLOADS)}")  # fmt: skip
+    parser.add_argument("--reps", type=int, help="repetitions of each side (default: 5, --quick: 2)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="folder for the JSON (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    reps = args.reps or (2 if args.quick else 5)
+    chosen = args.only or list(WORKLOADS)
+    figures: list[Figure] = []
+    failed = False
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wtflow-bench-") as scratch:
+        ctx = Context(quick=args.quick, reps=reps, scratch=Path(scratch))
+        for name in chosen:
+            print(f"-- {name} ...", file=sys.stderr, flush=True)
+            began = time.perf_counter()
+            try:
+                figures += WORKLOADS[name](ctx)
+            except Skip as e:
+                figures.append(Figure(name, "", "s", None, None, skipped=str(e)))
+            except Exception:
+                traceback.print_exc()
+                failed = True
+            print(f"   {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - start
+    print(table(figures))
+    path = write_json(figures, args.out, quick=args.quick, seconds=seconds)
+    print(f"\n{len(figures)} figures in {seconds:.0f} s; saved {path}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Runs one wtflow workflow in a fresh interpreter and prints its time and memory as JSON.
+
+A separate process, so the peak RSS is the orchestrator's alone (not the harness's, nor a
+previous workload's). `python -m benchmarks._probe bigout '<json>'` / `... tree '<json>'`.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.harness import config, recorder_available
+from wtflow import Command, Engine, Node, Workflow
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bigout(cmd: str, folder: str) -> dict[str, float]:
+    wf = Workflow(name="bigout", root=Node(name="big", executable=Command(cmd)))
+    engine = Engine(wf, config(Path(folder)))
+    start = time.perf_counter()
+    code = engine.run()
+    took = time.perf_counter() - start
+    out = Path(engine.run_dir or ".") / "big" / "stdout"
+    return {"seconds": took, "code": code, "size": out.stat().st_size, "peak_mib": _peak_mib()}
+
+
+def tree(shape: list[int], folder: str, run: bool) -> dict[str, float]:
+    from benchmarks.shell import _big_tree
+
+    recorder_available()  # imported now, so the per-node figure does not count SQLAlchemy
+    empty = _rss_mib()
+    wf, commands = _big_tree(*shape)
+    built = _rss_mib()
+    code = Engine(wf, config(Path(folder))).run() if run else 0
+    return {"code": code, "nodes": len(commands), "empty_mib": empty, "built_mib": built,
+            "after_mib": _rss_mib(), "peak_mib": _peak_mib()}  # fmt: skip
+
+
+if __name__ == "__main__":
+    kind, args = sys.argv[1], json.loads(sys.argv[2])
+    result = bigout(**args) if kind == "bigout" else tree(**args)
+    print(json.dumps(result))

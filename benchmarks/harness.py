@@ -1,0 +1,204 @@
+"""Timing and reporting: alternate repetitions, medians, ratios, the table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wtflow
+from wtflow import Config
+
+
+class Skip(Exception):
+    """A workload that cannot run here (a missing layer, a missing tool); the message says why."""
+
+
+@dataclass
+class Stats:
+    median: float
+    min: float
+    max: float
+    samples: list[float]
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Stats:
+        # Pooled per-line samples (latency) would swamp the JSON: keep those as a summary only.
+        kept = samples if len(samples) <= 50 else []
+        return cls(statistics.median(samples), min(samples), max(samples), kept)
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Figure:
+    """One row of the table: wtflow against its baseline."""
+
+    workload: str
+    baseline_name: str
+    unit: str  # what the samples are: "s", "MiB", "ms"
+    baseline: Stats | None
+    wtflow: Stats | None
+    target: str = ""
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    skipped: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or self.wtflow is None or self.baseline.median <= 0:
+            return None
+        return self.wtflow.median / self.baseline.median
+
+
+@dataclass
+class Context:
+    """What every workload gets: its size switch, repetitions and a scratch folder."""
+
+    quick: bool
+    reps: int
+    scratch: Path
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @contextmanager
+    def folder(self) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(dir=self.scratch) as d:
+            yield Path(d)
+
+    def size(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+
+def alternate(
+    reps: int, baseline: Callable[[], float], candidate: Callable[[], float]
+) -> tuple[Stats, Stats]:
+    """Run baseline, then wtflow, `reps` times in turn, so drift on a shared machine hits both alike.
+
+    Each callable returns the seconds of the part it measures (set-up and clean-up excluded)."""
+    base: list[float] = []
+    cand: list[float] = []
+    for i in range(reps):
+        # Swap who goes first every repetition: neither side always inherits a warm page cache.
+        order = (baseline, candidate) if i % 2 == 0 else (candidate, baseline)
+        for fn in order:
+            (base if fn is baseline else cand).append(fn())
+    return Stats.of(base), Stats.of(cand)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bash(script: str, cwd: Path) -> float:
+    """Seconds `bash -c script` took; the baseline side of most workloads."""
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", script], cwd=cwd, check=True)
+    return time.perf_counter() - start
+
+
+def recorder_available() -> str | None:
+    """None when the database recorder imports, else why not."""
+    try:
+        import wtflow.db.recorder  # noqa: F401
+    except ImportError as e:
+        return f"wtflow.db.recorder does not import yet ({e})"
+    return None
+
+
+def config(folder: Path, *, record: bool | None = None, **overrides: Any) -> Config:
+    """wtflow's settings for a workload: state under `folder`, no terminal output (the baselines
+    write to files only). `record=None` means the default: the database on when the layer exists."""
+    if record is None:
+        record = recorder_available() is None
+    values: dict[str, Any] = {"storage.state_dir": folder / "state", "run.console": "quiet"}
+    if not record:
+        values["db.url"] = ""
+    values.update(overrides)
+    return Config.load(environ={}, overrides=values)
+
+
+def db_note(record: bool | None = None) -> str:
+    why = recorder_available()
+    if record is False:
+        return "database off"
+    return "database on" if why is None else "database off: " + why
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    return f"{value:.1f} {unit}"
+
+
+def table(figures: list[Figure]) -> str:
+    """A Markdown table (also readable in a terminal), one row per figure."""
+    rows = ["| workload | baseline | baseline median | wtflow median | ratio | target | note |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for f in figures:
+        if f.skipped:
+            rows.append(f"| {f.workload} | {f.baseline_name} | - | - | skipped | {f.target} | {f.skipped} |")
+            continue
+        assert f.baseline is not None
+        assert f.wtflow is not None
+        ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+        rows.append(
+            f"| {f.workload} | {f.baseline_name} | {_fmt(f.baseline.median, f.unit)} | "
+            f"{_fmt(f.wtflow.median, f.unit)} | {ratio} | {f.target} | {f.note} |"
+        )
+    return "\n".join(rows)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "wtflow": wtflow.__version__,
+        "commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).parent,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def write_json(figures: list[Figure], out_dir: Path, *, quick: bool, seconds: float) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = out_dir / f"{stamp}-{'quick' if quick else 'full'}.json"
+    doc = {
+        "machine": machine(),
+        "quick": quick,
+        "seconds": round(seconds, 1),
+        "figures": [dict(asdict(f), ratio=f.ratio) for f in figures],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,83 @@
+"""Python functions: many small PyFuncs against multiprocessing's fork start method."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.harness import Context, Figure, alternate, config, db_note
+from wtflow import Engine, Node, PyFunc, Workflow
+from wtflow.config import default_max_parallel
+
+
+def work(i: int) -> None:
+    """The function both sides run: a little computing and one line of output."""
+    print(f"item {i}: {sum(range(1000))}")
+
+
+def _in_files(i: int, folder: str) -> None:
+    # What wtflow does for a PyFunc's output, done by hand: the process's fd 1 and 2 into files.
+    out = os.open(f"{folder}/{i}.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = os.open(f"{folder}/{i}.err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    work(i)
+    sys.stdout.flush()
+
+
+def _baseline(n: int, folder: Path, *, window: int) -> float:
+    """One forked process per call, at most `window` at once (1: one after another)."""
+    ctx = multiprocessing.get_context("fork")
+    start = time.perf_counter()
+    running: dict[int, multiprocessing.process.BaseProcess] = {}
+    for i in range(n):
+        if len(running) >= window:
+            ready = multiprocessing.connection.wait(list(running))
+            for sentinel in ready:
+                running.pop(sentinel).join()  # type: ignore[arg-type]
+        p = ctx.Process(target=_in_files, args=(i, str(folder)))
+        p.start()
+        running[p.sentinel] = p
+    for p in running.values():
+        p.join()
+    return time.perf_counter() - start
+
+
+def _ours(n: int, folder: Path, *, parallel: bool) -> float:
+    leaves = [Node(name=f"f{i}", executable=PyFunc(func=work, args=(i,))) for i in range(n)]
+    wf = Workflow(name="pyfuncs", root=Node(name="root", parallel=parallel, children=leaves))
+    engine = Engine(wf, config(folder))
+    start = time.perf_counter()
+    code = engine.run()
+    took = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"pyfuncs: wtflow exited {code}")
+    return took
+
+
+def pyfuncs(ctx: Context) -> list[Figure]:
+    n = ctx.size(300, 60)
+    window = default_max_parallel()
+    figures = []
+    for parallel in (False, True):
+        counter = iter(range(10**6))
+        with ctx.folder() as folder:
+
+            def base(parallel: bool = parallel, counter: Iterator[int] = counter) -> float:
+                d = folder / f"b{next(counter)}"
+                d.mkdir()
+                return _baseline(n, d, window=window if parallel else 1)
+
+            def ours(parallel: bool = parallel, counter: Iterator[int] = counter) -> float:
+                return _ours(n, folder / f"w{next(counter)}", parallel=parallel)
+
+            b, w = alternate(ctx.reps, base, ours)
+        how = f"parallel (max {window} at once)" if parallel else "sequential"
+        figures.append(Figure(f"Python functions: {n} PyFuncs, {how}", "multiprocessing fork, one process each",
+                              "s", b, w, "<= 1.5x", db_note()))  # fmt: skip
+    return figures

@@ -1,0 +1,226 @@
+"""Workloads of shell commands: fan-out, chain, big tree, uneven branches, recording, the CLI."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.harness import Context, Figure, Skip, alternate, bash, config, db_note, recorder_available
+from wtflow import Command, Engine, Node, Workflow
+from wtflow.events import Event, NodeStarted
+
+
+def _leaf(name: str, cmd: str) -> Node:
+    return Node(name=name, executable=Command(cmd))
+
+
+def _fan(n: int) -> Workflow:
+    leaves = [_leaf(f"n{i}", f"echo hello {i}") for i in range(n)]
+    return Workflow(name="fanout", root=Node(name="root", parallel=True, children=leaves))
+
+
+def _run(wf: Workflow, folder: Path, **settings: object) -> float:
+    engine = Engine(wf, config(folder, **settings))  # type: ignore[arg-type]
+    start = time.perf_counter()
+    code = engine.run()
+    took = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"{wf.name}: wtflow exited {code}; problems: {engine.problems}")
+    return took
+
+
+def _xargs(ctx: Context, commands: list[str], folder: Path) -> float:
+    """`xargs -P <cores>` running each command with its stdout and stderr in files of its own."""
+    out = folder / "xargs"
+    out.mkdir()
+    listing = folder / "commands"
+    # NUL-separated pairs "<i> <command>"; one `sh` per command evaluates it with its output in
+    # files, so each command costs one process start, as under wtflow (`/bin/sh -c <command>`).
+    listing.write_text("".join(f"{i}\0{c}\0" for i, c in enumerate(commands)))
+    script = f"xargs -0 -n 2 -P {ctx.cores} sh -c 'eval \"$1\" > {out}/$0.out 2> {out}/$0.err' < {listing}"
+    return bash(script, folder)
+
+
+def fanout(ctx: Context) -> list[Figure]:
+    n = ctx.size(500, 100)
+    commands = [f"echo hello {i}" for i in range(n)]
+    with ctx.folder() as folder:
+        counter = iter(range(10**6))
+
+        def base() -> float:
+            with ctx.folder() as d:
+                return _xargs(ctx, commands, d)
+
+        def ours() -> float:
+            return _run(_fan(n), folder / f"w{next(counter)}")
+
+        b, w = alternate(ctx.reps, base, ours)
+    return [Figure(f"fan-out: {n} parallel echo", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.2x",
+                   f"artifacts on, {db_note()}")]  # fmt: skip
+
+
+def chain(ctx: Context) -> list[Figure]:
+    n = ctx.size(300, 60)
+    with ctx.folder() as folder:
+        counter = iter(range(10**6))
+        script = f"for i in $(seq {n}); do /bin/sh -c true > o/$i.out 2> o/$i.err; done"
+
+        def base() -> float:
+            with ctx.folder() as d:
+                (d / "o").mkdir()
+                return bash(script, d)
+
+        def ours() -> float:
+            leaves = [_leaf(f"n{i}", "true") for i in range(n)]
+            wf = Workflow(name="chain", root=Node(name="root", children=leaves))
+            return _run(wf, folder / f"w{next(counter)}")
+
+        b, w = alternate(ctx.reps, base, ours)
+    return [Figure(f"chain: {n} sequential true", "bash loop, sh -c true > file", "s", b, w, "<= 1.3x",
+                   f"artifacts on, {db_note()}")]  # fmt: skip
+
+
+def _big_tree(groups: int, subgroups: int, leaves: int) -> tuple[Workflow, list[str]]:
+    """Depth 3: a sequence of parallel groups of sequences of commands."""
+    commands: list[str] = []
+    top = []
+    for g in range(groups):
+        subs = []
+        for s in range(subgroups):
+            cmds = [f"echo {g}.{s}.{i}" for i in range(leaves)]
+            commands += cmds
+            subs.append(Node(name=f"s{s}", children=[_leaf(f"l{i}", c) for i, c in enumerate(cmds)]))
+        top.append(Node(name=f"g{g}", parallel=True, children=subs))
+    return Workflow(name="bigtree", root=Node(name="root", children=top)), commands
+
+
+class _FirstStart:
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def handle(self, event: Event) -> None:
+        if self.at is None and isinstance(event, NodeStarted):
+            self.at = time.perf_counter()
+
+    def close(self) -> None:
+        pass
+
+
+def bigtree(ctx: Context) -> list[Figure]:
+    shape = (5, 10, 100) if not ctx.quick else (2, 5, 20)
+    n = shape[0] * shape[1] * shape[2]
+    first: list[float] = []
+    with ctx.folder() as folder:
+        counter = iter(range(10**6))
+        _, commands = _big_tree(*shape)
+
+        def base() -> float:
+            with ctx.folder() as d:
+                return _xargs(ctx, commands, d)
+
+        def ours() -> float:
+            wf, _ = _big_tree(*shape)
+            probe = _FirstStart()
+            engine = Engine(wf, config(folder / f"w{next(counter)}"), listeners=[probe])
+            start = time.perf_counter()
+            engine.run()
+            took = time.perf_counter() - start
+            assert probe.at is not None
+            first.append((probe.at - start) / took)
+            return took
+
+        b, w = alternate(ctx.reps, base, ours)
+    share = sorted(first)[len(first) // 2]
+    return [Figure(f"big tree: {n} nodes, depth 3", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.5x",
+                   f"first process at {share:.1%} of the run (target < 5 %), {db_note()}",
+                   {"first_start_share": first})]  # fmt: skip
+
+
+def uneven(ctx: Context) -> list[Figure]:
+    lengths = [1, 4, 12, 30] if not ctx.quick else [1, 3, 6]
+    step = "sleep 0.02"
+    with ctx.folder() as folder:
+        counter = iter(range(10**6))
+        longest = max(lengths)
+        script = f"for i in $(seq {longest}); do /bin/sh -c '{step}' > o/$i.out 2> o/$i.err; done"
+
+        def base() -> float:
+            with ctx.folder() as d:
+                (d / "o").mkdir()
+                return bash(script, d)
+
+        def ours() -> float:
+            branches = [
+                Node(name=f"b{k}", children=[_leaf(f"s{i}", step) for i in range(length)])
+                for k, length in enumerate(lengths)
+            ]
+            wf = Workflow(name="uneven", root=Node(name="root", parallel=True, children=branches))
+            return _run(wf, folder / f"w{next(counter)}")
+
+        b, w = alternate(ctx.reps, base, ours)
+    return [Figure(f"uneven: branches of {lengths} x {step}", "critical path alone (bash loop)", "s", b, w,
+                   "<= 1.05x", db_note())]  # fmt: skip
+
+
+def recording(ctx: Context) -> list[Figure]:
+    why = recorder_available()
+    if why is not None:
+        raise Skip(why)
+    n = ctx.size(500, 100)
+    with ctx.folder() as folder:
+        counter = iter(range(10**6))
+        b, w = alternate(
+            ctx.reps,
+            lambda: _run(_fan(n), folder / f"off{next(counter)}", record=False),
+            lambda: _run(_fan(n), folder / f"on{next(counter)}", record=True),
+        )
+    return [
+        Figure(f"recording: {n}-node fan-out, SQLite on", "same run, database off", "s", b, w, "<= 1.10x")
+    ]
+
+
+_WTFILE = """\
+import wtflow
+
+@wtflow.workflow
+def fanout():
+    return wtflow.Node(name="root", parallel=True, children=[
+        wtflow.Node(name=f"n{{i}}", executable=wtflow.Command(f"echo hello {{i}}")) for i in range({n})
+    ])
+"""
+
+
+def cli(ctx: Context) -> list[Figure]:
+    try:
+        import wtflow.cli  # noqa: F401
+    except ImportError as e:
+        raise Skip(f"wtflow.cli does not import yet ({e})") from None
+    n = ctx.size(500, 100)
+    commands = [f"echo hello {i}" for i in range(n)]
+    with ctx.folder() as folder:
+        (folder / "wtfile.py").write_text(_WTFILE.format(n=n))
+        env = {"WTFLOW_CONSOLE": "quiet", "WTFLOW_STATE_DIR": str(folder / "state")}
+        if recorder_available() is not None:
+            env["WTFLOW_DB_URL"] = ""
+        argv = [sys.executable, "-m", "wtflow", "run", "fanout"]
+
+        def base() -> float:
+            with ctx.folder() as d:
+                return _xargs(ctx, commands, d)
+
+        def ours() -> float:
+            import os
+
+            start = time.perf_counter()
+            done = subprocess.run(argv, cwd=folder, env={**os.environ, **env}, capture_output=True)
+            took = time.perf_counter() - start
+            if done.returncode != 0:
+                raise Skip(f"`{shlex.join(argv[1:])}` exited {done.returncode}: {done.stderr[-300:]!r}")
+            return took
+
+        b, w = alternate(ctx.reps, base, ours)
+    return [Figure(f"CLI: `wtflow run` over a {n}-node fan-out", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.2x",
+                   f"includes interpreter start-up, {db_note()}")]  # fmt: skip

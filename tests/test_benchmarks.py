@@ -1,0 +1,28 @@
+"""The benchmark harness's smoke pass: it must keep running, whatever the figures say.
+
+No wall-clock assertions (these machines are shared and noisy): only that every workload
+produced a figure or said why it was skipped, and that the JSON is written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.timeout(300)
+def test_quick_pass_writes_a_figure_for_every_workload(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (result,) = tmp_path.glob("*-quick.json")
+    figures = json.loads(result.read_text())["figures"]
+    measured = [f for f in figures if not f["skipped"]]
+    assert all(f["ratio"] is not None and f["ratio"] > 0 for f in measured), figures
