@@ -11,6 +11,7 @@ that was already read from the process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -37,7 +38,11 @@ def run_folder_name(run_id: str, started_at: datetime) -> str:
 
 
 def node_dir(run_dir: Path, path: tuple[str, ...]) -> Path:
-    """The folder of a node (names were validated: no '/', NUL, '.' or '..')."""
+    """The folder of a node; no name may lead out of the run folder."""
+    for name in path:
+        # The model rejects these names already; this is the last line before a path is built.
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise UsageError(f"node name {name!r} cannot name a folder inside {str(run_dir)!r}")
     return run_dir.joinpath(*path)
 
 
@@ -60,7 +65,7 @@ class StreamFile:
 
     async def open(self) -> None:
         try:
-            self._file = await aiofiles.open(self.path, "wb", buffering=0)
+            self._file = await aiofiles.open(self.path, "wb", buffering=0, opener=_private)
         except OSError as e:
             self.error = e
 
@@ -90,7 +95,7 @@ class ArtifactStore:
         workflow_dir = self.artifacts_dir / slug(workflow)
         run_dir = workflow_dir / run_folder_name(run_id, started_at)
         try:
-            await aiofiles.os.makedirs(run_dir, mode=0o700, exist_ok=True)
+            await asyncio.to_thread(make_private_dirs, run_dir)
         except OSError as e:
             raise UsageError(
                 f"artifacts folder {str(self.artifacts_dir)!r} is not usable: {e.strerror}; "
@@ -107,7 +112,7 @@ class ArtifactStore:
         folder = attempt_dir(run_dir, path, attempt)
         files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
         try:
-            await aiofiles.os.makedirs(folder, exist_ok=True)
+            await asyncio.to_thread(make_private_dirs, folder)
         except OSError as e:
             for f in files.values():
                 f.error = e
@@ -115,6 +120,28 @@ class ArtifactStore:
         for f in files.values():
             await f.open()
         return files
+
+
+def _private(path: str, flags: int) -> int:
+    # Output may hold secrets a node printed: owner-only, whatever the umask.
+    return os.open(path, flags, 0o600)
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create `path` and its missing parents readable by their owner only; existing folders
+    (say a shared artifacts folder the user chose) are left as they are."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # a run started at the same moment made it; fine if a folder
+            if not folder.is_dir():
+                raise
 
 
 def ensure_private_dir(path: Path) -> None:

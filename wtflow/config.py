@@ -106,11 +106,71 @@ SETTINGS = (
 )  # fmt: skip
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_value(setting: Setting, value: object, *, source: str) -> Any:
+    """A value given as a Python object (an override, a dataclass field): text is parsed as the
+    INI and environment would parse it, anything else must already have the right type.
+
+    Without this, `overrides={"run.max_parallel": -1}` or a `str` where a path belongs would
+    be accepted here and fail mid-run with an error that names neither."""
+    if isinstance(value, str) and setting.parse is not parse_text:
+        return setting.parse(value, source=source)
+    parse = setting.parse
+    ok = False
+    if parse is parse_text:
+        ok = value is None or isinstance(value, str)
+    elif parse is parse_path:
+        if isinstance(value, os.PathLike):
+            value = Path(value)
+        ok = value is None or isinstance(value, Path)
+    elif parse is parse_bool:
+        ok = isinstance(value, bool)
+    elif parse is parse_positive_int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    elif parse is parse_seconds:
+        ok = _is_number(value) and 0 <= value < float("inf")  # type: ignore[operator]
+    elif parse is parse_timeout:
+        ok = value is None or (_is_number(value) and 0 < value < float("inf"))  # type: ignore[operator]
+    if not ok:
+        what, example = _EXPECTED[parse]
+        raise ConfigError(f"{source}={value!r} is not {what}; use e.g. {example}")
+    return value
+
+
+_EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
+    parse_text: ("a string", "'sqlite:///runs.db'"),
+    parse_path: ("a path", "pathlib.Path('ci-artifacts')"),
+    parse_bool: ("True or False", "True"),
+    parse_positive_int: ("a whole number >= 1", "8"),
+    parse_seconds: ("a number of seconds >= 0", "2.5"),
+    parse_timeout: ("a number of seconds > 0 or None", "30, or None for no limit"),
+    parse_console: (f"one of {', '.join(CONSOLE_MODES)}", "'plain'"),
+}
+
+
+def _check_fields(section: object, group: str) -> None:
+    for s in SETTINGS:
+        if s.group == group:
+            value = getattr(section, s.field)
+            checked = check_value(s, value, source=f"{group}.{s.field}")
+            if checked is not value:
+                object.__setattr__(section, s.field, checked)
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     """`[database]`: where runs are recorded."""
 
     url: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "db")
+
+    def __repr__(self) -> str:  # the URL may carry a password
+        return f"DatabaseConfig(url={None if self.url is None else mask_url(self.url)!r})"
 
     def resolved_url(self, state_dir: Path) -> str | None:
         """The URL to record into, or None when recording is off."""
@@ -127,6 +187,9 @@ class StorageConfig:
 
     artifacts_dir: Path | None = None
     state_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "storage")
 
     def resolved_state_dir(self) -> Path:
         return (self.state_dir or Path(".wtflow")).absolute()
@@ -146,6 +209,9 @@ class RunConfig:
     kill_grace: float = 2.0
     timeout: float | None = None
     console: str = "raw"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "run")
 
 
 @dataclass(frozen=True)
@@ -229,24 +295,33 @@ def values_from_ini(text: str, *, filename: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for section in parser.sections():
         if section not in sections:
-            raise ConfigError(f"{filename}: unknown section [{section}]; known sections: {', '.join(sections)}")
+            raise ConfigError(
+                f"{filename}: unknown section [{section}]; known sections: {', '.join(sections)}"
+            )
         for key, raw in parser.items(section):
             setting = by_key.get((section, key))
             if setting is None:
                 keys = ", ".join(s.key for s in SETTINGS if s.section == section)
                 raise ConfigError(f"{filename}: unknown key {key!r} in [{section}]; known keys: {keys}")
-            values[f"{setting.group}.{setting.field}"] = setting.parse(raw, source=f"{filename}: [{section}] {key}")
+            values[f"{setting.group}.{setting.field}"] = setting.parse(
+                raw, source=f"{filename}: [{section}] {key}"
+            )
     return values
 
 
 def values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Parse the `WTFLOW_*` variables that are set into 'group.field' values."""
-    return {f"{s.group}.{s.field}": s.parse(environ[s.env], source=s.env) for s in SETTINGS if s.env in environ}
+    return {
+        f"{s.group}.{s.field}": s.parse(environ[s.env], source=s.env) for s in SETTINGS if s.env in environ
+    }
 
 
-_URL_PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]*):(?P<password>[^@]*)@")
+# Greedy up to the last '@': a password with a raw '@' in it is masked whole (over-masking a
+# stray '@' later in the URL is the safe way to be wrong).
+_URL_PASSWORD = re.compile(r"^(?P<head>[^:/]+://[^:/@]*):(?P<password>.*)@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)[^&]*", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    return _URL_PASSWORD.sub(r"\g<head>:***@", url)
+    """The URL with its password (in the user part or the query) replaced by ***."""
+    return _QUERY_PASSWORD.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>:***@", url))

@@ -17,6 +17,7 @@ from wtflow.status import Status
 STREAMS = ("stdout", "stderr")
 _ATTEMPT_DIR = re.compile(r"attempt-\d+")
 _MAX_NAME_BYTES = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Secret(str):
@@ -61,21 +62,29 @@ class Artifact:
         return f"Artifact(name={self.name!r}, node={self.node_name!r}, path={self._path})"
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """`repr(value)`, cut short: an error message stays one readable line whatever it quotes."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
 def _check_name(name: object, *, what: str) -> None:
     if not isinstance(name, str) or not name.strip():
-        raise WorkflowError(f"{what} name {name!r} is empty; give it a name, e.g. name='build'")
+        raise WorkflowError(f"{what} name {shown(name)} is empty; give it a name, e.g. name='build'")
     problem = None
     if "/" in name or "\\" in name or "\0" in name:
-        problem = "contains '/', '\\\\' or NUL"
+        problem = "contains '/', '\\\\' or NUL, so it cannot name its artifacts folder"
     elif name in (".", ".."):
-        problem = "is a relative path component"
+        problem = "is a relative path component, so it cannot name its artifacts folder"
     elif len(name.encode()) > _MAX_NAME_BYTES:
-        problem = f"is longer than {_MAX_NAME_BYTES} bytes"
-    if problem:
-        raise WorkflowError(
-            f"{what} name {name!r} {problem}, so it cannot name its artifacts folder; "
-            "use a plain name such as 'unit-tests'"
+        problem = (
+            f"is {len(name.encode())} bytes long, more than the {_MAX_NAME_BYTES} a folder name may take"
         )
+    elif _CONTROL.search(name):
+        # A newline or an escape sequence in a name would forge lines in logs and the terminal.
+        problem = "contains a control character (newline, tab, escape...)"
+    if problem:
+        raise WorkflowError(f"{what} name {shown(name)} {problem}; use a plain name such as 'unit-tests'")
 
 
 @dataclass(eq=False)
@@ -172,9 +181,17 @@ class Workflow:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
-            raise WorkflowError(f"workflow name {self.name!r} is empty; give it a name, e.g. name='ci'")
-        if "\0" in self.name:
-            raise WorkflowError(f"workflow name {self.name!r} contains NUL; use a plain name such as 'ci'")
+            raise WorkflowError(f"workflow name {shown(self.name)} is empty; give it a name, e.g. name='ci'")
+        if _CONTROL.search(self.name):
+            raise WorkflowError(
+                f"workflow name {shown(self.name)} contains a control character (NUL, newline, escape...); "
+                "use a plain name such as 'ci'"
+            )
+        if len(self.name.encode()) > _MAX_NAME_BYTES:
+            raise WorkflowError(
+                f"workflow name {shown(self.name)} is {len(self.name.encode())} bytes long, "
+                f"more than the {_MAX_NAME_BYTES} allowed; use a short name such as 'ci'"
+            )
         if not isinstance(self.root, Node):
             raise WorkflowError(
                 f"workflow {self.name!r}: root={self.root!r} is not a Node; pass root=wtflow.Node(...)"
@@ -198,6 +215,7 @@ class Workflow:
                     "create a separate Node for each place"
                 )
             seen[id(node)] = path
+            _check_name(node.name, what="node")  # again: a name may have been changed since
             yield Placed(index, path, parent, position, node)
             names: set[str] = set()
             for child in node.children:
