@@ -33,6 +33,7 @@ from wtflow.config import (
 )
 from wtflow.discover import Registered
 from wtflow.engine import Engine
+from wtflow.executors.local import kill_token
 from wtflow.errors import LookupFailed, UsageError, WtfileError, WtflowError
 from wtflow.model import Placed, Workflow
 
@@ -364,11 +365,16 @@ def _run_one(
     view = live.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
     engine = Engine(wf, config, listeners=[report], console=view, only=only)
     started = time.monotonic()
+    code = EXIT_INTERRUPTED
     try:
         code = engine.run()
     finally:
         if view is not None:
             view.close()  # after a second Ctrl-C the engine could not: the cursor must come back
+        if code not in (EXIT_OK, EXIT_FAILED):
+            # A second Ctrl-C ends the engine before its graceful stop has killed every group;
+            # whatever this run started carries its id in the environment, so nothing outlives us.
+            kill_token(engine.run_id)
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))
     sys.stderr.flush()
     return code
