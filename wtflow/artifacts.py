@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 from datetime import datetime
@@ -73,8 +74,15 @@ class StreamFile:
         self.size += len(data)
         if self._file is None or self.error is not None:
             return
+        view = memoryview(data)
         try:
-            await self._file.write(data)
+            # A full disk or a file size limit first shows as a short write, and only the next
+            # write fails: taking the short write as complete lost a node's last bytes silently.
+            while view:
+                written = await self._file.write(view)
+                if not written:
+                    raise OSError(errno.EIO, "the file took no more bytes")
+                view = view[written:]
         except OSError as e:
             self.error = e
 
@@ -131,10 +139,8 @@ def make_private_dirs(path: Path) -> None:
     """Create `path` and its missing parents readable by their owner only; existing folders
     (say a shared artifacts folder the user chose) are left as they are."""
     missing = []
-    while not path.is_dir():
+    while not os.path.lexists(path):
         missing.append(path)
-        if path.parent == path:
-            break
         path = path.parent
     for folder in reversed(missing):
         try:

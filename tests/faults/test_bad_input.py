@@ -158,26 +158,20 @@ def test_hostile_node_name_is_refused_in_one_line(name: str, problem: str) -> No
     assert "; use a plain name such as 'unit-tests'" in text or "give it a name" in text
 
 
-@pytest.mark.parametrize(("name", "problem"), [h for h in HOSTILE if h[0] not in ("..", ".")])
-def test_hostile_workflow_name_is_refused_or_kept_inside_the_artifacts_folder(
-    tmp_path: Path, name: str, problem: str
-) -> None:
-    try:
-        workflow = Workflow(name=name, root=Node(name="n", executable=Command("echo hi")))
-    except WorkflowError as e:
-        assert "\n" not in str(e)
-        assert str(e).startswith("workflow name ")
-        return
-    # Accepted names ('../x', 'a/b', ...) become a safe folder name under the artifacts folder.
-    engine = Engine(workflow, config(tmp_path))
-    assert engine.run() == 0
-    artifacts = (tmp_path / "state" / "artifacts").resolve()
-    assert engine.run_dir is not None
-    assert engine.run_dir.resolve().parent.parent == artifacts
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [h for h in HOSTILE if "/" not in h[1] and "relative" not in h[1]],
+    ids=lambda v: repr(v)[:20],
+)
+def test_hostile_workflow_name_is_refused_in_one_line(name: str, problem: str) -> None:
+    with pytest.raises(WorkflowError) as e:
+        Workflow(name=name, root=Node(name="n"))
+    assert _one_line(e).startswith("workflow name ")
+    assert problem in str(e.value)
 
 
-@pytest.mark.parametrize("name", ["..", ".", "../../etc"])
-def test_dot_workflow_names_stay_inside_the_artifacts_folder(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", "..", ".", "../../etc", "/etc/passwd"])
+def test_path_like_workflow_names_stay_inside_the_artifacts_folder(tmp_path: Path, name: str) -> None:
     engine = Engine(Workflow(name=name, root=Node(name="n", executable=Command("true"))), config(tmp_path))
     assert engine.run() == 0
     assert engine.run_dir is not None
@@ -204,7 +198,10 @@ def test_the_same_node_twice_names_both_places() -> None:
 @pytest.mark.parametrize(
     ("build", "expected"),
     [
-        (lambda: Node(name="n", executable="make"), r"^node 'n': executable='make' is not a Command or a PyFunc"),
+        (
+            lambda: Node(name="n", executable="make"),
+            r"^node 'n': executable='make' is not a Command or a PyFunc",
+        ),
         (lambda: Node(name="n", executable=print), r"is not a Command or a PyFunc; wrap it"),
         (lambda: Node(name="n", children=["x"]), r"^node 'n': child 'x' is not a Node"),
         (lambda: Node(name="n", retries=-1), r"^node 'n': retries=-1 is not a whole number >= 0"),
