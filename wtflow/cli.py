@@ -15,6 +15,7 @@ import configparser
 import fnmatch
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -33,8 +34,8 @@ from wtflow.config import (
 )
 from wtflow.discover import Registered
 from wtflow.engine import Engine
-from wtflow.executors.local import kill_token
 from wtflow.errors import LookupFailed, UsageError, WtfileError, WtflowError
+from wtflow.executors.local import kill_token
 from wtflow.model import Placed, Workflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -372,8 +373,8 @@ def _run_one(
         if view is not None:
             view.close()  # after a second Ctrl-C the engine could not: the cursor must come back
         if code not in (EXIT_OK, EXIT_FAILED):
-            # A second Ctrl-C ends the engine before its graceful stop has killed every group;
-            # whatever this run started carries its id in the environment, so nothing outlives us.
+            # Belt and braces: a second Ctrl-C skips the engine's graceful stop (and its final
+            # sweep); whatever this run started carries its id in the environment, so end it here.
             kill_token(engine.run_id)
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))
     sys.stderr.flush()
@@ -399,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `wtflow list | head -1`: the reader left; nothing more to say, and nowhere to say it.
         _silence_stdout()
-        return EXIT_FAILED
+        return 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports, as `cat` would
     except Exception as e:
         if os.environ.get("WTFLOW_DEBUG"):
             raise

@@ -1,0 +1,119 @@
+"""Settings at the CLI: wtflow.ini (found or given), WTFLOW_* variables, flags — in that order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Run, WtfileWriter, cli_env
+
+ONE = (
+    '@wtflow.workflow\ndef ci():\n    return wtflow.Node(name="step", executable=wtflow.Command("echo hi"))\n'
+)
+
+
+def _output_root(tmp_path: Path) -> str:
+    """Which of the candidate artifacts folders the run wrote into."""
+    found = [
+        name for name in ("from-ini", "from-env", "from-flag") if (tmp_path / name / "ci" / "latest").exists()
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "winner"),
+    [
+        ({}, (), "from-ini"),
+        ({"WTFLOW_ARTIFACTS_DIR": "from-env"}, (), "from-env"),
+        ({"WTFLOW_ARTIFACTS_DIR": "from-env"}, ("--artifacts-dir", "from-flag"), "from-flag"),
+    ],
+)
+def test_ini_then_environment_then_flags(
+    wtflow: Run,
+    wtfile: WtfileWriter,
+    tmp_path: Path,
+    env: dict[str, str],
+    flags: tuple[str, ...],
+    winner: str,
+) -> None:
+    wtfile(ONE)
+    (tmp_path / "wtflow.ini").write_text("[storage]\nartifacts_dir = from-ini\n")
+    result = wtflow("run", *flags, env=cli_env(tmp_path, **env))
+    assert result.code == 0, result
+    assert _output_root(tmp_path) == winner
+
+
+def test_no_config_ignores_wtflow_ini(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile(ONE)
+    (tmp_path / "wtflow.ini").write_text("[storage]\nartifacts_dir = from-ini\n")
+    assert wtflow("--no-config", "run").code == 0
+    assert not (tmp_path / "from-ini").exists()
+
+
+def test_config_option_reads_the_given_file(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile(ONE)
+    (tmp_path / "ci.ini").write_text("[storage]\nartifacts_dir = from-flag\n")
+    assert wtflow("-c", "ci.ini", "run").code == 0
+    assert _output_root(tmp_path) == "from-flag"
+
+
+def test_ini_console_setting_is_honoured(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile(ONE)
+    (tmp_path / "wtflow.ini").write_text("[run]\nconsole = raw\n")
+    assert wtflow("run").out == "hi\n"
+
+
+def test_missing_config_file_is_one_line_and_exit_2(wtflow: Run, wtfile: WtfileWriter) -> None:
+    wtfile(ONE)
+    result = wtflow("-c", "nope.ini", "run")
+    assert (result.code, result.err) == (
+        2,
+        "wtflow: error: config file 'nope.ini' does not exist; check the path given to -c\n",
+    )
+
+
+def test_malformed_config_file_is_one_line_and_exit_2(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path
+) -> None:
+    wtfile(ONE)
+    (tmp_path / "bad.ini").write_text("this is not ini\n")
+    result = wtflow("-c", "bad.ini", "list")
+    assert result.code == 2
+    assert result.err.startswith("wtflow: error: bad.ini: not a valid INI file: "), result
+    assert result.err.count("\n") == 1
+
+
+def test_unknown_key_in_ini_names_the_known_ones(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile(ONE)
+    (tmp_path / "wtflow.ini").write_text("[run]\nignore_failures = true\n")
+    result = wtflow("run")
+    assert result.code == 2
+    assert result.err.startswith(
+        "wtflow: error: wtflow.ini: unknown key 'ignore_failures' in [run]; known keys: "
+    )
+
+
+def test_bad_environment_value_names_the_variable(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile(ONE)
+    result = wtflow("run", env=cli_env(tmp_path, WTFLOW_IGNORE_FAILURE="maybe"))
+    assert (result.code, result.err) == (
+        2,
+        "wtflow: error: WTFLOW_IGNORE_FAILURE='maybe' is not a boolean; use one of 0, 1, true, false\n",
+    )
+
+
+def test_config_and_no_config_together_is_a_usage_error(wtflow: Run) -> None:
+    result = wtflow("-c", "x.ini", "--no-config", "list")
+    assert result.code == 2
+    assert "not allowed with argument" in result.err
+
+
+def test_unwritable_state_dir_is_a_usage_error(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile(ONE)
+    (tmp_path / "file").write_text("")
+    result = wtflow("--state-dir", "file/state", "run")
+    assert result.code == 2
+    assert result.err.startswith("wtflow: error: "), result
+    assert result.err.count("\n") == 1, result

@@ -1,0 +1,63 @@
+"""The wtfiles under examples/ run as the README shows them."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from tests.cli.conftest import EXAMPLES, Run
+
+
+def test_ci_example_checks_in_parallel_then_builds(wtflow: Run, tmp_path: Path) -> None:
+    result = wtflow("-f", str(EXAMPLES / "ci" / "wtfile.py"), "run")
+    assert result.code == 0, result
+    assert "[ci/checks/tests] 3 tests passed" in result.out
+    assert result.out.index("<== ci/checks/lint succeeded") < result.out.index("==> ci/build started")
+    assert zipfile.ZipFile(tmp_path / "dist" / "app.zip").namelist() == ["app.py"]
+
+
+def test_ci_example_only_checks(wtflow: Run, tmp_path: Path) -> None:
+    result = wtflow("-f", str(EXAMPLES / "ci" / "wtfile.py"), "run", "--only", "checks/*")
+    assert result.code == 0, result
+    assert not (tmp_path / "dist").exists()
+
+
+def test_data_example_reads_earlier_outputs_from_artifacts(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "data" / "wtfile.py"), "run", "--console", "raw")
+    assert result.code == 0, result
+    lines = result.out.splitlines()
+    assert lines[-5:] == [
+        '{"east": 200, "north": 165, "south": 115}',
+        "  east:   200",
+        " north:   165",
+        " south:   115",
+        "best region: east",
+    ]
+
+
+def test_retry_example_passes_on_the_third_attempt(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "retry" / "wtfile.py"), "run", "flaky")
+    assert result.code == 0, result
+    assert "==> flaky/download started (attempt 3)" in result.out
+    assert "[flaky/download] attempt 3: downloaded" in result.out
+    assert "FAILED flaky/notify (exit 1) (allowed to fail)" in result.err
+    assert "[flaky/publish] published" in result.out
+
+
+def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "retry" / "wtfile.py"), "run", "broken")
+    assert result.code == 1, result
+    assert "FAILED broken/migrate (exit 3 after 2 attempts)" in result.err
+    assert "    error: database is locked" in result.err
+    assert "never runs" not in result.out
+
+
+def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES), "list")
+    assert result.out.splitlines() == [
+        "Found 4 workflow(s):",
+        "- ci (5 nodes)",
+        "- sales-report (4 nodes)",
+        "- flaky (4 nodes)",
+        "- broken (3 nodes)",
+    ]

@@ -1,0 +1,91 @@
+"""Ctrl-C and SIGTERM to a running `wtflow run`: every process ends, the summary is printed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import WTFLOW, WtfileWriter, cli_env
+from tests.helpers import gone
+
+# Three parallel nodes, each a shell that left a grandchild behind; each writes both pids.
+SLEEPERS = """
+@wtflow.workflow
+def slow():
+    nodes = [wtflow.Node(name=f"n{i}", executable=wtflow.Command(
+        f"echo $$ > room/n{i}.tmp; sleep 60 & echo $! >> room/n{i}.tmp; mv room/n{i}.tmp room/n{i}; wait"))
+        for i in range(3)]
+    return wtflow.Node(name="top", children=[
+        wtflow.Node(name="group", parallel=True, children=nodes),
+        wtflow.Node(name="after", executable=wtflow.Command("echo never")),
+    ])
+"""
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    (tmp_path / "room").mkdir()
+    return subprocess.Popen(
+        [*WTFLOW, *args],
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(room: Path, count: int) -> None:
+    deadline = time.monotonic() + 30  # a hang guard
+    while len([p for p in room.iterdir() if not p.name.endswith(".tmp")]) < count:
+        assert time.monotonic() < deadline, "nodes did not start"
+        time.sleep(0.02)
+
+
+def _pids(room: Path) -> list[int]:
+    return [int(pid) for f in room.iterdir() for pid in f.read_text().split()]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_signal_stops_every_process_and_prints_the_summary(
+    wtfile: WtfileWriter, tmp_path: Path, sig: int, code: int, word: str
+) -> None:
+    wtfile(SLEEPERS)
+    proc = _start(tmp_path, "run")
+    _wait_for(tmp_path / "room", 3)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    ended = sorted(line.split(" in ")[0] for line in out.splitlines() if line.startswith("<=="))
+    assert ended == [f"<== top/group/n{i} cancelled" for i in range(3)], out
+    assert out.rstrip().endswith("cancelled (6 cancelled)"), out
+    assert err.startswith(f"wtflow: slow {word} in "), err
+    assert "never" not in out
+    assert all(gone(pid) for pid in _pids(tmp_path / "room"))
+
+
+def test_second_ctrl_c_ends_at_once_and_still_leaves_nothing(wtfile: WtfileWriter, tmp_path: Path) -> None:
+    # The node ignores SIGTERM and the grace before SIGKILL is long: only a second Ctrl-C ends
+    # the wait (the 30 s guard below is shorter than the 60 s grace).
+    wtfile("""
+    @wtflow.workflow
+    def stubborn():
+        return wtflow.Node(name="stubborn", executable=wtflow.Command(
+            "trap '' TERM INT; sleep 120 & echo $$ $! > room/pids.tmp; mv room/pids.tmp room/pids; wait"))
+    """)
+    proc = _start(tmp_path, "run", "--kill-grace", "60")
+    _wait_for(tmp_path / "room", 1)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stdout is not None
+    while "==> stubborn started" not in proc.stdout.readline():
+        pass
+    time.sleep(0.2)  # let the first Ctrl-C reach the engine's graceful stop
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert all(gone(pid) for pid in _pids(tmp_path / "room"))
