@@ -1,0 +1,166 @@
+"""`wtflow runs`, `show`, `logs` and `db upgrade`, as a user types them, over a real record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import config, wf
+from wtflow import Command, Engine, Node
+
+
+def wtflow(*args: str, db_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
+                          timeout=60, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+
+
+def record(tmp_path: Path, db_url: str, *nodes: Node, name: str = "wf") -> Engine:
+    engine = Engine(wf(*nodes, name=name), config(tmp_path, db__url=db_url))
+    engine.run()
+    return engine
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path, db_url: str) -> tuple[Engine, Engine]:
+    first = record(tmp_path, db_url, Node("hello", Command("echo hi")), name="greet")
+    second = record(
+        tmp_path,
+        db_url,
+        Node("build", Command("echo compiling; echo warning >&2")),
+        Node("test", Command("echo 3 passed; exit 2")),
+        Node("deploy", Command("echo deploying")),
+        name="ci",
+    )
+    return first, second
+
+
+def test_runs_lists_newest_first_with_counts(two_runs: tuple[Engine, Engine], db_url: str) -> None:
+    result = wtflow("runs", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    header, newest, oldest = result.stdout.splitlines()
+    assert header.split() == ["ID", "WORKFLOW", "STARTED", "DURATION", "STATUS", "NODES"]
+    assert newest.startswith(two_runs[1].run_id[:8])
+    assert " ci " in newest
+    assert "failed" in newest
+    assert "1 failed, 1 succeeded, 1 skipped" in newest
+    assert oldest.startswith(two_runs[0].run_id[:8])
+
+
+def test_runs_filters_and_limits(two_runs: tuple[Engine, Engine], db_url: str) -> None:
+    only_ci = wtflow("runs", "--workflow", "ci", "--json", db_url=db_url)
+    assert [r["id"] for r in json.loads(only_ci.stdout)] == [two_runs[1].run_id]
+    succeeded = wtflow("runs", "--status", "succeeded", "--json", db_url=db_url)
+    assert [r["workflow"] for r in json.loads(succeeded.stdout)] == ["greet"]
+    assert len(json.loads(wtflow("runs", "-n", "1", "--json", db_url=db_url).stdout)) == 1
+
+
+def test_show_draws_the_tree_with_exit_codes(two_runs: tuple[Engine, Engine], db_url: str) -> None:
+    result = wtflow("show", two_runs[1].run_id[:6], db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"run {two_runs[1].run_id}  ci  failed (exit 1)")
+    assert str(two_runs[1].run_dir) in lines[2]
+    tree = [line.split() for line in lines[4:]]
+    assert [t[:2] for t in tree] == [["root", "failed"], ["build", "succeeded"], ["test", "failed"],
+                                     ["deploy", "skipped"]]  # fmt: skip
+    assert lines[6].startswith("  test ")
+    assert "exit 2" in lines[6]
+
+
+def test_show_json_has_attempts_and_outputs(two_runs: tuple[Engine, Engine], db_url: str) -> None:
+    data = json.loads(wtflow("show", "last", "--json", db_url=db_url).stdout)
+    assert data["id"] == two_runs[1].run_id
+    test = next(n for n in data["nodes"] if n["name"] == "test")
+    assert (test["status"], test["exit_code"], test["executes"]) == ("failed", 2, "echo 3 passed; exit 2")
+    [attempt] = test["attempts"]
+    assert attempt["outputs"]["stdout"]["size"] == len("3 passed\n")
+    assert Path(attempt["outputs"]["stdout"]["path"]).read_text() == "3 passed\n"
+
+
+def test_logs_by_name_path_and_stream(two_runs: tuple[Engine, Engine], db_url: str) -> None:
+    assert wtflow("logs", "last", "build", db_url=db_url).stdout == "compiling\n"
+    assert wtflow("logs", "last", "root/build", "--stderr", db_url=db_url).stdout == "warning\n"
+    both = wtflow("logs", two_runs[1].run_id, "build", "--both", db_url=db_url).stdout
+    assert both == "==> stdout <==\ncompiling\n==> stderr <==\nwarning\n"
+    everything = wtflow("logs", "last", db_url=db_url).stdout
+    assert everything == "==> root/build <==\ncompiling\n==> root/test <==\n3 passed\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("show", "ffffffff"), "no run with id 'ffffffff'; see `wtflow runs`"),
+        (("show", "not-an-id!"), "is not a run id"),
+        (("logs", "last", "nope"), "no node 'nope' in this run; nodes are: 'root/build', 'root/test'"),
+        (("logs", "last", "deploy"), "node 'root/deploy' did not run (skipped); it has no output"),
+    ],
+)
+def test_bad_references_are_one_line_errors(two_runs: tuple[Engine, Engine], db_url: str, args: tuple[str, ...],
+                                            message: str) -> None:  # fmt: skip
+    result = wtflow(*args, db_url=db_url)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_history_without_any_record_says_so(tmp_path: Path) -> None:
+    result = wtflow("runs", db_url=f"sqlite:///{tmp_path / 'none.db'}")
+    assert result.returncode == 2
+    assert "no runs recorded yet" in result.stderr
+    assert not (tmp_path / "none.db").exists()
+    off = wtflow("runs", db_url="")
+    assert off.returncode == 2
+    assert "recording is off" in off.stderr
+
+
+def test_logs_follow_streams_a_running_node_from_another_process(tmp_path: Path, db_url: str) -> None:
+    gate = tmp_path / "gate"
+    node = tmp_path / "node.py"
+    node.write_text(
+        "import pathlib, sys, time\n"
+        "print('one', flush=True)\n"
+        f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.05)\n"
+        "print('two')\n"
+    )
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from wtflow import Command, Config, Engine, Node, Workflow\n"
+        f"wf = Workflow(name='live', root=Node('root', children=[Node('tail', Command([sys.executable, {str(node)!r}]))]))\n"
+        f"cfg = Config.load(environ={{}}, overrides={{'db.url': {db_url!r}, 'storage.state_dir': {str(tmp_path)!r}, "
+        "'run.console': 'quiet'})\n"
+        "sys.exit(Engine(wf, cfg).run())\n"
+    )  # fmt: skip
+    runner = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 30
+        while wtflow("logs", "last", "tail", db_url=db_url).stdout != "one\n":
+            assert time.monotonic() < deadline, "the node never started"
+            time.sleep(0.1)
+        env = {**os.environ, "WTFLOW_DB_URL": db_url}
+        follower = subprocess.Popen([sys.executable, "-m", "wtflow", "logs", "last", "tail", "--follow"],
+                                    stdout=subprocess.PIPE, env=env)  # fmt: skip
+        time.sleep(0.5)
+        assert follower.poll() is None  # still following: the node has not ended
+        gate.touch()
+        out, _ = follower.communicate(timeout=30)
+        assert out == b"one\ntwo\n"
+        assert follower.returncode == 0
+    finally:
+        gate.touch()
+        assert runner.wait(timeout=30) == 0
+
+
+def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = wtflow("db", "upgrade", db_url=url)
+    assert result.returncode == 0, result.stderr
+    assert "is at schema revision 0002" in result.stdout

@@ -1,0 +1,262 @@
+"""The recorder against a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, make_url, select, text
+from sqlalchemy.orm import Session
+
+from tests.helpers import config, py, wf
+from wtflow import Command, Engine, Node
+from wtflow.db import schema
+from wtflow.db.recorder import Recorder
+from wtflow.db.tables import ArtifactRow, AttemptRow, NodeRow, Run
+from wtflow.errors import RecorderError
+
+
+def rows(url: str, table: type) -> list:
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            return list(session.scalars(select(table)))
+    finally:
+        engine.dispose()
+
+
+def run_indexes(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return {str(i["name"]) for i in inspect(engine).get_indexes("runs")}
+    finally:
+        engine.dispose()
+
+
+def test_a_mixed_run_is_recorded_node_by_node(db_url: str, tmp_path: Path) -> None:
+    counter = tmp_path / "tries"
+    flaky = py(f"import pathlib,sys; p=pathlib.Path({str(counter)!r}); n=len(p.read_text()) if p.exists() else 0; "
+               "p.write_text('x'*(n+1)); print('try', n+1); sys.exit(0 if n else 3)")  # fmt: skip
+    workflow = wf(
+        Node("ok", Command("echo hello; echo oops >&2")),
+        Node("flaky", Command(flaky), retries=2, retry_delay=0),
+        Node("optional", Command("exit 4"), allow_failure=True),
+        Node("slow", Command("sleep 30", timeout=0.3), allow_failure=True),
+        Node("bad", Command("exit 5")),
+        Node("never", Command("echo never")),
+    )
+    code = Engine(workflow, config(tmp_path, db__url=db_url)).run()
+    assert code == 1
+
+    [run] = rows(db_url, Run)
+    assert (run.workflow, run.status, run.exit_code, run.pid) == ("wf", "failed", 1, os.getpid())
+    assert run.ended_at >= run.started_at
+    assert Path(run.run_dir).is_dir()
+    nodes = {n.name: n for n in rows(db_url, NodeRow)}
+    assert {name: (n.status, n.exit_code, n.attempts) for name, n in nodes.items()} == {
+        "root": ("failed", None, 0),
+        "ok": ("succeeded", 0, 1),
+        "flaky": ("succeeded", 0, 2),
+        "optional": ("failed", 4, 1),
+        "slow": ("timed_out", None, 1),
+        "bad": ("failed", 5, 1),
+        "never": ("skipped", None, 0),
+    }
+    assert nodes["ok"].path == "root/ok"
+    assert nodes["ok"].parent == nodes["root"].index
+    assert (nodes["ok"].kind, nodes["ok"].executes) == ("command", "echo hello; echo oops >&2")
+    assert nodes["optional"].allow_failure
+    attempts = {(a.node_index, a.n): a for a in rows(db_url, AttemptRow)}
+    flaky_index = nodes["flaky"].index
+    assert (attempts[(flaky_index, 1)].status, attempts[(flaky_index, 1)].exit_code) == ("failed", 3)
+    assert attempts[(flaky_index, 2)].status == "succeeded"
+    artifacts = {(a.node_index, a.attempt, a.name): a for a in rows(db_url, ArtifactRow)}
+    ok_out = artifacts[(nodes["ok"].index, 1, "stdout")]
+    assert Path(ok_out.path).read_bytes() == b"hello\n"
+    assert ok_out.size == 6
+    assert artifacts[(nodes["ok"].index, 1, "stderr")].size == 5
+    retried = artifacts[(flaky_index, 2, "stdout")]
+    assert Path(retried.path).read_bytes() == b"try 2\n"
+    assert Path(artifacts[(flaky_index, 1, "stdout")].path).read_bytes() == b"try 1\n"
+
+
+def test_the_default_record_is_a_private_sqlite_file_in_the_state_folder(tmp_path: Path) -> None:
+    cfg = config(tmp_path, db__url=None)
+    assert Engine(wf(Node("a", Command("true"))), cfg).run() == 0
+    db = tmp_path / "state" / "wtflow.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    [run] = rows(f"sqlite:///{db}", Run)
+    assert run.status == "succeeded"
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_a_secret_in_the_url_never_reaches_the_record(postgres_server: str, postgres_db_url: str,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    url = postgres_db_url.replace("wtflow@", "wtflow:hunter2@")  # trust auth ignores it
+    Engine(wf(Node("a", Command("true"))), config(tmp_path, db__url=url)).run()
+    [run] = rows(url, Run)
+    assert run.config["database.url"].startswith("postgresql+psycopg://wtflow:***@")
+    assert "hunter2" not in str(run.config)
+
+
+def test_an_unreachable_database_stops_the_run_before_anything_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    url = "postgresql+psycopg://me:hunter2@127.0.0.1:1/nothing"
+    engine = Engine(wf(Node("a", Command(f"touch {marker}"))), config(tmp_path, db__url=url))
+    with pytest.raises(RecorderError) as caught:
+        engine.run()
+    message = str(caught.value)
+    assert "postgresql+psycopg://me:***@127.0.0.1:1/nothing" in message
+    assert "hunter2" not in message
+    assert "\n" not in message
+    assert not marker.exists()
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/no/such/dir/wtflow.db"
+    with pytest.raises(RecorderError, match=r"folder '.*/no/such/dir' does not exist; create it"):
+        Recorder.connect(url)
+
+
+def test_an_old_schema_is_upgraded_in_place_keeping_its_runs(db_url: str) -> None:
+    engine = schema.open_engine(db_url)
+    with engine.begin() as conn:
+        cfg = schema.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO runs (id, workflow, status, exit_code, started_at, host, \"user\", pid, "
+                          "wtflow_version, config, run_dir) VALUES ('a'||'b', 'old', 'succeeded', 0, "
+                          "'2025-01-01 00:00:00', 'h', 'u', 1, '0.0.1', '{}', '/x')"))  # fmt: skip
+    engine.dispose()
+    assert "ix_runs_started_at" not in run_indexes(db_url)
+
+    Recorder.connect(db_url).close()
+
+    assert "ix_runs_started_at" in run_indexes(db_url)
+    assert [r.workflow for r in rows(db_url, Run)] == ["old"]
+
+
+def test_the_newest_migration_is_the_one_the_code_expects() -> None:
+    assert schema.head_revision() == schema.HEAD
+    assert schema.KNOWN[-1] == schema.HEAD
+
+
+def test_a_schema_from_a_newer_wtflow_is_refused_not_broken(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Recorder.connect(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    with pytest.raises(RecorderError, match="schema revision '0099', newer than this wtflow knows; upgrade wtflow"):
+        Recorder.connect(url)
+
+
+RUNNER = textwrap.dedent("""
+    import sys
+    from wtflow import Command, Config, Engine, Node, Workflow
+    url, state, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    children = [Node(f"n{i}", Command("echo $0 out; echo err >&2")) for i in range(n)]
+    wf = Workflow(name=sys.argv[4], root=Node("root", children=children, parallel=True))
+    cfg = Config.load(environ={}, overrides={"db.url": url, "storage.state_dir": state, "run.console": "quiet"})
+    engine = Engine(wf, cfg)
+    code = engine.run()
+    sys.exit(code or (9 if engine.problems else 0))
+""")
+
+
+def test_two_runs_recording_at_once_lose_nothing(db_url: str, tmp_path: Path) -> None:
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    Recorder.connect(db_url).close()  # both start on a created schema, as after a first run
+    procs = [
+        subprocess.Popen([sys.executable, str(script), db_url, str(tmp_path / "state"), "150", f"wf{i}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        for i in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+        assert b"locked" not in err
+    runs = rows(db_url, Run)
+    assert sorted((r.workflow, r.status) for r in runs) == [("wf0", "succeeded"), ("wf1", "succeeded")]
+    assert len(rows(db_url, NodeRow)) == 2 * 151
+    assert len(rows(db_url, AttemptRow)) == 2 * 150
+    assert {a.size for a in rows(db_url, ArtifactRow) if a.name == "stderr"} == {4}
+
+
+def test_a_fresh_database_created_by_two_runs_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    procs = [subprocess.Popen([sys.executable, str(script), url, str(tmp_path / "s"), "5", f"wf{i}"],
+                              stderr=subprocess.PIPE) for i in range(3)]  # fmt: skip
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert len(rows(url, Run)) == 3
+
+
+@pytest.mark.postgres
+def test_losing_the_database_mid_run_keeps_the_run_and_its_output(postgres_server: str, postgres_db_url: str,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    dbname = make_url(postgres_db_url).database
+    drop = py(f"import psycopg; c=psycopg.connect(host={postgres_server!r}, user='wtflow', dbname='postgres', "
+              f"autocommit=True); c.execute('DROP DATABASE \"{dbname}\" WITH (FORCE)')")  # fmt: skip
+    workflow = wf(
+        Node("before", Command("echo before")),
+        Node("drop", Command(drop)),
+        Node("after", Command("echo after")),
+    )
+    engine = Engine(workflow, config(tmp_path, db__url=postgres_db_url))
+    code = engine.run()
+    assert engine.run_dir is not None
+    assert code == 0, (engine.run_dir / "root" / "drop" / "stderr").read_text()
+    assert engine.problems
+    assert "stopped taking records" in engine.problems[0]
+    assert engine.run_dir is not None
+    assert (engine.run_dir / "root" / "after" / "stdout").read_bytes() == b"after\n"
+    assert str(engine.run_dir) in engine.problems[0]
+
+
+def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    script = tmp_path / "runner.py"
+    script.write_text(textwrap.dedent(f"""
+        from wtflow import Command, Config, Engine, Node, Workflow
+        wf = Workflow(name="doomed", root=Node("root", Command("echo started; sleep 60")))
+        cfg = Config.load(environ={{}}, overrides={{"db.url": {url!r}, "storage.state_dir": {str(tmp_path)!r},
+                                                   "run.console": "raw"}})
+        Engine(wf, cfg).run()
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"started\n"
+    time.sleep(0.3)  # let the recorder's batch land
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+
+    Recorder.connect(url).close()
+
+    [run] = rows(url, Run)
+    assert run.status == "crashed"
+    [node] = rows(url, NodeRow)
+    assert node.status == "crashed"
+    [artifact] = [a for a in rows(url, ArtifactRow) if a.name == "stdout"]
+    assert Path(artifact.path).read_bytes() == b"started\n"
+    # the orphaned `sleep 60` is the only thing SIGKILL can leave; end it for the next tests
+    [attempt] = rows(url, AttemptRow)
+    assert attempt.pid is not None
+    os.killpg(attempt.pid, signal.SIGKILL)
