@@ -159,7 +159,9 @@ def test_a_schema_from_a_newer_wtflow_is_refused_not_broken(tmp_path: Path) -> N
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    with pytest.raises(RecorderError, match="schema revision '0099', newer than this wtflow knows; upgrade wtflow"):
+    with pytest.raises(
+        RecorderError, match="schema revision '0099', newer than this wtflow knows; upgrade wtflow"
+    ):
         Recorder.connect(url)
 
 
@@ -181,12 +183,15 @@ def test_two_runs_recording_at_once_lose_nothing(db_url: str, tmp_path: Path) ->
     script.write_text(RUNNER)
     Recorder.connect(db_url).close()  # both start on a created schema, as after a first run
     procs = [
-        subprocess.Popen([sys.executable, str(script), db_url, str(tmp_path / "state"), "150", f"wf{i}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, str(script), db_url, str(tmp_path / "state"), "150", f"wf{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for i in range(2)
     ]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
         assert b"locked" not in err
     runs = rows(db_url, Run)
@@ -233,13 +238,15 @@ def test_losing_the_database_mid_run_keeps_the_run_and_its_output(postgres_serve
 def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     script = tmp_path / "runner.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from wtflow import Command, Config, Engine, Node, Workflow
         wf = Workflow(name="doomed", root=Node("root", Command("echo started; sleep 60")))
         cfg = Config.load(environ={{}}, overrides={{"db.url": {url!r}, "storage.state_dir": {str(tmp_path)!r},
                                                    "run.console": "raw"}})
         Engine(wf, cfg).run()
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"started\n"
