@@ -68,51 +68,52 @@ examples:
 # -- the parser ---------------------------------------------------------------------------
 
 
+# (flags, argparse keywords, default before the command); -c and --no-config exclude each other.
+_GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], Any], ...] = (
+    (
+        ("-c", "--config"),
+        {"metavar": "FILE", "help": f"INI file to read (default: ./{DEFAULT_INI} if present)"},
+        None,
+    ),
+    (("--no-config",), {"action": "store_true", "help": f"do not read ./{DEFAULT_INI}"}, False),
+    (
+        ("-f", "--file"),
+        {
+            "metavar": "PATH",
+            "help": f"wtfile, or a folder: every *.py below it (default: ./{DEFAULT_WTFILE})",
+        },
+        DEFAULT_WTFILE,
+    ),
+    (("--db-url",), {"metavar": "URL", "help": "database URL of the record; '' = no record"}, None),
+    (
+        ("--state-dir",),
+        {"metavar": "DIR", "help": "folder for the database and output (default: .wtflow)"},
+        None,
+    ),
+    (
+        ("--color",),
+        {"choices": ("auto", "always", "never"), "help": "colour (default: auto; NO_COLOR turns it off)"},
+        "auto",
+    ),
+    (("-v", "--verbose"), {"action": "count", "help": "more detail"}, 0),
+    (("-q", "--quiet"), {"action": "store_true", "help": "only failures and the summary"}, False),
+)
+
+
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Options accepted before and after the command (`wtflow -f x run`, `wtflow run -f x`).
 
-    After the command they default to SUPPRESS, so an absent option there does not overwrite
-    the value given before the command."""
-
-    def default(value: Any) -> Any:
-        return value if top else argparse.SUPPRESS
-
+    After the command they default to SUPPRESS, so one absent there does not overwrite the value
+    given before the command; and a command's own option of the same spelling wins (`logs -f`
+    is --follow)."""
     group = parser.add_argument_group("global options")
-    source = group.add_mutually_exclusive_group()
-    source.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        default=default(None),
-        help=f"INI file to read (default: ./{DEFAULT_INI} when it exists)",
-    )
-    source.add_argument(
-        "--no-config",
-        action="store_true",
-        default=default(False),
-        help=f"do not read ./{DEFAULT_INI}",
-    )
-    group.add_argument(
-        "-f",
-        "--file",
-        metavar="PATH",
-        default=default(DEFAULT_WTFILE),
-        help=f"wtfile, or a folder whose *.py files are all loaded (default: ./{DEFAULT_WTFILE})",
-    )
-    group.add_argument("--db-url", metavar="URL", default=default(None), help="database URL; '' = no record")
-    group.add_argument(
-        "--state-dir", metavar="DIR", default=default(None), help="folder for database and output"
-    )
-    group.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default=default("auto"),
-        help="colour output (default: auto; NO_COLOR turns it off)",
-    )
-    group.add_argument("-v", "--verbose", action="count", default=default(0), help="more detail")
-    group.add_argument(
-        "-q", "--quiet", action="store_true", default=default(False), help="only failures and the summary"
-    )
+    taken = set(parser._option_string_actions)
+    free = [option for option in _GLOBAL_OPTIONS if not taken.intersection(option[0])]
+    names = {option[0][0] for option in free}
+    exclusive = group.add_mutually_exclusive_group() if {"-c", "--no-config"} <= names else group
+    for flags, keywords, default in free:
+        target = exclusive if flags[0] in ("-c", "--no-config") else group
+        target.add_argument(*flags, default=default if top else argparse.SUPPRESS, **keywords)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -171,17 +172,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
 
     history.register(commands)
     for sub in commands.choices.values():
-        _add_global_options_where_free(sub)
-    return parser, commands
-
-
-def _add_global_options_where_free(sub: argparse.ArgumentParser) -> None:
-    # A history command may define an option of the same name itself; its own one wins.
-    probe = argparse.ArgumentParser(add_help=False)
-    _add_global_options(probe, top=False)
-    taken = set(sub._option_string_actions)
-    if not any(opt in taken for action in probe._actions for opt in action.option_strings):
         _add_global_options(sub, top=False)
+    return parser, commands
 
 
 # -- settings -----------------------------------------------------------------------------
