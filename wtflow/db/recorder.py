@@ -77,7 +77,8 @@ class Recorder:
         retry_at = 0.0
         while True:
             item = self._queue.get()
-            time.sleep(BATCH_WINDOW)
+            if item is not _STOP:
+                time.sleep(BATCH_WINDOW)
             items = [item]
             while not self._queue.empty():
                 items.append(self._queue.get())

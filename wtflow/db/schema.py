@@ -5,13 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -19,6 +15,9 @@ from wtflow.config import mask_url
 from wtflow.db.tables import AttemptRow, NodeRow, Run
 from wtflow.errors import RecorderError
 from wtflow.status import Status
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0002"  # the newest revision in migrations/versions (a test keeps the two in step)
@@ -96,8 +95,10 @@ def prepare(engine: Engine) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = current_revision(conn)
         if current != HEAD:
+            from alembic import command  # only upgrades pay for importing Alembic
+
             if current is not None and current not in KNOWN:
                 raise RecorderError(
                     f"database {mask_url(engine.url.render_as_string(hide_password=False))} has "
@@ -109,13 +110,23 @@ def prepare(engine: Engine) -> None:
         reap_dead_runs(conn)
 
 
+def current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
