@@ -358,7 +358,7 @@ def _run_one(
     view = live.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
     engine = Engine(wf, config, listeners=[report], console=view, only=only)
     started = time.monotonic()
-    code = EXIT_INTERRUPTED
+    code: int | None = None  # stays None if the engine raised
     try:
         code = engine.run()
     finally:
