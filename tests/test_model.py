@@ -112,3 +112,19 @@ def test_engine_knows_no_sql_and_no_terminal() -> None:
     source = (Path(wtflow.__file__).parent / "engine.py").read_text()
     assert "import sqlalchemy" not in source
     assert "from sqlalchemy" not in source
+
+
+def test_a_wtfile_function_may_return_the_root_node_or_a_whole_workflow() -> None:
+    from wtflow import discover
+
+    @discover.workflow("as-node")
+    def as_node() -> Node:
+        return Node("root", Command("true"))
+
+    @discover.workflow("as-workflow")
+    def as_workflow() -> Workflow:
+        return Workflow(name="named inside", root=Node("top", Command("true")))
+
+    assert discover.REGISTRY["as-node"].build().name == "as-node"
+    built = discover.REGISTRY["as-workflow"].build()
+    assert (built.name, built.root.name) == ("named inside", "top")

@@ -13,22 +13,26 @@ from typing import TypeVar, overload
 from wtflow.errors import WtfileError
 from wtflow.model import Node, Workflow
 
-F = TypeVar("F", bound=Callable[[], Node])
+F = TypeVar("F", bound=Callable[[], Node | Workflow])
 
 
 @dataclass(frozen=True)
 class Registered:
     name: str
-    func: Callable[[], Node]
+    func: Callable[[], Node | Workflow]
     source: str  # "file.py:function" for messages
 
     def build(self) -> Workflow:
-        """Call the function and wrap the root it returns (user code runs here, not at import)."""
+        """Call the function and wrap the root it returns (user code runs here, not at import).
+
+        A returned Workflow is taken as it is, its own name included."""
         root = self.func()
+        if isinstance(root, Workflow):
+            return root
         if not isinstance(root, Node):
             raise WtfileError(
                 f"workflow {self.name!r} ({self.source}) returned {root!r}, not a Node; "
-                "return the root node, e.g. return wtflow.Node(name='root', ...)"
+                "return the root node (or a Workflow), e.g. return wtflow.Node(name='root', ...)"
             )
         return Workflow(name=self.name, root=root)
 

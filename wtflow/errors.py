@@ -5,8 +5,8 @@
     │   ├── ConfigError          bad INI value, bad WTFLOW_* value, unknown key
     │   ├── WorkflowError        invalid tree: bad name, node placed twice, bad timeout
     │   ├── WtfileError          wtfile.py missing, fails to import, duplicate @workflow name
-    │   └── LookupFailed         unknown workflow, run id or node in the CLI
-    └── RecorderError            the database refused a write (output on disk is kept)
+    │   ├── LookupFailed         unknown workflow, run id or node in the CLI
+    │   └── RecorderError        the database cannot be reached or used when a run starts
 
 A failing node is never an exception: it is a status in the record.
 """
@@ -38,5 +38,5 @@ class LookupFailed(UsageError, LookupError):
     """A workflow, run or node named by the user does not exist."""
 
 
-class RecorderError(WtflowError):
-    """The database could not be reached or refused a write."""
+class RecorderError(UsageError):
+    """The database could not be reached or used; a failure mid-run is reported, not raised."""

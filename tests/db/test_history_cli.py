@@ -164,3 +164,30 @@ def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path
     result = wtflow("db", "upgrade", db_url=url)
     assert result.returncode == 0, result.stderr
     assert "is at schema revision 0002" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+psycopg://me:hunter2@127.0.0.1:1/db",
+            "database postgresql+psycopg://me:***@127.0.0.1:1/db cannot be used",
+        ),
+        ("nosuchdb://x/y", "names an unknown kind of database 'nosuchdb'"),
+        ("not a url", "database URL 'not a url' is not valid; use e.g. sqlite:///"),
+    ],
+)
+def test_an_unusable_database_is_a_usage_error_before_anything_runs(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    (tmp_path / "wtfile.py").write_text(
+        "import wtflow\n\n@wtflow.workflow\ndef w():\n"
+        "    return wtflow.Workflow(name='w', root=wtflow.Node('r', wtflow.Command('touch ran')))\n"
+    )
+    result = wtflow("run", db_url=url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"wtflow: error: {result.stderr.removeprefix('wtflow: error: ')}"
+    assert message in result.stderr
+    assert "hunter2" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "ran").exists()

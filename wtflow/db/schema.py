@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
 from wtflow.db.tables import AttemptRow, NodeRow, Run
@@ -39,11 +39,18 @@ def open_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(url, parsed.database)
-        return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2)
+        # A firewalled host must not hang the start of a run for minutes.
+        connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2, connect_args=connect_args)
     except ImportError as e:
+        hint = "pip install 'wtflow[postgres]'" if parsed.get_backend_name() == "postgresql" else "install it"
         raise RecorderError(
-            f"database {masked} needs a driver that is not installed ({e.name}); "
-            "install it, e.g. pip install 'wtflow[postgres]'"
+            f"database {masked} needs the Python driver {e.name!r}, which is missing; {hint}"
+        ) from None
+    except NoSuchModuleError:
+        raise RecorderError(
+            f"database URL {masked!r} names an unknown kind of database {parsed.drivername!r}; "
+            "use sqlite:///path/wtflow.db or postgresql+psycopg://user:password@host/db"
         ) from None
     except SQLAlchemyError as e:
         raise RecorderError(f"database {masked} cannot be used: {reason(e, url)}") from None
