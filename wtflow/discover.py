@@ -100,9 +100,7 @@ def _import(file: Path) -> None:
         raise
     except BaseException as e:
         del sys.modules[module_name]
-        raise WtfileError(
-            f"wtfile {str(file)!r} failed to import:\n{_user_traceback(e, file)}"
-        ) from None
+        raise WtfileError(f"wtfile {str(file)!r} failed to import:\n{_user_traceback(e, file)}") from None
     finally:
         sys.path.remove(str(file.parent.resolve()))
 
