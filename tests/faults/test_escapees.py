@@ -7,12 +7,15 @@ was cancelled. "Gone" is checked by pid in procfs after the run (tests.helpers.g
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import config, gone, wf
-from tests.procs import argv, wait_for_pids
-from wtflow import Command, Engine, Node, Status
+from tests.procs import argv, wait_for_pids, write_pids
+from wtflow import Command, Engine, Node, PyFunc, Status
 
 
 def _all_gone(pids: list[int], within: float = 10.0) -> bool:
@@ -83,3 +86,31 @@ async def test_cancel_kills_stubborn_processes_and_daemons(tmp_path: Path) -> No
             raise AssertionError("run_async swallowed the cancellation")
     assert [n.status for n in nodes] == [Status.CANCELLED, Status.CANCELLED]
     assert _all_gone(wait_for_pids(stubborn_pids) + wait_for_pids(daemon_pids))
+
+
+def _daemonise(pid_file: Path, then_wait: bool) -> None:
+    """A daemon made the Python way: fork, setsid, fork, and no exec."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.closerange(0, 3)
+            write_pids(pid_file, os.getpid())
+            time.sleep(300)
+        os._exit(0)
+    os.wait()
+    while then_wait:
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("then_wait", [False, True], ids=["returns", "times-out"])
+def test_daemon_forked_by_a_pyfunc_is_gone_when_its_node_ends(tmp_path: Path, then_wait: bool) -> None:
+    """Regression: a daemon forked without exec keeps the orchestrator's original environment in
+    procfs, so the process token never marked it and it outlived the run."""
+    pid_file = tmp_path / "daemon"
+    node = Node(name="n", executable=PyFunc(func=_daemonise, args=(pid_file, then_wait), timeout=1))
+    after = Node(name="after", executable=Command("true"))
+    Engine(wf(node, after), config(tmp_path, run__kill_grace=0.2)).run()
+    assert node.status == (Status.TIMED_OUT if then_wait else Status.SUCCEEDED)
+    (pid,) = wait_for_pids(pid_file)
+    # Checked before the run's own end-of-run sweep could matter: `after` ran in between.
+    assert _all_gone([pid])

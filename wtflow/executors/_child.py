@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import inspect
 import io
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +26,8 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if _become_subreaper():
+            signal.signal(signal.SIGTERM, _end_descendants_then_die)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
@@ -31,18 +35,79 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
         # Inherited pipes of other nodes would keep their readers from seeing EOF.
         os.closerange(3, _max_fd())
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True, write_through=True)
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True, write_through=True)
+        sys.stdout = io.TextIOWrapper(
+            io.FileIO(1, "w", closefd=False), line_buffering=True, write_through=True
+        )
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), line_buffering=True, write_through=True
+        )
         os.environ.clear()
         os.environ.update(env)
         if cwd is not None:
             os.chdir(cwd)
         code = _call(func)
+        _end_descendants()
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+
+
+# A forked daemon keeps the environment of the process it was forked from (procfs shows the
+# environment given at exec), so the token wtflow finds escapees by is not there. Instead the
+# PyFunc's process becomes a subreaper: orphans of its descendants (a double fork, setsid) are
+# handed to it rather than to init, and it ends them when it ends, on its own or by SIGTERM.
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):  # not Linux: the token is all there is
+        return False
+
+
+def _living_children() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1].decode() == me and fields[0] != b"Z":
+                found.append(int(entry))
+    return found
+
+
+def _end_descendants() -> None:
+    """SIGKILL and reap every child, including orphans handed to us, until none is left."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no children at all: the common case costs one system call
+        if pid:
+            continue  # reaped one that had ended
+        living = _living_children()
+        for child in living:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        if living:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(-1, 0)
+        else:
+            time.sleep(0.001)  # an orphan on its way to us: procfs does not show it as ours yet
+
+
+def _end_descendants_then_die(signum: int, frame: object) -> None:
+    _end_descendants()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _call(func: PyFunc) -> int:
