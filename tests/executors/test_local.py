@@ -117,9 +117,7 @@ async def test_pyfunc_does_not_hold_other_nodes_pipes_open() -> None:
 
 
 async def test_pyfunc_runs_in_a_child_in_its_own_session() -> None:
-    code, out, _ = await run(
-        PyFunc(func=lambda: print(os.getsid(0) == os.getpid(), os.getpid() != PARENT))
-    )
+    code, out, _ = await run(PyFunc(func=lambda: print(os.getsid(0) == os.getpid(), os.getpid() != PARENT)))
     assert (code, out.data) == (0, b"True True\n")
 
 

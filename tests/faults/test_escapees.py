@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -114,3 +115,21 @@ def test_daemon_forked_by_a_pyfunc_is_gone_when_its_node_ends(tmp_path: Path, th
     (pid,) = wait_for_pids(pid_file)
     # Checked before the run's own end-of-run sweep could matter: `after` ran in between.
     assert _all_gone([pid])
+
+
+def _ignore_term_with_a_grandchild(pid_file: Path) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    child = os.fork()
+    if child == 0:
+        time.sleep(300)
+        os._exit(0)
+    write_pids(pid_file, os.getpid(), child)
+    time.sleep(300)
+
+
+def test_pyfunc_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    node = Node(name="n", executable=PyFunc(func=_ignore_term_with_a_grandchild, args=(pid_file,), timeout=1))
+    assert Engine(wf(node), config(tmp_path, run__kill_grace=0.2)).run() == 1
+    assert node.status == Status.TIMED_OUT
+    assert _all_gone(wait_for_pids(pid_file))
