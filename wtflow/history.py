@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--stderr", dest="streams", action="store_const", const=("stderr",), help="stderr only"
     )
     which.add_argument("--both", dest="streams", action="store_const", const=("stdout", "stderr"),
-                       help="stdout, then stderr")  # fmt: skip
+                       help="stdout and stderr interleaved as they arrived")  # fmt: skip
     logs.add_argument("--attempt", type=_positive, help="attempt number (default: the last)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while the node runs")
     logs.set_defaults(handler=cmd_logs, streams=("stdout",))
@@ -187,6 +188,15 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
         if args.follow:
             return _follow(session, run.id, node.row.index, args.attempt, args.streams[-1], out)
         assert attempt is not None
+        if (
+            len(args.streams) > 1
+            and attempt.row.output_order
+            and set(attempt.outputs) == {"stdout", "stderr"}
+        ):
+            _interleave(
+                {name: Path(a.path) for name, a in attempt.outputs.items()}, attempt.row.output_order, out
+            )
+            return 0
         for stream in args.streams:
             artifact = attempt.outputs.get(stream)
             if artifact is not None:
@@ -213,9 +223,7 @@ def _copy(path: Path, out: IO[bytes]) -> None:
         with path.open("rb") as f:
             shutil.copyfileobj(f, out, 1 << 20)
     except FileNotFoundError:
-        raise LookupFailed(
-            f"output file {str(path)!r} is gone (moved or deleted); the record still points there"
-        ) from None
+        raise _gone(path) from None
     out.flush()
 
 
@@ -243,6 +251,31 @@ def _follow(session: Any, run_id: str, node_index: int, n: int | None, stream: s
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
         return 130
+
+
+def _interleave(paths: dict[str, Path], order: list[list[Any]], out: IO[bytes]) -> None:
+    """Both streams as they arrived (the order the recorder kept), as the terminal showed them."""
+    with contextlib.ExitStack() as stack:
+        try:
+            files = {name: stack.enter_context(path.open("rb")) for name, path in paths.items()}
+        except FileNotFoundError as e:
+            raise _gone(e.filename) from None
+        for stream, size in order:
+            while size > 0:
+                chunk = files[stream].read(min(size, 1 << 20))
+                if not chunk:
+                    break
+                out.write(chunk)
+                size -= len(chunk)
+        for f in files.values():  # anything written after the order was taken
+            shutil.copyfileobj(f, out, 1 << 20)
+    out.flush()
+
+
+def _gone(path: object) -> LookupFailed:
+    return LookupFailed(
+        f"output file {str(path)!r} is gone (moved or deleted); the record still points there"
+    )
 
 
 def _copy_from(path: Path, offset: int, out: IO[bytes]) -> int:

@@ -88,9 +88,18 @@ def test_logs_by_name_path_and_stream(two_runs: tuple[Engine, Engine], db_url: s
     assert wtflow("logs", "last", "build", db_url=db_url).stdout == "compiling\n"
     assert wtflow("logs", "last", "root/build", "--stderr", db_url=db_url).stdout == "warning\n"
     both = wtflow("logs", two_runs[1].run_id, "build", "--both", db_url=db_url).stdout
-    assert both == "==> stdout <==\ncompiling\n==> stderr <==\nwarning\n"
+    assert both == "compiling\nwarning\n"
     everything = wtflow("logs", "last", db_url=db_url).stdout
     assert everything == "==> root/build <==\ncompiling\n==> root/test <==\n3 passed\n"
+
+
+def test_logs_both_interleaves_the_streams_as_they_arrived(tmp_path: Path, db_url: str) -> None:
+    code = "import sys, time\nfor i in range(4):\n    print(f'out {i}', flush=True); time.sleep(0.05)\n" \
+           "    print(f'err {i}', file=sys.stderr, flush=True); time.sleep(0.05)\n"  # fmt: skip
+    record(tmp_path, db_url, Node("talk", Command([sys.executable, "-c", code])))
+    both = wtflow("logs", "last", "talk", "--both", db_url=db_url).stdout
+    assert both.splitlines() == [f"{s} {i}" for i in range(4) for s in ("out", "err")]
+    assert wtflow("logs", "last", "talk", db_url=db_url).stdout == "out 0\nout 1\nout 2\nout 3\n"
 
 
 @pytest.mark.parametrize(
@@ -163,7 +172,7 @@ def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'new.db'}"
     result = wtflow("db", "upgrade", db_url=url)
     assert result.returncode == 0, result.stderr
-    assert "is at schema revision 0002" in result.stdout
+    assert "is at schema revision 0003" in result.stdout
 
 
 @pytest.mark.parametrize(

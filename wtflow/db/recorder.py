@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, insert, update
@@ -32,11 +33,24 @@ from wtflow.status import Status
 _STOP = object()
 BATCH_WINDOW = 0.05  # seconds to let events gather before a transaction
 RETRY_EVERY = 1.0
+MAX_SEGMENTS = (
+    10_000  # past this many stdout/stderr alternations, `logs --both` shows them one after the other
+)
 CLOSE_TIMEOUT = 60.0
 
 RUNS, NODES, ATTEMPTS, ARTIFACTS = (
     Base.metadata.tables[t] for t in ("runs", "nodes", "attempts", "artifacts")
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOrder:
+    """How an attempt's stdout and stderr bytes alternated: [["stdout", n], ["stderr", m], ...]."""
+
+    run_id: str
+    index: int
+    attempt: int
+    segments: list[list[Any]] | None
 
 
 class Recorder:
@@ -47,6 +61,7 @@ class Recorder:
         self._url = mask_url(url)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._run_dir = ""
+        self._orders: dict[int, list[list[Any]] | None] = {}  # node index -> segments of its running attempt
         self.error: RecorderError | None = None
         self._thread = threading.Thread(target=self._write_loop, name="wtflow-recorder", daemon=True)
         self._thread.start()
@@ -57,10 +72,25 @@ class Recorder:
         return cls(schema.connect(url), url)
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, OutputReceived):  # output lives in the artifact files
+        if isinstance(event, OutputReceived):  # the bytes live in the artifact files; keep their order
+            order = self._orders.get(event.index)
+            if order is None:
+                return
+            if order and order[-1][0] == event.stream:
+                order[-1][1] += len(event.data)
+            elif len(order) < MAX_SEGMENTS:
+                order.append([event.stream, len(event.data)])
+            else:
+                self._orders[event.index] = None
             return
         if isinstance(event, RunStarted):
             self._run_dir = str(event.run_dir)
+        elif isinstance(event, NodeStarted):
+            self._orders[event.index] = []
+        elif isinstance(event, NodeFinished) and event.attempt > 0:
+            self._queue.put(
+                OutputOrder(event.run_id, event.index, event.attempt, self._orders.pop(event.index, None))
+            )
         self._queue.put(event)
 
     def close(self) -> None:
@@ -73,7 +103,7 @@ class Recorder:
     # -- the writer thread ---------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        pending: list[Event] = []
+        pending: list[Event | OutputOrder] = []
         retry_at = 0.0
         while True:
             item = self._queue.get()
@@ -101,7 +131,7 @@ class Recorder:
                 return
 
 
-def write(conn: Connection, events: Iterable[Event]) -> None:
+def write(conn: Connection, events: Iterable[Event | OutputOrder]) -> None:
     """Write a batch of events in order, grouping statements of a kind into one executemany."""
     ops: list[tuple[Any, list[dict[str, Any]]]] = []
 
@@ -147,6 +177,9 @@ def write(conn: Connection, events: Iterable[Event]) -> None:
                 _NODE_FINISHED,
                 {**key, "b_status": status, "b_exit": event.exit_code, "b_ended": event.ended_at},
             )
+        elif isinstance(event, OutputOrder):
+            add(_ATTEMPT_ORDER, {"b_run": event.run_id, "b_node": event.index, "b_n": event.attempt,
+                                 "b_order": event.segments})  # fmt: skip
         elif isinstance(event, RunFinished):
             add(_RUN_FINISHED, {"b_run": event.run_id, "b_status": event.status.value, "b_exit": event.exit_code,
                                 "b_ended": event.ended_at})  # fmt: skip
@@ -196,6 +229,7 @@ _ATTEMPT_FINISHED = (
     .where(_attempt_key(ATTEMPTS))
     .values(status=bindparam("b_status"), exit_code=bindparam("b_exit"), ended_at=bindparam("b_ended"))
 )
+_ATTEMPT_ORDER = update(ATTEMPTS).where(_attempt_key(ATTEMPTS)).values(output_order=bindparam("b_order"))
 _ARTIFACT_SIZE = (
     update(ARTIFACTS).where(_attempt_key(ARTIFACTS), ARTIFACTS.c.name == bindparam("b_name"))
     .values(size=bindparam("b_size"))

@@ -102,6 +102,8 @@ class AttemptRow(Base):
     pid: Mapped[int | None]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # [["stdout", 120], ["stderr", 31], ...]: byte counts in arrival order; None when too long to keep
+    output_order: Mapped[list[Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         ForeignKeyConstraint(["run_id", "node_index"], ["nodes.run_id", "nodes.index"], ondelete="CASCADE"),
