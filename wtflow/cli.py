@@ -284,7 +284,11 @@ def _choose(found: dict[str, Registered], names: list[str], *, every: bool, wher
     for name in names:
         reg = found.get(name) or found.get(name.replace("_", "-"))
         if reg is None:
-            raise LookupFailed(f"workflow {name!r} not found in {where}; available: {available}")
+            # Upstream took the wtfile as a positional argument; say where it goes now.
+            hint = (
+                f"; to load {name!r} pass it with -f" if name.endswith(".py") or Path(name).is_dir() else ""
+            )
+            raise LookupFailed(f"workflow {name!r} not found in {where}; available: {available}{hint}")
         chosen[reg.name] = reg
     return list(chosen.values())
 

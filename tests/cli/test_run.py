@@ -296,3 +296,10 @@ def test_unknown_flag_is_argparse_usage_and_exit_2(wtflow: Run) -> None:
     result = wtflow("run", "--frobnicate")
     assert result.code == 2
     assert result.err.endswith("wtflow: error: unrecognized arguments: --frobnicate\n")
+
+
+def test_a_wtfile_given_as_a_name_gets_a_hint_about_f(wtflow: Run, wtfile: WtfileWriter) -> None:
+    wtfile(CI)
+    result = wtflow("run", "other.py")
+    assert result.code == 2
+    assert result.err.endswith("available: ci; to load 'other.py' pass it with -f\n"), result
