@@ -47,7 +47,7 @@ Handler = Callable[[argparse.Namespace, Config], int]
 _MAIN_EPILOG = """\
 examples:
   wtflow list                          workflows in ./wtfile.py and their node counts
-  wtflow run                           run the only workflow of ./wtfile.py
+  wtflow run                           run the workflows of ./wtfile.py
   wtflow -f ci/wtfile.py run lint test run two workflows, one after the other
   wtflow run ci -j 2 --only 'build/*'  two processes at most; only build/* and what leads there
   wtflow run ci --dry-run              print the tree and what each node would run
@@ -57,9 +57,9 @@ exit codes: 0 ok, 1 a node failed, 2 usage or configuration error, 130 interrupt
 
 _RUN_EPILOG = """\
 examples:
-  wtflow run                           the only workflow in ./wtfile.py (or name one)
+  wtflow run                           every workflow in ./wtfile.py, in file order
   wtflow run ci deploy                 several, in order; stops at the first that fails (unless -k)
-  wtflow run --all                     every workflow found
+  wtflow run --all                     every workflow found (the default without names)
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
   wtflow run ci -q                     only failures and the summary line"""
@@ -272,14 +272,8 @@ def _choose(found: dict[str, Registered], names: list[str], *, every: bool, wher
         raise UsageError(
             f"--all and workflow names {', '.join(names)} were both given; pass one or the other"
         )
-    if every or (not names and len(found) == 1):
+    if every or not names:  # as the seed: no name runs every workflow, in file order
         return list(found.values())
-    if not names:
-        first = next(iter(found))
-        raise UsageError(
-            f"{where} defines {len(found)} workflows: {available}; "
-            f"name the ones to run (e.g. wtflow run {first}) or pass --all"
-        )
     chosen: dict[str, Registered] = {}
     for name in names:
         reg = found.get(name) or found.get(name.replace("_", "-"))

@@ -98,6 +98,9 @@ def _import(file: Path) -> None:
         spec.loader.exec_module(module)
     except WtfileError:
         raise
+    except KeyboardInterrupt:  # Ctrl-C while a slow wtfile imports is an interruption, not its error
+        del sys.modules[module_name]
+        raise
     except BaseException as e:
         del sys.modules[module_name]
         raise WtfileError(f"wtfile {str(file)!r} failed to import:\n{_user_traceback(e, file)}") from None

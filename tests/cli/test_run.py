@@ -96,14 +96,14 @@ def test_ignore_failure_keeps_going_and_still_exits_1(wtflow: Run, wtfile: Wtfil
     assert "[ci/after] after ran" in result.out
 
 
-def test_several_workflows_need_a_name_and_the_error_lists_them(wtflow: Run, wtfile: WtfileWriter) -> None:
+def test_without_a_name_every_workflow_runs_in_file_order_as_in_the_seed(
+    wtflow: Run, wtfile: WtfileWriter
+) -> None:
     wtfile(SEVERAL)
     result = wtflow("run")
-    assert (result.code, result.err) == (
-        2,
-        "wtflow: error: wtfile.py defines 3 workflows: first-one, second, broken; "
-        "name the ones to run (e.g. wtflow run first-one) or pass --all\n",
-    )
+    assert result.code == 1
+    assert result.out.index("ran first") < result.out.index("ran second")
+    assert "<== c failed" in result.out
 
 
 def test_named_workflows_run_in_the_order_given(wtflow: Run, wtfile: WtfileWriter) -> None:

@@ -89,3 +89,12 @@ def test_second_ctrl_c_ends_at_once_and_still_leaves_nothing(wtfile: WtfileWrite
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert all(gone(pid) for pid in _pids(tmp_path / "room"))
+
+
+def test_ctrl_c_while_a_slow_wtfile_imports_is_an_interruption(wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile("import pathlib, time\npathlib.Path('room/importing').touch()\ntime.sleep(60)\n")
+    proc = _start(tmp_path, "list")
+    _wait_for(tmp_path / "room", 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (130, "wtflow: interrupted\n")
