@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from tests.helpers import gone
 from wtflow import Command, PyFunc
-from wtflow.executors import ExecRequest
+from wtflow.executors import ExecRequest, local
 from wtflow.executors.local import LocalExecutor, processes_with_token
 
 
@@ -122,3 +123,21 @@ async def test_pyfunc_runs_in_a_child_in_its_own_session() -> None:
 
 
 PARENT = os.getpid()
+
+
+def test_a_group_of_zombies_counts_as_ended() -> None:
+    # Killed grandchildren wait as zombies until init reaps them; stopping must not wait for that.
+    proc = subprocess.Popen(["true"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, 0)  # the kernel still counts the group...
+    assert not local._group_alive(proc.pid)  # ...but nothing in it runs
+    proc.wait()
+    live = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert local._group_alive(live.pid)
+    finally:
+        live.kill()
+        live.wait()

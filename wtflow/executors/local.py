@@ -33,7 +33,24 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:  # only a stranger's process reuses the id now
         return False
-    return True
+    return _has_running_member(pgid)
+
+
+def _has_running_member(pgid: int) -> bool:
+    # A killed grandchild is reparented to init and stays a zombie in the group until init gets
+    # round to reaping it (a second or more on some machines); it has ended all the same.
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != b"Z" and int(fields[2]) == pgid:
+                return True
+    return False
 
 
 def processes_with_token(token: str) -> list[int]:
