@@ -7,7 +7,6 @@ previous workload's). `python -m benchmarks._probe bigout '<json>'` / `... tree 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -16,16 +15,22 @@ from benchmarks.harness import config, recorder_available
 from wtflow import Command, Engine, Node, Workflow
 
 
-def _rss_mib() -> float:
+def _status_mib(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
 
+def _rss_mib() -> float:
+    return _status_mib("VmRSS")
+
+
 def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: the latter keeps the peak of the process we were forked from (the
+    # harness), so every probe reported the same number whatever it did.
+    return _status_mib("VmHWM")
 
 
 def bigout(cmd: str, folder: str) -> dict[str, float]:

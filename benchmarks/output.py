@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,19 @@ def probe(kind: str, **args: Any) -> dict[str, Any]:
     return result
 
 
+@contextlib.contextmanager
+def _fast_folder(ctx: Context, size: int) -> Iterator[Path]:
+    """Memory-backed files where there is room: the disk's writeback of earlier gigabytes made
+    single samples of either side vary 2.5x, drowning what the orchestrator itself costs."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and shutil.disk_usage(shm).free > 4 * size:
+        with tempfile.TemporaryDirectory(dir=shm, prefix="wtflow-bench-") as d:
+            yield Path(d)
+    else:
+        with ctx.folder() as d:
+            yield d
+
+
 def bigout(ctx: Context) -> list[Figure]:
     size = ctx.size(1 << 30, 32 << 20)
     label = f"{size >> 20} MiB" if size < 1 << 30 else f"{size >> 30} GiB"
@@ -35,12 +51,12 @@ def bigout(ctx: Context) -> list[Figure]:
     figures = []
     peaks: list[float] = []
     for what, cmd in commands.items():
-        with ctx.folder() as folder:
+        with _fast_folder(ctx, size) as folder:
             counter = iter(range(10**6))
 
-            def base(cmd: str = cmd) -> float:
-                with ctx.folder() as d:
-                    return bash(f"{cmd} > out 2> err", d)
+            def base(cmd: str = cmd, folder: Path = folder) -> float:
+                with tempfile.TemporaryDirectory(dir=folder) as d:
+                    return bash(f"{cmd} > out 2> err", Path(d))
 
             def ours(cmd: str = cmd, counter: Iterator[int] = counter) -> float:
                 result = probe("bigout", cmd=cmd, folder=str(folder / f"w{next(counter)}"))
@@ -49,11 +65,13 @@ def bigout(ctx: Context) -> list[Figure]:
                 peaks.append(result["peak_mib"])
                 return float(result["seconds"])
 
-            b, w = alternate(ctx.reps, base, ours)
+            # Three gigabyte-sized repetitions a side are plenty, and keep the full pass to minutes.
+            b, w = alternate(min(ctx.reps, 3), base, ours)
+            where = "files on tmpfs" if str(folder).startswith("/dev/shm") else "files on disk"
         mib_s = size / (1 << 20) / w.median
         figures.append(Figure(f"big output: {label}, {what}", "cmd > file", "s", b, w,
                               "<= 1.11x (at least 90 % throughput)",
-                              f"{mib_s:.0f} MiB/s; {100 / (w.median / b.median):.0f} % of baseline throughput"))  # fmt: skip
+                              f"{mib_s:.0f} MiB/s; {100 / (w.median / b.median):.0f} % of baseline throughput; {where}"))  # fmt: skip
     small = [probe("bigout", cmd="head -c 1048576 /dev/zero", folder=str(ctx.scratch / f"small{i}"))["peak_mib"]
              for i in range(ctx.reps)]  # fmt: skip
     figures.append(Figure(f"memory: orchestrator peak RSS, {label} out", "same with 1 MiB out", "MiB",
