@@ -10,6 +10,7 @@ running at once are never torn apart.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import IO
 
 from wtflow.events import Event, NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted
@@ -94,6 +95,7 @@ class PlainConsole:
     def __init__(self, out: IO[str] | None = None, *, verbose: bool = False) -> None:
         self._out = out
         self._lines = _LineJoiner()
+        self._outcome: dict[int, Status] = {}
         self.verbose = verbose
 
     @property
@@ -116,6 +118,8 @@ class PlainConsole:
             self.out.write(f"==> {'/'.join(event.path)} started{attempt}\n")
             self.out.flush()
         elif isinstance(event, NodeFinished):
+            if event.index in self._outcome:
+                self._outcome[event.index] = event.status
             for stream, tail in self._lines.flush(event.index):
                 self._emit(event.path, tail, stream)
             if event.attempt == 0 and not self.verbose and event.status != Status.SKIPPED:
@@ -128,10 +132,13 @@ class PlainConsole:
             self.out.write(f"<== {'/'.join(event.path)} {event.status}{code}{took}{retry}\n")
             self.out.flush()
         elif isinstance(event, RunStarted):
+            # Counted like the summary and `wtflow runs`: nodes that execute something, not groups.
+            self._outcome = {spec.index: Status.PENDING for spec in event.nodes if spec.kind is not None}
             self.out.write(f"=== run {event.run_id[:8]} of {event.workflow!r}: output in {event.run_dir}\n")
             self.out.flush()
         elif isinstance(event, RunFinished):
-            counts = ", ".join(f"{n} {s}" for s, n in sorted(event.counts.items()) if n)
+            tally = Counter(str(status) for status in self._outcome.values())
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(tally.items()))
             self.out.write(f"=== run {event.run_id[:8]} {event.status} ({counts})\n")
             self.out.flush()
 
