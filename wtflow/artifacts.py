@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -129,17 +130,22 @@ class ArtifactStore:
     async def open_attempt(self, run_dir: Path, path: tuple[str, ...], attempt: int) -> dict[str, StreamFile]:
         folder = attempt_dir(run_dir, path, attempt)
         files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
-        try:
-            # On the loop, as the writes: two mkdirs at most (siblings share their parent), far
-            # cheaper than the round trip to a worker thread.
-            make_private_dirs(folder)
-        except OSError as e:
-            for f in files.values():
-                f.error = e
-            return files
-        for f in files.values():
-            f.open_now()
+        # Creating a folder and two files is a few journal updates, up to a millisecond on a
+        # slow disk: one trip to a worker thread lets many nodes do it at once while the loop
+        # starts processes.
+        await asyncio.to_thread(_create, folder, files.values())
         return files
+
+
+def _create(folder: Path, files: Iterable[StreamFile]) -> None:
+    try:
+        make_private_dirs(folder)
+    except OSError as e:
+        for f in files:
+            f.error = e
+        return
+    for f in files:
+        f.open_now()
 
 
 def _private(path: str, flags: int) -> int:

@@ -91,12 +91,15 @@ async def test_cancel_kills_stubborn_processes_and_daemons(tmp_path: Path) -> No
 
 def _daemonise(pid_file: Path, then_wait: bool) -> None:
     """A daemon made the Python way: fork, setsid, fork, and no exec."""
+    ready, up = os.pipe()
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
             os.closerange(0, 3)
             write_pids(pid_file, os.getpid())
+            os.write(up, b"x")
             time.sleep(300)
+        os.read(ready, 1)  # the daemon has said its pid before the function can return and end it
         os._exit(0)
     os.wait()
     while then_wait:
