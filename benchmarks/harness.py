@@ -119,14 +119,28 @@ def recorder_available() -> str | None:
     return None
 
 
+_DATABASE: list[str] = []
+
+
+def shared_database() -> str:
+    """One SQLite record for every run of the harness, created up front: a project's database
+    exists after its first run, so creating the schema is not what a run costs."""
+    if not _DATABASE:
+        from wtflow.db.recorder import Recorder
+
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='wtflow-bench-')}/wtflow.db"
+        Recorder.connect(url).close()
+        _DATABASE.append(url)
+    return _DATABASE[0]
+
+
 def config(folder: Path, *, record: bool | None = None, **overrides: Any) -> Config:
     """wtflow's settings for a workload: state under `folder`, no terminal output (the baselines
     write to files only). `record=None` means the default: the database on when the layer exists."""
     if record is None:
         record = recorder_available() is None
     values: dict[str, Any] = {"storage.state_dir": folder / "state", "run.console": "quiet"}
-    if not record:
-        values["db.url"] = ""
+    values["db.url"] = shared_database() if record else ""
     values.update(overrides)
     return Config.load(environ={}, overrides=values)
 

@@ -92,7 +92,7 @@ def _session(config: Config, *, create: bool = False) -> Iterator[Any]:
                 f"no runs recorded yet: database {str(path)!r} does not exist; "
                 "run a workflow first, or point WTFLOW_DB_URL (or -c) at the database"
             )
-    engine = schema.connect(url)
+    engine = schema.connect(url, writer=False)
     try:
         with Session(engine) as session:
             yield session

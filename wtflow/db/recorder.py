@@ -63,6 +63,7 @@ class Recorder:
         self._run_dir = ""
         self._orders: dict[int, list[list[Any]] | None] = {}  # node index -> segments of its running attempt
         self.error: RecorderError | None = None
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._write_loop, name="wtflow-recorder", daemon=True)
         self._thread.start()
 
@@ -94,6 +95,7 @@ class Recorder:
         self._queue.put(event)
 
     def close(self) -> None:
+        self._closing.set()
         self._queue.put(_STOP)
         self._thread.join(CLOSE_TIMEOUT)
         if self._thread.is_alive():
@@ -108,7 +110,7 @@ class Recorder:
         while True:
             item = self._queue.get()
             if item is not _STOP:
-                time.sleep(BATCH_WINDOW)
+                self._closing.wait(BATCH_WINDOW)  # let a batch gather, but never hold up the end of a run
             items = [item]
             while not self._queue.empty():
                 items.append(self._queue.get())

@@ -26,8 +26,10 @@ _PG_LOCK = 0x777466_6C6F77  # pg_advisory_xact_lock key serialising schema upgra
 BUSY_MS = 30_000
 
 
-def open_engine(url: str) -> Engine:
-    """An Engine for `url`; a SQLite file is created private (0600) and opened in WAL mode."""
+def open_engine(url: str, *, writer: bool = True) -> Engine:
+    """An Engine for `url`; a SQLite file is created private (0600) and opened in WAL mode.
+
+    A writer's SQLite transactions take the write lock when they begin; a reader's never do."""
     masked = mask_url(url)
     try:
         parsed = make_url(url)
@@ -38,7 +40,7 @@ def open_engine(url: str) -> Engine:
         ) from None
     try:
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(url, parsed.database)
+            return _sqlite_engine(url, parsed.database, writer=writer)
         # A firewalled host must not hang the start of a run for minutes.
         connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
         return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2, connect_args=connect_args)
@@ -56,7 +58,7 @@ def open_engine(url: str) -> Engine:
         raise RecorderError(f"database {masked} cannot be used: {reason(e, url)}") from None
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, *, writer: bool) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database)
         if not path.parent.is_dir():
@@ -73,11 +75,17 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         cursor.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        # WAL: readers never block the writer. Switching needs the database to itself, so only
+        # the first connection ever does it; the mode is kept in the file.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    if not writer:
+        return engine
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
@@ -165,8 +173,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def connect(url: str) -> Engine:
-    """An Engine on an up-to-date schema, or a RecorderError saying what is wrong and how to fix it."""
+def connect(url: str, *, writer: bool = True) -> Engine:
+    """An Engine on an up-to-date schema, or a RecorderError saying what is wrong and how to fix it.
+
+    Readers (the history commands) get an engine whose transactions never hold the write lock,
+    however long they take to print a log."""
     engine = open_engine(url)
     try:
         prepare(engine)
@@ -179,4 +190,7 @@ def connect(url: str) -> Engine:
             f"database {mask_url(url)} cannot be used: {reason(e, url)}; "
             "check WTFLOW_DB_URL / [database] url, or set it empty to run without recording"
         ) from None
-    return engine
+    if writer or engine.dialect.name != "sqlite":
+        return engine
+    engine.dispose()
+    return open_engine(url, writer=False)
