@@ -74,6 +74,39 @@ async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path) -> No
     assert gone(int(pids.read_text()))
 
 
+async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path: Path) -> None:
+    """Commands start in a worker thread; a cancel that lands meanwhile must still end them."""
+    executor = LocalExecutor(kill_grace=0.5)
+    started: list[int] = []
+    for _ in range(20):
+        task = asyncio.create_task(
+            executor.run(
+                request(Command(["sleep", "100"])),
+                sinks={"stdout": Buffer(), "stderr": Buffer()},
+                on_start=started.append,
+            )
+        )
+        await asyncio.sleep(0)  # the spawn is under way in its thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not [pid for pid in started if Path(f"/proc/{pid}").exists()]
+    assert not _children_named("sleep")
+
+
+def _children_named(name: str) -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if fields[0].endswith(f"({name}") and fields[1].split()[1] == me:
+            found.append(int(stat.parent.name))
+    return found
+
+
 async def test_setsid_escapee_is_found_by_its_token_and_killed_on_cancel(tmp_path: Path) -> None:
     pid_file = tmp_path / "daemon"
     daemon = (

@@ -192,6 +192,28 @@ class LocalExecutor:
     def __init__(self, *, kill_grace: float = 2.0) -> None:
         self.kill_grace = kill_grace
 
+    async def _start(self, request: ExecRequest) -> tuple[_Leader, int, int]:
+        if not isinstance(request.executable, Command):
+            return self._spawn(request)  # fork() copies the calling thread only: stay on the loop
+        # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
+        # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
+        spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn, request))
+        try:
+            return await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            while not spawning.done():  # the process starts regardless: see it end
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(spawning)
+            if not spawning.cancelled() and spawning.exception() is None:
+                leader, out_r, err_r = spawning.result()
+                if leader.pid > 0:
+                    _signal_group(leader.pid, signal.SIGKILL)
+                    await leader.exited()
+                    leader.poll()
+                os.close(out_r)
+                os.close(err_r)
+            raise
+
     def _spawn(self, request: ExecRequest) -> tuple[_Leader, int, int]:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -243,7 +265,7 @@ class LocalExecutor:
         self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
     ) -> int:
         """Run to the end; returns the exit code, negative for a signal (as subprocess does)."""
-        leader, out_r, err_r = self._spawn(request)
+        leader, out_r, err_r = await self._start(request)
         if leader.pid < 0:
             await _drain_closed(out_r, err_r, sinks)
             return 127
