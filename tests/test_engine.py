@@ -356,3 +356,34 @@ def test_raw_console_shows_the_nodes_bytes_and_nothing_else(
     for i in range(3):
         assert f"line {i}\n" in out
         assert f"partial {i}" in out
+
+
+class Blind(Collect):
+    wants_output = False
+
+
+@pytest.mark.parametrize("watched", [True, False], ids=["watched", "unwatched"])
+def test_output_reaches_the_files_exactly_whether_or_not_a_listener_watches(
+    tmp_path: Path, watched: bool
+) -> None:
+    # Unwatched, the bytes go from the pipe to the file inside the kernel (splice).
+    blob = "import sys; sys.stdout.buffer.write(bytes(range(256)) * 40000); sys.stderr.write('e' * 70000)"
+    node = Node("n", Command(py(blob)))
+    blind = Blind()
+    listeners = [blind, Collect()] if watched else [blind]
+    assert Engine(wf(node), config(tmp_path), listeners=listeners).run() == 0
+    assert node.stdout_artifact.data == bytes(range(256)) * 40000
+    assert node.stderr_artifact.data == b"e" * 70000
+    assert blind.of(OutputReceived) == []
+    [finished] = [e for e in blind.of(NodeFinished) if e.attempt]
+    assert (finished.stdout_size, finished.stderr_size) == (256 * 40000, 70000)
+    assert finished.output_order is not None
+    assert {
+        stream: sum(n for s, n in finished.output_order if s == stream) for stream in ("stdout", "stderr")
+    } == {
+        "stdout": 256 * 40000,
+        "stderr": 70000,
+    }
+    if watched:
+        seen = b"".join(e.data for e in listeners[1].of(OutputReceived) if e.stream == "stdout")
+        assert seen == bytes(range(256)) * 40000

@@ -117,7 +117,9 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("names", nargs="*", metavar="NAME", help="workflows to run (default: all of them, in file order)")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="workflows to run (default: all of them, in file order)"
+    )
     parser.add_argument(
         "--workflow", action="append", default=[], metavar="NAME", help="same as NAME (repeatable)"
     )

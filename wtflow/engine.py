@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from wtflow.artifacts import ArtifactStore, StreamFile, ensure_private_dir
 from wtflow.config import Config
@@ -40,19 +41,59 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class _Sink:
-    """One stream of one attempt: to disk first, then to the listeners."""
+class _OutputOrder:
+    """How an attempt's two streams alternated, in bytes, so a reader can interleave the files."""
 
-    def __init__(self, engine: Engine, placed: Placed, stream: str, file: StreamFile) -> None:
+    LIMIT = 10_000  # alternations kept; past it a reader shows one stream after the other
+
+    def __init__(self) -> None:
+        self.segments: list[list[Any]] | None = []
+
+    def add(self, stream: str, size: int) -> None:
+        segments = self.segments
+        if segments is None:
+            return
+        if segments and segments[-1][0] == stream:
+            segments[-1][1] += size
+        elif len(segments) < self.LIMIT:
+            segments.append([stream, size])
+        else:
+            self.segments = None
+
+    def frozen(self) -> tuple[tuple[str, int], ...] | None:
+        return None if self.segments is None else tuple((stream, size) for stream, size in self.segments)
+
+
+class _Sink:
+    """One stream of one attempt: to disk first, then to the listeners that watch output.
+
+    When none does, `splice_fd` lets the executor move the bytes from the pipe to the file
+    inside the kernel."""
+
+    def __init__(
+        self, engine: Engine, placed: Placed, stream: str, file: StreamFile, order: _OutputOrder
+    ) -> None:
         self._engine = engine
         self._placed = placed
         self._stream = stream
+        self._order = order
         self.file = file
+        self.splice_fd = file.fd if not engine._output_listeners else None
 
     async def write(self, data: bytes) -> None:
         await self.file.write(data)
+        self._order.add(self._stream, len(data))
         p = self._placed
-        self._engine._emit(OutputReceived(self._engine.run_id, p.index, p.path, self._stream, data))
+        event = OutputReceived(self._engine.run_id, p.index, p.path, self._stream, data)
+        self._engine._emit(event, self._engine._output_listeners)
+
+    def spliced(self, size: int) -> None:
+        self.file.size += size
+        self._order.add(self._stream, size)
+
+    def splice_failed(self, error: OSError) -> None:
+        self.file.error = error
+        self.splice_fd = None
 
 
 class Engine:
@@ -82,6 +123,7 @@ class Engine:
         self._extra_listeners = list(listeners or [])
         self._console = console
         self._listeners: list[Listener] = []
+        self._output_listeners: list[Listener] = []
         self._executor = executor or LocalExecutor(kill_grace=self.config.run.kill_grace)
         self._only = only
         self._slots: asyncio.Semaphore | None = None
@@ -167,6 +209,7 @@ class Engine:
                     "set WTFLOW_STATE_DIR to a writable folder"
                 ) from None
         self._listeners = [*self._default_listeners(db_url), *self._extra_listeners]
+        self._output_listeners = [x for x in self._listeners if getattr(x, "wants_output", True)]
         self._store = ArtifactStore(artifacts_dir)
         self._slots = asyncio.Semaphore(run_cfg.max_parallel)
         self._started_at = _now()
@@ -229,13 +272,15 @@ class Engine:
                 os.killpg(pgid, signal.SIGKILL)
         self._live_groups.clear()
 
-    def _emit(self, event: Event) -> None:
-        for listener in list(self._listeners):
+    def _emit(self, event: Event, listeners: list[Listener] | None = None) -> None:
+        for listener in list(self._listeners if listeners is None else listeners):
             try:
                 listener.handle(event)
             except Exception as e:
                 # A listener that breaks (a closed pipe, a bug) must not stop the run.
-                self._listeners.remove(listener)
+                for group in (self._listeners, self._output_listeners):
+                    if listener in group:
+                        group.remove(listener)
                 self.problems.append(f"{type(listener).__name__} stopped: {e}")
 
     # -- the walk ------------------------------------------------------------------------
@@ -277,7 +322,9 @@ class Engine:
         children = self._children(p)
         if not children:
             return Status.SUCCEEDED if node.allow_failure else own
-        outcome = await (self._parallel(children, selected) if node.parallel else self._sequence(children, selected))
+        outcome = await (
+            self._parallel(children, selected) if node.parallel else self._sequence(children, selected)
+        )
         if node.executable is None:
             node.status = Status.FAILED if outcome.is_failure else Status.SUCCEEDED
             if outcome is Status.CANCELLED:
@@ -324,7 +371,9 @@ class Engine:
         for p in self.workflow.placed:
             if p.node.status in (Status.PENDING, Status.RUNNING):
                 p.node.status = Status.CANCELLED
-                self._emit(NodeFinished(self.run_id, p.index, p.path, 0, Status.CANCELLED, None, None, _now()))
+                self._emit(
+                    NodeFinished(self.run_id, p.index, p.path, 0, Status.CANCELLED, None, None, _now())
+                )
 
     # -- one node's executable, with retries -----------------------------------------------
 
@@ -351,7 +400,9 @@ class Engine:
             delay = node.retry_delay * node.retry_backoff ** (attempt - 1)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter: retries of many nodes spread out
 
-    async def _attempt(self, p: Placed, attempt: int) -> tuple[Status, int | None, datetime, tuple[int, int]]:
+    async def _attempt(
+        self, p: Placed, attempt: int
+    ) -> tuple[Status, int | None, datetime, tuple[int, int, tuple[tuple[str, int], ...] | None]]:
         assert self._slots is not None
         assert self._store is not None
         assert self.run_dir is not None
@@ -364,7 +415,8 @@ class Engine:
                 node.artifact(name).bind(f.path)
                 if f.error is not None:
                     self.problems.append(f"cannot write {f.path}: {f.error.strerror}")
-            sinks = {name: _Sink(self, p, name, f) for name, f in files.items()}
+            order = _OutputOrder()
+            sinks = {name: _Sink(self, p, name, f, order) for name, f in files.items()}
             node.status = Status.RUNNING
             started = _now()
             token = f"{self.run_id}:{p.index}:{attempt}"
@@ -394,17 +446,20 @@ class Engine:
                 sizes = (files["stdout"].size, files["stderr"].size)
                 self._emit(
                     NodeFinished(
-                        self.run_id, p.index, p.path, attempt, Status.CANCELLED, None, started, _now(), False, *sizes
+                        self.run_id, p.index, p.path, attempt, Status.CANCELLED, None, started, _now(), False,
+                        *sizes, order.frozen(),
                     )
-                )
+                )  # fmt: skip
                 raise
             finally:
                 self._live_groups.difference_update(pid)
                 for f in files.values():
                     await f.close()
                     if f.error is not None and f.size:
-                        self.problems.append(f"output of {p.path_str} not fully kept in {f.path}: {f.error.strerror}")
-            return status, code, started, (files["stdout"].size, files["stderr"].size)
+                        self.problems.append(
+                            f"output of {p.path_str} not fully kept in {f.path}: {f.error.strerror}"
+                        )
+            return status, code, started, (files["stdout"].size, files["stderr"].size, order.frozen())
 
     def _env(self, p: Placed, token: str) -> dict[str, str]:
         env = self._base_env.copy()

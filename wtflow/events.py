@@ -1,8 +1,8 @@
 """What the engine says happened; listeners (console, recorder, reports) subscribe to these.
 
-    RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt)
-                ├─ NodeFinished(status=skipped, attempt=0)           (never started)
-                └─ RunFinished
+RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt)
+            ├─ NodeFinished(status=skipped, attempt=0)           (never started)
+            └─ RunFinished
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ class NodeFinished:
     will_retry: bool = False
     stdout_size: int = 0
     stderr_size: int = 0
+    # How the two streams alternated: (("stdout", 120), ("stderr", 31), ...) in bytes; None when
+    # they alternated too often to keep (then a reader shows one after the other).
+    output_order: tuple[tuple[str, int], ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,10 @@ Event = RunStarted | NodeStarted | OutputReceived | NodeFinished | RunFinished
 
 
 class Listener(Protocol):
-    """Receives every event; `handle` must return quickly (enqueue, don't block the loop)."""
+    """Receives every event; `handle` must return quickly (enqueue, don't block the loop).
+
+    A listener with `wants_output = False` is not sent OutputReceived; when no listener wants
+    output, the bytes go from the pipes to the files without passing through Python."""
 
     def handle(self, event: Event) -> None: ...
 

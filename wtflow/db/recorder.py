@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, insert, update
@@ -43,16 +42,6 @@ RUNS, NODES, ATTEMPTS, ARTIFACTS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class OutputOrder:
-    """How an attempt's stdout and stderr bytes alternated: [["stdout", n], ["stderr", m], ...]."""
-
-    run_id: str
-    index: int
-    attempt: int
-    segments: list[list[Any]] | None
-
-
 class Recorder:
     """Records every run, node, attempt and artifact; `error` says what could not be recorded."""
 
@@ -61,7 +50,6 @@ class Recorder:
         self._url = mask_url(url)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._run_dir = ""
-        self._orders: dict[int, list[list[Any]] | None] = {}  # node index -> segments of its running attempt
         self.error: RecorderError | None = None
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._write_loop, name="wtflow-recorder", daemon=True)
@@ -72,26 +60,13 @@ class Recorder:
         """Reach the database and bring its schema up to date, or raise RecorderError before anything runs."""
         return cls(schema.connect(url), url)
 
+    wants_output = False  # the bytes are in the artifact files; the engine says how they alternated
+
     def handle(self, event: Event) -> None:
-        if isinstance(event, OutputReceived):  # the bytes live in the artifact files; keep their order
-            order = self._orders.get(event.index)
-            if order is None:
-                return
-            if order and order[-1][0] == event.stream:
-                order[-1][1] += len(event.data)
-            elif len(order) < MAX_SEGMENTS:
-                order.append([event.stream, len(event.data)])
-            else:
-                self._orders[event.index] = None
+        if isinstance(event, OutputReceived):
             return
         if isinstance(event, RunStarted):
             self._run_dir = str(event.run_dir)
-        elif isinstance(event, NodeStarted):
-            self._orders[event.index] = []
-        elif isinstance(event, NodeFinished) and event.attempt > 0:
-            self._queue.put(
-                OutputOrder(event.run_id, event.index, event.attempt, self._orders.pop(event.index, None))
-            )
         self._queue.put(event)
 
     def close(self) -> None:
@@ -105,7 +80,7 @@ class Recorder:
     # -- the writer thread ---------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        pending: list[Event | OutputOrder] = []
+        pending: list[Event] = []
         retry_at = 0.0
         while True:
             item = self._queue.get()
@@ -133,7 +108,7 @@ class Recorder:
                 return
 
 
-def write(conn: Connection, events: Iterable[Event | OutputOrder]) -> None:
+def write(conn: Connection, events: Iterable[Event]) -> None:
     """Write a batch of events in order, grouping statements of a kind into one executemany."""
     ops: list[tuple[Any, list[dict[str, Any]]]] = []
 
@@ -170,8 +145,9 @@ def write(conn: Connection, events: Iterable[Event | OutputOrder]) -> None:
             key = {"b_run": event.run_id, "b_node": event.index}
             if event.attempt > 0:
                 attempt = {**key, "b_n": event.attempt}
+                order = None if event.output_order is None else [list(o) for o in event.output_order]
                 add(_ATTEMPT_FINISHED, {**attempt, "b_status": event.status.value, "b_exit": event.exit_code,
-                                        "b_ended": event.ended_at})  # fmt: skip
+                                        "b_ended": event.ended_at, "b_order": order})  # fmt: skip
                 for name, size in (("stdout", event.stdout_size), ("stderr", event.stderr_size)):
                     add(_ARTIFACT_SIZE, {**attempt, "b_name": name, "b_size": size})
             status = (Status.RUNNING if event.will_retry else event.status).value
@@ -179,9 +155,6 @@ def write(conn: Connection, events: Iterable[Event | OutputOrder]) -> None:
                 _NODE_FINISHED,
                 {**key, "b_status": status, "b_exit": event.exit_code, "b_ended": event.ended_at},
             )
-        elif isinstance(event, OutputOrder):
-            add(_ATTEMPT_ORDER, {"b_run": event.run_id, "b_node": event.index, "b_n": event.attempt,
-                                 "b_order": event.segments})  # fmt: skip
         elif isinstance(event, RunFinished):
             add(_RUN_FINISHED, {"b_run": event.run_id, "b_status": event.status.value, "b_exit": event.exit_code,
                                 "b_ended": event.ended_at})  # fmt: skip
@@ -229,9 +202,9 @@ _NODE_FINISHED = (
 _ATTEMPT_FINISHED = (
     update(ATTEMPTS)
     .where(_attempt_key(ATTEMPTS))
-    .values(status=bindparam("b_status"), exit_code=bindparam("b_exit"), ended_at=bindparam("b_ended"))
-)
-_ATTEMPT_ORDER = update(ATTEMPTS).where(_attempt_key(ATTEMPTS)).values(output_order=bindparam("b_order"))
+    .values(status=bindparam("b_status"), exit_code=bindparam("b_exit"), ended_at=bindparam("b_ended"),
+            output_order=bindparam("b_order"))
+)  # fmt: skip
 _ARTIFACT_SIZE = (
     update(ARTIFACTS).where(_attempt_key(ARTIFACTS), ARTIFACTS.c.name == bindparam("b_name"))
     .values(size=bindparam("b_size"))

@@ -19,7 +19,21 @@ from wtflow.executables import Executable
 
 
 class Sink(Protocol):
+    """Where a stream's chunks go."""
+
     async def write(self, data: bytes) -> None: ...
+
+
+class FileSink(Sink, Protocol):
+    """A sink that can take the bytes straight from the pipe into its file (no copy through
+    Python) while `splice_fd` is a file descriptor, and is then told only how many."""
+
+    splice_fd: int | None
+
+    def spliced(self, size: int) -> None: ...
+
+    def splice_failed(self, error: OSError) -> None:
+        """The file refused bytes (disk full): from now on the chunks come through `write`."""
 
 
 @dataclass(frozen=True, slots=True)
