@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"   {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - start
     print(table(figures))
-    path = write_json(figures, args.out, quick=args.quick, seconds=seconds)
+    path = write_json(figures, args.out, quick=args.quick, seconds=seconds, partial=bool(args.only))
     print(f"\n{len(figures)} figures in {seconds:.0f} s; saved {path}", file=sys.stderr)
     return 1 if failed else 0
 

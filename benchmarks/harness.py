@@ -202,10 +202,13 @@ def _git_commit() -> str | None:
     return out.stdout.strip()
 
 
-def write_json(figures: list[Figure], out_dir: Path, *, quick: bool, seconds: float) -> Path:
+def write_json(
+    figures: list[Figure], out_dir: Path, *, quick: bool, seconds: float, partial: bool = False
+) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    path = out_dir / f"{stamp}-{'quick' if quick else 'full'}.json"
+    kind = "quick" if quick else "partial" if partial else "full"  # only a whole run is "full"
+    path = out_dir / f"{stamp}-{kind}.json"
     doc = {
         "machine": machine(),
         "quick": quick,
