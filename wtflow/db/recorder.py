@@ -9,6 +9,7 @@ says at the end what is missing.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import queue
@@ -18,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, update
+from sqlalchemy import Connection, and_, bindparam, insert, update
 from sqlalchemy.exc import SQLAlchemyError
 
 import wtflow
@@ -108,21 +109,51 @@ class Recorder:
                 return
 
 
-def write(conn: Connection, events: Iterable[Event]) -> None:
-    """Write a batch of events in order, grouping statements of a kind into one executemany."""
-    ops: list[tuple[Any, list[dict[str, Any]]]] = []
+# The columns naming a row of each table, in the order rows must be inserted.
+_KEYS = {"runs": ("id",), "nodes": ("run_id", "index"), "attempts": ("run_id", "node_index", "n"),
+         "artifacts": ("run_id", "node_index", "attempt", "name")}  # fmt: skip
 
-    def add(statement: Any, params: dict[str, Any]) -> None:
-        if ops and ops[-1][0] is statement:
-            ops[-1][1].append(params)
+
+class _Batch:
+    """A batch's rows, merged: a node that started and ended within it is one INSERT, not an
+    INSERT and two UPDATEs (most nodes of a fan-out of short commands)."""
+
+    def __init__(self) -> None:
+        self.inserts: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in _KEYS}
+        self.updates: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in _KEYS}
+
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        self.inserts[table][tuple(row[c] for c in _KEYS[table])] = row
+
+    def update(self, table: str, key: tuple[Any, ...], **values: Any) -> None:
+        row = self.inserts[table].get(key)
+        if row is not None:
+            row.update(values)
         else:
-            ops.append((statement, [params]))
+            self.updates[table].setdefault(key, {}).update(values)
 
+    def execute(self, conn: Connection) -> None:
+        for name, rows in self.inserts.items():
+            if rows:
+                conn.execute(insert(_TABLES[name]), list(rows.values()))
+        for name, changes in self.updates.items():
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for key, values in changes.items():
+                params = {f"k_{c}": v for c, v in zip(_KEYS[name], key, strict=True)}
+                params.update({f"v_{c}": v for c, v in values.items()})
+                by_columns.setdefault(tuple(sorted(values)), []).append(params)
+            for columns, params_list in by_columns.items():
+                conn.execute(_update(name, columns), params_list)
+
+
+def write(conn: Connection, events: Iterable[Event]) -> None:
+    """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind."""
+    batch = _Batch()
     for event in events:
         if isinstance(event, RunStarted):
-            add(_INSERT_RUN, _run_row(event))
+            batch.insert("runs", _run_row(event))
             for spec in event.nodes:
-                add(_INSERT_NODE, {
+                batch.insert("nodes", {
                     "run_id": event.run_id, "index": spec.index, "name": spec.path[-1],
                     "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
                     "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
@@ -130,36 +161,34 @@ def write(conn: Connection, events: Iterable[Event]) -> None:
                     "attempts": 0, "started_at": None, "ended_at": None,
                 })  # fmt: skip
         elif isinstance(event, NodeStarted):
-            key = {"b_run": event.run_id, "b_node": event.index}
-            add(_INSERT_ATTEMPT, {
+            batch.insert("attempts", {
                 "run_id": event.run_id, "node_index": event.index, "n": event.attempt,
                 "status": Status.RUNNING.value, "exit_code": None, "pid": event.pid,
-                "started_at": event.started_at, "ended_at": None,
+                "started_at": event.started_at, "ended_at": None, "output_order": None,
             })  # fmt: skip
             for name, path in (("stdout", event.stdout_path), ("stderr", event.stderr_path)):
                 if path is not None:
-                    add(_INSERT_ARTIFACT, {"run_id": event.run_id, "node_index": event.index,
-                                           "attempt": event.attempt, "name": name, "path": str(path), "size": 0})  # fmt: skip
-            add(_NODE_STARTED, {**key, "b_attempts": event.attempt, "b_started": event.started_at})
+                    batch.insert("artifacts", {"run_id": event.run_id, "node_index": event.index,
+                                               "attempt": event.attempt, "name": name, "path": str(path), "size": 0})  # fmt: skip
+            first = {"started_at": event.started_at} if event.attempt == 1 else {}
+            batch.update("nodes", (event.run_id, event.index), status=Status.RUNNING.value,
+                         attempts=event.attempt, **first)  # fmt: skip
         elif isinstance(event, NodeFinished):
-            key = {"b_run": event.run_id, "b_node": event.index}
             if event.attempt > 0:
-                attempt = {**key, "b_n": event.attempt}
+                key = (event.run_id, event.index, event.attempt)
                 order = None if event.output_order is None else [list(o) for o in event.output_order]
-                add(_ATTEMPT_FINISHED, {**attempt, "b_status": event.status.value, "b_exit": event.exit_code,
-                                        "b_ended": event.ended_at, "b_order": order})  # fmt: skip
+                batch.update("attempts", key, status=event.status.value, exit_code=event.exit_code,
+                             ended_at=event.ended_at, output_order=order)  # fmt: skip
                 for name, size in (("stdout", event.stdout_size), ("stderr", event.stderr_size)):
-                    add(_ARTIFACT_SIZE, {**attempt, "b_name": name, "b_size": size})
-            status = (Status.RUNNING if event.will_retry else event.status).value
-            add(
-                _NODE_FINISHED,
-                {**key, "b_status": status, "b_exit": event.exit_code, "b_ended": event.ended_at},
-            )
+                    if (*key, name) in batch.inserts["artifacts"] or size:
+                        batch.update("artifacts", (*key, name), size=size)
+            status = Status.RUNNING if event.will_retry else event.status
+            batch.update("nodes", (event.run_id, event.index), status=status.value, exit_code=event.exit_code,
+                         ended_at=event.ended_at)  # fmt: skip
         elif isinstance(event, RunFinished):
-            add(_RUN_FINISHED, {"b_run": event.run_id, "b_status": event.status.value, "b_exit": event.exit_code,
-                                "b_ended": event.ended_at})  # fmt: skip
-    for statement, params in ops:
-        conn.execute(statement, params)
+            batch.update("runs", (event.run_id,), status=event.status.value, exit_code=event.exit_code,
+                         ended_at=event.ended_at)  # fmt: skip
+    batch.execute(conn)
 
 
 def _run_row(event: RunStarted) -> dict[str, Any]:
@@ -178,39 +207,12 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def _attempt_key(table: Table) -> Any:
-    return and_(table.c.run_id == bindparam("b_run"), table.c.node_index == bindparam("b_node"),
-                (table.c.n if table is ATTEMPTS else table.c.attempt) == bindparam("b_n"))  # fmt: skip
+_TABLES = {"runs": RUNS, "nodes": NODES, "attempts": ATTEMPTS, "artifacts": ARTIFACTS}
 
 
-_INSERT_RUN = insert(RUNS)
-_INSERT_NODE = insert(NODES)
-_INSERT_ATTEMPT = insert(ATTEMPTS)
-_INSERT_ARTIFACT = insert(ARTIFACTS)
-_THIS_NODE = and_(NODES.c.run_id == bindparam("b_run"), NODES.c.index == bindparam("b_node"))
-_NODE_STARTED = (
-    update(NODES)
-    .where(_THIS_NODE)
-    .values(status=Status.RUNNING.value, attempts=bindparam("b_attempts"),
-            started_at=func.coalesce(NODES.c.started_at, bindparam("b_started")))
-)  # fmt: skip
-_NODE_FINISHED = (
-    update(NODES)
-    .where(_THIS_NODE)
-    .values(status=bindparam("b_status"), exit_code=bindparam("b_exit"), ended_at=bindparam("b_ended"))
-)
-_ATTEMPT_FINISHED = (
-    update(ATTEMPTS)
-    .where(_attempt_key(ATTEMPTS))
-    .values(status=bindparam("b_status"), exit_code=bindparam("b_exit"), ended_at=bindparam("b_ended"),
-            output_order=bindparam("b_order"))
-)  # fmt: skip
-_ARTIFACT_SIZE = (
-    update(ARTIFACTS).where(_attempt_key(ARTIFACTS), ARTIFACTS.c.name == bindparam("b_name"))
-    .values(size=bindparam("b_size"))
-)  # fmt: skip
-_RUN_FINISHED = (
-    update(RUNS)
-    .where(RUNS.c.id == bindparam("b_run"))
-    .values(status=bindparam("b_status"), exit_code=bindparam("b_exit"), ended_at=bindparam("b_ended"))
-)
+@functools.cache
+def _update(table: str, columns: tuple[str, ...]) -> Any:
+    """UPDATE <table> SET <columns> WHERE <its key>, with bind names that cannot clash with columns."""
+    t = _TABLES[table]
+    where = and_(*(t.c[c] == bindparam(f"k_{c}") for c in _KEYS[table]))
+    return update(t).where(where).values({c: bindparam(f"v_{c}") for c in columns})
