@@ -78,11 +78,6 @@ class StreamFile:
         except OSError as e:
             self.error = e
 
-    @property
-    def fd(self) -> int | None:
-        """The open file, or None when it could not be opened or a write failed."""
-        return self._fd if self.error is None else None
-
     async def write(self, data: bytes) -> None:
         self.write_now(data)
 

@@ -65,10 +65,7 @@ class _OutputOrder:
 
 
 class _Sink:
-    """One stream of one attempt: to disk first, then to the listeners that watch output.
-
-    When none does, `splice_fd` lets the executor move the bytes from the pipe to the file
-    inside the kernel."""
+    """One stream of one attempt: to disk first, then to the listeners that watch output."""
 
     def __init__(
         self, engine: Engine, placed: Placed, stream: str, file: StreamFile, order: _OutputOrder
@@ -78,22 +75,14 @@ class _Sink:
         self._stream = stream
         self._order = order
         self.file = file
-        self.splice_fd = file.fd if not engine._output_listeners else None
 
     async def write(self, data: bytes) -> None:
         await self.file.write(data)
         self._order.add(self._stream, len(data))
-        p = self._placed
-        event = OutputReceived(self._engine.run_id, p.index, p.path, self._stream, data)
-        self._engine._emit(event, self._engine._output_listeners)
-
-    def spliced(self, size: int) -> None:
-        self.file.size += size
-        self._order.add(self._stream, size)
-
-    def splice_failed(self, error: OSError) -> None:
-        self.file.error = error
-        self.splice_fd = None
+        if self._engine._output_listeners:
+            p = self._placed
+            event = OutputReceived(self._engine.run_id, p.index, p.path, self._stream, data)
+            self._engine._emit(event, self._engine._output_listeners)
 
 
 class Engine:

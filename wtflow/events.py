@@ -93,8 +93,8 @@ Event = RunStarted | NodeStarted | OutputReceived | NodeFinished | RunFinished
 class Listener(Protocol):
     """Receives every event; `handle` must return quickly (enqueue, don't block the loop).
 
-    A listener with `wants_output = False` is not sent OutputReceived; when no listener wants
-    output, the bytes go from the pipes to the files without passing through Python."""
+    A listener with `wants_output = False` is not sent OutputReceived (the bytes are in the
+    artifact files; NodeFinished says how the two streams alternated)."""
 
     def handle(self, event: Event) -> None: ...
 

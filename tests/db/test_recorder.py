@@ -255,7 +255,9 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
     proc.wait()
     proc.stdout.close()
 
-    Recorder.connect(url).close()
+    shown = subprocess.run([sys.executable, "-m", "wtflow", "show", "last"], capture_output=True, text=True,
+                           env={**os.environ, "WTFLOW_DB_URL": url, "NO_COLOR": "1"}, timeout=60)  # fmt: skip
+    assert "doomed  crashed" in shown.stdout.splitlines()[0]
 
     [run] = rows(url, Run)
     assert run.status == "crashed"
@@ -267,3 +269,21 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
     [attempt] = rows(url, AttemptRow)
     assert attempt.pid is not None
     os.killpg(attempt.pid, signal.SIGKILL)
+
+
+def test_a_database_locked_by_another_writer_holds_the_record_up_but_loses_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Recorder.connect(url).close()
+    hold = py(f"import sqlite3, time; c = sqlite3.connect({str(tmp_path / 'w.db')!r}, isolation_level=None); "
+              "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(1.5); c.execute('COMMIT')")  # fmt: skip
+    workflow = wf(
+        Node("locker", Command(hold)),
+        *(Node(f"n{i}", Command(f"echo {i}")) for i in range(20)),
+        parallel=True,
+    )
+    engine = Engine(workflow, config(tmp_path, db__url=url))
+    assert engine.run() == 0
+    assert engine.problems == []
+    assert [r.status for r in rows(url, Run)] == ["succeeded"]
+    assert sorted(n.status for n in rows(url, NodeRow)) == ["succeeded"] * 22
+    assert len(rows(url, AttemptRow)) == 21

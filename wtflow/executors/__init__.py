@@ -24,18 +24,6 @@ class Sink(Protocol):
     async def write(self, data: bytes) -> None: ...
 
 
-class FileSink(Sink, Protocol):
-    """A sink that can take the bytes straight from the pipe into its file (no copy through
-    Python) while `splice_fd` is a file descriptor, and is then told only how many."""
-
-    splice_fd: int | None
-
-    def spliced(self, size: int) -> None: ...
-
-    def splice_failed(self, error: OSError) -> None:
-        """The file refused bytes (disk full): from now on the chunks come through `write`."""
-
-
 @dataclass(frozen=True, slots=True)
 class ExecRequest:
     """What to run and where: the full environment and working directory."""

@@ -10,10 +10,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from typing import cast
 
 from wtflow.executables import Command, PyFunc
-from wtflow.executors import ExecRequest, FileSink, Sink
+from wtflow.executors import ExecRequest, Sink
 from wtflow.executors._child import run_forked
 
 _PIPE_SIZE = 1024 * 1024
@@ -149,37 +148,24 @@ async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: boo
 async def _pump(fd: int, sink: Sink) -> None:
     """Copy the pipe to the sink until EOF, then close it.
 
-    Where nothing watches the bytes, splice(2) moves them from the pipe to the file inside the
-    kernel. Otherwise the pipe is read in chunks, not lines (a process may never print a newline),
-    straight into one bytes object per chunk (a StreamReader would copy each one twice more), as
-    much as the pipe holds at a time: 1 GiB of output is about a thousand reads."""
+    Chunks, not lines: a process may never print a newline. The pipe is read straight into one
+    bytes object per chunk (a StreamReader would copy each one twice more through its buffer),
+    as much as the pipe holds at a time: 1 GiB of output is about a thousand reads. (splice(2)
+    into the file was tried: it drains the pipe a page at a time and came out slower.)"""
     loop = asyncio.get_running_loop()
     with contextlib.suppress(OSError):  # fewer wake-ups per megabyte where the kernel allows it
         fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
     os.set_blocking(fd, False)
     try:
         while True:
-            target = getattr(sink, "splice_fd", None)  # a plain sink just takes bytes
             try:
-                if target is not None:
-                    size = os.splice(fd, target, CHUNK)
-                    if size:
-                        cast(FileSink, sink).spliced(size)
-                else:
-                    chunk = os.read(fd, CHUNK)
-                    size = len(chunk)
-                    if size:
-                        await sink.write(chunk)
+                chunk = os.read(fd, CHUNK)
             except BlockingIOError:
                 await _readable(loop, fd)
                 continue
-            except OSError as e:
-                if target is None:
-                    raise
-                cast(FileSink, sink).splice_failed(e)  # the file, not the pipe: drain through write()
-                continue
-            if not size:
+            if not chunk:
                 return
+            await sink.write(chunk)
             # A process writing faster than we read never leaves the pipe empty: give the other
             # nodes, the listeners and the time limits their turn after every chunk.
             await asyncio.sleep(0)
