@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from wtflow.artifacts import ensure_private_dir
 from wtflow.config import Config, mask_url
 from wtflow.errors import LookupFailed, UsageError
 from wtflow.status import Status
@@ -210,6 +211,8 @@ def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
     from wtflow.db import schema
 
     url = database_url(config)
+    if config.db.url is None:  # the default database lives in wtflow's own state folder
+        ensure_private_dir(config.storage.resolved_state_dir())
     schema.connect(url).dispose()
     print(f"database {mask_url(url)} is at schema revision {schema.HEAD} (the newest)")
     return 0

@@ -200,3 +200,11 @@ def test_an_unusable_database_is_a_usage_error_before_anything_runs(
     assert "hunter2" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "ran").exists()
+
+
+def test_db_upgrade_creates_the_default_database_in_a_new_state_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WTFLOW_")}
+    result = subprocess.run([sys.executable, "-m", "wtflow", "db", "upgrade"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".wtflow" / "wtflow.db").is_file()
