@@ -80,19 +80,18 @@ def database_url(config: Config) -> str:
 
 
 @contextmanager
-def _session(config: Config, *, create: bool = False) -> Iterator[Any]:
+def _session(config: Config) -> Iterator[Any]:
     from sqlalchemy.orm import Session
 
     from wtflow.db import schema
 
     url = database_url(config)
-    if not create and url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.exists():
-            raise LookupFailed(
-                f"no runs recorded yet: database {str(path)!r} does not exist; "
-                "run a workflow first, or point WTFLOW_DB_URL (or -c) at the database"
-            )
+    path = _missing_sqlite_file(url)
+    if path is not None:
+        raise LookupFailed(
+            f"no runs recorded yet: database {str(path)!r} does not exist; "
+            "run a workflow first, or point WTFLOW_DB_URL (or -c) at the database"
+        )
     engine = schema.connect(url, writer=False)
     try:
         with Session(engine) as session:
@@ -101,12 +100,23 @@ def _session(config: Config, *, create: bool = False) -> Iterator[Any]:
         engine.dispose()
 
 
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The path of a SQLite database that does not exist yet (reading must not create it)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    return None if path.exists() else path
+
+
 # -- the commands --------------------------------------------------------------------------
 
 
 def cmd_runs(args: argparse.Namespace, config: Config) -> int:
     from wtflow.db.queries import recent_runs
 
+    if _missing_sqlite_file(database_url(config)):  # nothing has run here yet: an empty list
+        print("[]" if args.json else "no runs recorded yet")
+        return 0
     with _session(config) as session:
         views = recent_runs(session, workflow=args.workflow, status=args.status, limit=args.limit)
         if args.json:

@@ -121,9 +121,15 @@ def test_bad_references_are_one_line_errors(two_runs: tuple[Engine, Engine], db_
 
 
 def test_history_without_any_record_says_so(tmp_path: Path) -> None:
-    result = wtflow("runs", db_url=f"sqlite:///{tmp_path / 'none.db'}")
-    assert result.returncode == 2
-    assert "no runs recorded yet" in result.stderr
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    assert (wtflow("runs", db_url=url).returncode, wtflow("runs", db_url=url).stdout) == (
+        0,
+        "no runs recorded yet\n",
+    )
+    assert json.loads(wtflow("runs", "--json", db_url=url).stdout) == []
+    shown = wtflow("show", db_url=url)
+    assert shown.returncode == 2
+    assert "no runs recorded yet" in shown.stderr
     assert not (tmp_path / "none.db").exists()
     off = wtflow("runs", db_url="")
     assert off.returncode == 2
