@@ -145,6 +145,17 @@ def config(folder: Path, *, record: bool | None = None, **overrides: Any) -> Con
     return Config.load(environ={}, overrides=values)
 
 
+def run_engine(wf: wtflow.Workflow, folder: Path, **settings: Any) -> float:
+    """Seconds `Engine(wf).run()` takes with the workload's settings; a failed run is an error."""
+    engine = wtflow.Engine(wf, config(folder, **settings))
+    start = time.perf_counter()
+    code = engine.run()
+    took = time.perf_counter() - start
+    if code != 0:
+        raise RuntimeError(f"{wf.name}: wtflow exited {code}; problems: {engine.problems}")
+    return took
+
+
 def db_note(record: bool | None = None) -> str:
     why = recorder_available()
     if record is False:

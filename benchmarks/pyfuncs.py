@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.harness import Context, Figure, alternate, config, db_note
-from wtflow import Engine, Node, PyFunc, Workflow
+from benchmarks.harness import Context, Figure, alternate, db_note, run_engine
+from wtflow import Node, PyFunc, Workflow
 from wtflow.config import default_max_parallel
 
 
@@ -40,24 +40,19 @@ def _baseline(n: int, folder: Path, *, window: int) -> float:
             ready = multiprocessing.connection.wait(list(running))
             for sentinel in ready:
                 running.pop(sentinel).join()  # type: ignore[arg-type]
-        p = ctx.Process(target=_in_files, args=(i, str(folder)))
-        p.start()
-        running[p.sentinel] = p
-    for p in running.values():
-        p.join()
+        process = ctx.Process(target=_in_files, args=(i, str(folder)))
+        process.start()
+        running[process.sentinel] = process
+    for rest in running.values():
+        rest.join()
     return time.perf_counter() - start
 
 
 def _ours(n: int, folder: Path, *, parallel: bool) -> float:
     leaves = [Node(name=f"f{i}", executable=PyFunc(func=work, args=(i,))) for i in range(n)]
-    wf = Workflow(name="pyfuncs", root=Node(name="root", parallel=parallel, children=leaves))
-    engine = Engine(wf, config(folder))
-    start = time.perf_counter()
-    code = engine.run()
-    took = time.perf_counter() - start
-    if code != 0:
-        raise RuntimeError(f"pyfuncs: wtflow exited {code}")
-    return took
+    return run_engine(
+        Workflow(name="pyfuncs", root=Node(name="root", parallel=parallel, children=leaves)), folder
+    )
 
 
 def pyfuncs(ctx: Context) -> list[Figure]:

@@ -8,7 +8,17 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness import Context, Figure, Skip, alternate, bash, config, db_note, recorder_available
+from benchmarks.harness import (
+    Context,
+    Figure,
+    Skip,
+    alternate,
+    bash,
+    config,
+    db_note,
+    recorder_available,
+    run_engine,
+)
 from wtflow import Command, Engine, Node, Workflow
 from wtflow.events import Event, NodeStarted
 
@@ -20,16 +30,6 @@ def _leaf(name: str, cmd: str) -> Node:
 def _fan(n: int) -> Workflow:
     leaves = [_leaf(f"n{i}", f"echo hello {i}") for i in range(n)]
     return Workflow(name="fanout", root=Node(name="root", parallel=True, children=leaves))
-
-
-def _run(wf: Workflow, folder: Path, **settings: object) -> float:
-    engine = Engine(wf, config(folder, **settings))  # type: ignore[arg-type]
-    start = time.perf_counter()
-    code = engine.run()
-    took = time.perf_counter() - start
-    if code != 0:
-        raise RuntimeError(f"{wf.name}: wtflow exited {code}; problems: {engine.problems}")
-    return took
 
 
 def _xargs(ctx: Context, commands: list[str], folder: Path) -> float:
@@ -55,7 +55,7 @@ def fanout(ctx: Context) -> list[Figure]:
                 return _xargs(ctx, commands, d)
 
         def ours() -> float:
-            return _run(_fan(n), folder / f"w{next(counter)}")
+            return run_engine(_fan(n), folder / f"w{next(counter)}")
 
         b, w = alternate(ctx.reps, base, ours)
     return [Figure(f"fan-out: {n} parallel echo", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.2x",
@@ -76,7 +76,7 @@ def chain(ctx: Context) -> list[Figure]:
         def ours() -> float:
             leaves = [_leaf(f"n{i}", "true") for i in range(n)]
             wf = Workflow(name="chain", root=Node(name="root", children=leaves))
-            return _run(wf, folder / f"w{next(counter)}")
+            return run_engine(wf, folder / f"w{next(counter)}")
 
         b, w = alternate(ctx.reps, base, ours)
     return [Figure(f"chain: {n} sequential true", "bash loop, sh -c true > file", "s", b, w, "<= 1.3x",
@@ -158,7 +158,7 @@ def uneven(ctx: Context) -> list[Figure]:
                 for k, length in enumerate(lengths)
             ]
             wf = Workflow(name="uneven", root=Node(name="root", parallel=True, children=branches))
-            return _run(wf, folder / f"w{next(counter)}")
+            return run_engine(wf, folder / f"w{next(counter)}")
 
         b, w = alternate(ctx.reps, base, ours)
     return [Figure(f"uneven: branches of {lengths} x {step}", "critical path alone (bash loop)", "s", b, w,
@@ -174,8 +174,8 @@ def recording(ctx: Context) -> list[Figure]:
         counter = iter(range(10**6))
         b, w = alternate(
             ctx.reps,
-            lambda: _run(_fan(n), folder / f"off{next(counter)}", record=False),
-            lambda: _run(_fan(n), folder / f"on{next(counter)}", record=True),
+            lambda: run_engine(_fan(n), folder / f"off{next(counter)}", record=False),
+            lambda: run_engine(_fan(n), folder / f"on{next(counter)}", record=True),
         )
     return [
         Figure(f"recording: {n}-node fan-out, SQLite on", "same run, database off", "s", b, w, "<= 1.10x")
