@@ -127,13 +127,18 @@ class ArtifactStore:
             await aiofiles.os.replace(tmp, latest)
         return run_dir
 
-    async def open_attempt(self, run_dir: Path, path: tuple[str, ...], attempt: int) -> dict[str, StreamFile]:
+    async def open_attempt(
+        self, run_dir: Path, path: tuple[str, ...], attempt: int, *, alone: bool = False
+    ) -> dict[str, StreamFile]:
         folder = attempt_dir(run_dir, path, attempt)
         files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
         # Creating a folder and two files is a few journal updates, up to a millisecond on a
-        # slow disk: one trip to a worker thread lets many nodes do it at once while the loop
-        # starts processes.
-        await asyncio.to_thread(_create, folder, files.values())
+        # slow disk: one trip to a worker thread lets parallel nodes do it at once while the
+        # loop starts processes. Alone (a sequence), the hand-off would only add latency.
+        if alone:
+            _create(folder, files.values())
+        else:
+            await asyncio.to_thread(_create, folder, files.values())
         return files
 
 

@@ -41,6 +41,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# An attempt's status, exit code, start, and (stdout size, stderr size, output order).
+_Outcome = tuple[Status, int | None, datetime, tuple[int, int, tuple[tuple[str, int], ...] | None]]
+
+
 class _OutputOrder:
     """How an attempt's two streams alternated, in bytes, so a reader can interleave the files."""
 
@@ -116,6 +120,7 @@ class Engine:
         self._executor = executor or LocalExecutor(kill_grace=self.config.run.kill_grace)
         self._only = only
         self._slots: asyncio.Semaphore | None = None
+        self._attempts_running = 0
         self._signal: int | None = None
         self._live_groups: set[int] = set()
         self._store: ArtifactStore | None = None
@@ -389,66 +394,74 @@ class Engine:
             delay = node.retry_delay * node.retry_backoff ** (attempt - 1)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # jitter: retries of many nodes spread out
 
-    async def _attempt(
-        self, p: Placed, attempt: int
-    ) -> tuple[Status, int | None, datetime, tuple[int, int, tuple[tuple[str, int], ...] | None]]:
+    async def _attempt(self, p: Placed, attempt: int) -> _Outcome:
         assert self._slots is not None
+        async with self._slots:
+            # The only attempt running (a sequence) does its file and process set-up on the loop:
+            # handing it to a worker thread pays off only when others run meanwhile.
+            alone = self._attempts_running == 0
+            self._attempts_running += 1
+            try:
+                return await self._run_attempt(p, attempt, alone=alone)
+            finally:
+                self._attempts_running -= 1
+
+    async def _run_attempt(self, p: Placed, attempt: int, *, alone: bool) -> _Outcome:
         assert self._store is not None
         assert self.run_dir is not None
         node = p.node
         executable = node.executable
         assert executable is not None
-        async with self._slots:
-            files = await self._store.open_attempt(self.run_dir, p.path, attempt)
-            for name, f in files.items():
-                node.artifact(name).bind(f.path)
-                if f.error is not None:
-                    self.problems.append(f"cannot write {f.path}: {f.error.strerror}")
-            order = _OutputOrder()
-            sinks = {name: _Sink(self, p, name, f, order) for name, f in files.items()}
-            node.status = Status.RUNNING
-            started = _now()
-            token = f"{self.run_id}:{p.index}:{attempt}"
-            request = ExecRequest(executable, self._env(p, token), _cwd(node.cwd), token)
-            limit = node.effective_timeout or self.config.run.timeout
-            pid: list[int] = []
+        files = await self._store.open_attempt(self.run_dir, p.path, attempt, alone=alone)
+        for name, f in files.items():
+            node.artifact(name).bind(f.path)
+            if f.error is not None:
+                self.problems.append(f"cannot write {f.path}: {f.error.strerror}")
+        order = _OutputOrder()
+        sinks = {name: _Sink(self, p, name, f, order) for name, f in files.items()}
+        node.status = Status.RUNNING
+        started = _now()
+        token = f"{self.run_id}:{p.index}:{attempt}"
+        request = ExecRequest(executable, self._env(p, token), _cwd(node.cwd), token)
+        limit = node.effective_timeout or self.config.run.timeout
+        pid: list[int] = []
 
-            def on_start(process_id: int) -> None:
-                pid.append(process_id)
-                self._live_groups.add(process_id)
-                self._emit(
-                    NodeStarted(self.run_id, p.index, p.path, attempt, started,
-                                files["stdout"].path, files["stderr"].path, process_id)
-                )  # fmt: skip
+        def on_start(process_id: int) -> None:
+            pid.append(process_id)
+            self._live_groups.add(process_id)
+            self._emit(
+                NodeStarted(self.run_id, p.index, p.path, attempt, started,
+                            files["stdout"].path, files["stderr"].path, process_id)
+            )  # fmt: skip
 
-            code: int | None = None
-            try:
-                async with asyncio.timeout(limit) as scope:
-                    code = await self._executor.run(request, sinks=sinks, on_start=on_start)
-                status = Status.SUCCEEDED if code == 0 else Status.FAILED
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-                status = Status.TIMED_OUT
-            except asyncio.CancelledError:
-                node.status, node.attempts = Status.CANCELLED, attempt
-                sizes = (files["stdout"].size, files["stderr"].size)
-                self._emit(
-                    NodeFinished(
-                        self.run_id, p.index, p.path, attempt, Status.CANCELLED, None, started, _now(), False,
-                        *sizes, order.frozen(),
-                    )
-                )  # fmt: skip
+        code: int | None = None
+        try:
+            async with asyncio.timeout(limit) as scope:
+                code = await self._executor.run(request, sinks=sinks, on_start=on_start)
+            status = Status.SUCCEEDED if code == 0 else Status.FAILED
+        except TimeoutError:
+            if not scope.expired():
                 raise
-            finally:
-                self._live_groups.difference_update(pid)
-                for f in files.values():
-                    await f.close()
-                    if f.error is not None and f.size:
-                        self.problems.append(
-                            f"output of {p.path_str} not fully kept in {f.path}: {f.error.strerror}"
-                        )
-            return status, code, started, (files["stdout"].size, files["stderr"].size, order.frozen())
+            status = Status.TIMED_OUT
+        except asyncio.CancelledError:
+            node.status, node.attempts = Status.CANCELLED, attempt
+            sizes = (files["stdout"].size, files["stderr"].size)
+            self._emit(
+                NodeFinished(
+                    self.run_id, p.index, p.path, attempt, Status.CANCELLED, None, started, _now(), False,
+                    *sizes, order.frozen(),
+                )
+            )  # fmt: skip
+            raise
+        finally:
+            self._live_groups.difference_update(pid)
+            for f in files.values():
+                await f.close()
+                if f.error is not None and f.size:
+                    self.problems.append(
+                        f"output of {p.path_str} not fully kept in {f.path}: {f.error.strerror}"
+                    )
+        return status, code, started, (files["stdout"].size, files["stderr"].size, order.frozen())
 
     def _env(self, p: Placed, token: str) -> dict[str, str]:
         env = self._base_env.copy()

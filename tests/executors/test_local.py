@@ -75,9 +75,19 @@ async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path) -> No
 
 
 async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path: Path) -> None:
-    """Commands start in a worker thread; a cancel that lands meanwhile must still end them."""
+    """Commands start in a worker thread while others run; a cancel that lands meanwhile must
+    still end them."""
     executor = LocalExecutor(kill_grace=0.5)
     started: list[int] = []
+    other = asyncio.create_task(
+        executor.run(
+            request(Command(["sleep", "100"])),
+            sinks={"stdout": Buffer(), "stderr": Buffer()},
+            on_start=started.append,
+        )  # fmt: skip
+    )
+    while not started:
+        await asyncio.sleep(0.01)
     for _ in range(20):
         task = asyncio.create_task(
             executor.run(
@@ -90,6 +100,9 @@ async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+    other.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await other
     assert not [pid for pid in started if Path(f"/proc/{pid}").exists()]
     assert not _children_named("sleep")
 

@@ -192,10 +192,13 @@ class LocalExecutor:
 
     def __init__(self, *, kill_grace: float = 2.0) -> None:
         self.kill_grace = kill_grace
+        self._running = 0
 
     async def _start(self, request: ExecRequest) -> tuple[_Leader, int, int]:
-        if not isinstance(request.executable, Command):
-            return self._spawn(request)  # fork() copies the calling thread only: stay on the loop
+        # fork() copies the calling thread only: a PyFunc starts on the loop. So does a Command
+        # when nothing else runs (a sequence): a thread hand-off would only add to its latency.
+        if not isinstance(request.executable, Command) or self._running <= 1:
+            return self._spawn(request)
         # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
         # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
         spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn, request))
@@ -266,6 +269,15 @@ class LocalExecutor:
         self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
     ) -> int:
         """Run to the end; returns the exit code, negative for a signal (as subprocess does)."""
+        self._running += 1
+        try:
+            return await self._run(request, sinks, on_start)
+        finally:
+            self._running -= 1
+
+    async def _run(
+        self, request: ExecRequest, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
+    ) -> int:
         leader, out_r, err_r = await self._start(request)
         if leader.pid < 0:
             await _drain_closed(out_r, err_r, sinks)
