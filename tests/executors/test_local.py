@@ -84,7 +84,7 @@ async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path
             request(Command(["sleep", "100"])),
             sinks={"stdout": Buffer(), "stderr": Buffer()},
             on_start=started.append,
-        )  # fmt: skip
+        )
     )
     while not started:
         await asyncio.sleep(0.01)
