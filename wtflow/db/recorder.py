@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, update
-from sqlalchemy.exc import SQLAlchemyError
 
 import wtflow
 from wtflow.config import mask_url
@@ -33,9 +32,6 @@ from wtflow.status import Status
 _STOP = object()
 BATCH_WINDOW = 0.05  # seconds to let events gather before a transaction
 RETRY_EVERY = 1.0
-MAX_SEGMENTS = (
-    10_000  # past this many stdout/stderr alternations, `logs --both` shows them one after the other
-)
 CLOSE_TIMEOUT = 60.0
 
 RUNS, NODES, ATTEMPTS, ARTIFACTS = (
@@ -45,6 +41,8 @@ RUNS, NODES, ATTEMPTS, ARTIFACTS = (
 
 class Recorder:
     """Records every run, node, attempt and artifact; `error` says what could not be recorded."""
+
+    wants_output = False  # the bytes are in the artifact files; NodeFinished says how they alternated
 
     def __init__(self, engine: Any, url: str) -> None:
         self._engine = engine
@@ -60,8 +58,6 @@ class Recorder:
     def connect(cls, url: str) -> Recorder:
         """Reach the database and bring its schema up to date, or raise RecorderError before anything runs."""
         return cls(schema.connect(url), url)
-
-    wants_output = False  # the bytes are in the artifact files; the engine says how they alternated
 
     def handle(self, event: Event) -> None:
         if isinstance(event, OutputReceived):
@@ -96,7 +92,7 @@ class Recorder:
                 try:
                     with self._engine.begin() as conn:
                         write(conn, pending)
-                except SQLAlchemyError as e:
+                except Exception as e:  # SQLAlchemyError mostly; anything else must not end the thread
                     retry_at = time.monotonic() + RETRY_EVERY
                     self.error = RecorderError(
                         f"database {self._url} stopped taking records ({schema.reason(e)}); "
