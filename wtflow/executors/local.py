@@ -18,6 +18,7 @@ from wtflow.executors._child import run_forked
 _PIPE_SIZE = 1024 * 1024
 CHUNK = _PIPE_SIZE  # one read can empty a full pipe
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_DEFAULT_PIPE_SIZE = 64 * 1024  # Linux
 TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"
 
 
@@ -153,9 +154,8 @@ async def _pump(fd: int, sink: Sink) -> None:
     as much as the pipe holds at a time: 1 GiB of output is about a thousand reads. (splice(2)
     into the file was tried: it drains the pipe a page at a time and came out slower.)"""
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(OSError):  # fewer wake-ups per megabyte where the kernel allows it
-        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
     os.set_blocking(fd, False)
+    grown = False
     try:
         while True:
             try:
@@ -165,6 +165,12 @@ async def _pump(fd: int, sink: Sink) -> None:
                 continue
             if not chunk:
                 return
+            if not grown and len(chunk) >= _DEFAULT_PIPE_SIZE:
+                # The pipe filled up: a big writer. Fewer wake-ups per megabyte with a bigger
+                # pipe; done only now because resizing costs more than most nodes print.
+                grown = True
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
             await sink.write(chunk)
             # A process writing faster than we read never leaves the pipe empty: give the other
             # nodes, the listeners and the time limits their turn after every chunk.
