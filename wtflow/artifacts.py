@@ -127,24 +127,21 @@ class ArtifactStore:
             await aiofiles.os.replace(tmp, latest)
         return run_dir
 
-    async def open_attempt(
-        self, run_dir: Path, path: tuple[str, ...], attempt: int, *, alone: bool = False
-    ) -> dict[str, StreamFile]:
+    def attempt_files(self, run_dir: Path, path: tuple[str, ...], attempt: int) -> dict[str, StreamFile]:
+        """The stdout and stderr files of an attempt, not yet created (see `create_files`)."""
         folder = attempt_dir(run_dir, path, attempt)
-        files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
-        # Creating a folder and two files is a few journal updates, up to a millisecond on a
-        # slow disk: one trip to a worker thread lets parallel nodes do it at once while the
-        # loop starts processes. Alone (a sequence), the hand-off would only add latency.
-        if alone:
-            _create(folder, files.values())
-        else:
-            await asyncio.to_thread(_create, folder, files.values())
-        return files
+        return {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
 
 
-def _create(folder: Path, files: Iterable[StreamFile]) -> None:
+def create_files(files: Iterable[StreamFile]) -> None:
+    """Create the files (and their folder); a failure is kept on each file, never raised.
+
+    A folder and two files are a few journal updates, up to a millisecond on a slow disk: the
+    executor does this on the thread that starts the node's process (see ExecRequest.prepare)."""
+    files = list(files)
     try:
-        make_private_dirs(folder)
+        for folder in {f.path.parent for f in files}:
+            make_private_dirs(folder)
     except OSError as e:
         for f in files:
             f.error = e

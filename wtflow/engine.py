@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wtflow.artifacts import ArtifactStore, StreamFile, ensure_private_dir
+from wtflow.artifacts import ArtifactStore, StreamFile, create_files, ensure_private_dir
 from wtflow.config import Config
 from wtflow.errors import UsageError, WtflowError
 from wtflow.events import (
@@ -120,7 +121,6 @@ class Engine:
         self._executor = executor or LocalExecutor(kill_grace=self.config.run.kill_grace)
         self._only = only
         self._slots: asyncio.Semaphore | None = None
-        self._attempts_running = 0
         self._signal: int | None = None
         self._live_groups: set[int] = set()
         self._store: ArtifactStore | None = None
@@ -397,32 +397,29 @@ class Engine:
     async def _attempt(self, p: Placed, attempt: int) -> _Outcome:
         assert self._slots is not None
         async with self._slots:
-            # The only attempt running (a sequence) does its file and process set-up on the loop:
-            # handing it to a worker thread pays off only when others run meanwhile.
-            alone = self._attempts_running == 0
-            self._attempts_running += 1
-            try:
-                return await self._run_attempt(p, attempt, alone=alone)
-            finally:
-                self._attempts_running -= 1
+            return await self._run_attempt(p, attempt)
 
-    async def _run_attempt(self, p: Placed, attempt: int, *, alone: bool) -> _Outcome:
+    async def _run_attempt(self, p: Placed, attempt: int) -> _Outcome:
         assert self._store is not None
         assert self.run_dir is not None
         node = p.node
         executable = node.executable
         assert executable is not None
-        files = await self._store.open_attempt(self.run_dir, p.path, attempt, alone=alone)
+        files = self._store.attempt_files(self.run_dir, p.path, attempt)
         for name, f in files.items():
             node.artifact(name).bind(f.path)
-            if f.error is not None:
-                self.problems.append(f"cannot write {f.path}: {f.error.strerror}")
         order = _OutputOrder()
         sinks = {name: _Sink(self, p, name, f, order) for name, f in files.items()}
         node.status = Status.RUNNING
         started = _now()
         token = f"{self.run_id}:{p.index}:{attempt}"
-        request = ExecRequest(executable, self._env(p, token), _cwd(node.cwd), token)
+        request = ExecRequest(
+            executable,
+            self._env(p, token),
+            _cwd(node.cwd),
+            token,
+            functools.partial(create_files, files.values()),
+        )
         limit = node.effective_timeout or self.config.run.timeout
         pid: list[int] = []
 
@@ -461,6 +458,8 @@ class Engine:
                     self.problems.append(
                         f"output of {p.path_str} not fully kept in {f.path}: {f.error.strerror}"
                     )
+                elif f.error is not None:
+                    self.problems.append(f"cannot write {f.path}: {f.error.strerror}")
         return status, code, started, (files["stdout"].size, files["stderr"].size, order.frozen())
 
     def _env(self, p: Placed, token: str) -> dict[str, str]:

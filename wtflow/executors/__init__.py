@@ -3,9 +3,9 @@
     Executor (protocol)
     └── LocalExecutor        asyncio + a process group per node on this machine
 
-`run()` starts the process, feeds each stdout/stderr chunk to its sink as it arrives and returns
-the exit code (negative: killed by that signal). Cancelling `run()` stops the whole process group
-(SIGTERM, grace, SIGKILL) before the CancelledError goes on.
+`run()` calls `request.prepare` (if any), starts the process, feeds each stdout/stderr chunk to
+its sink as it arrives and returns the exit code (negative: killed by that signal). Cancelling
+`run()` stops the whole process group (SIGTERM, grace, SIGKILL) before the CancelledError goes on.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class ExecRequest:
     env: Mapping[str, str]
     cwd: Path | None
     token: str  # carried in the environment, to find processes that left the group
+    # Called just before the process starts, where it starts (the loop or a worker thread): the
+    # engine creates the node's output files here, so that both cost one hand-off, not two.
+    prepare: Callable[[], None] | None = None
 
 
 class Executor(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import signal
@@ -201,10 +202,14 @@ class LocalExecutor:
         self._running = 0
 
     async def _start(self, request: ExecRequest) -> tuple[_Leader, int, int]:
-        # fork() copies the calling thread only: a PyFunc starts on the loop. So does a Command
-        # when nothing else runs (a sequence): a thread hand-off would only add to its latency.
-        if not isinstance(request.executable, Command) or self._running <= 1:
+        # A node alone (a sequence) starts on the loop: a thread hand-off would only add to its
+        # latency. fork() copies the calling thread only, so a PyFunc always forks on the loop.
+        if self._running <= 1:
             return self._spawn(request)
+        if not isinstance(request.executable, Command):
+            if request.prepare is not None:
+                await asyncio.to_thread(request.prepare)
+            return self._spawn(dataclasses.replace(request, prepare=None))
         # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
         # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
         spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn, request))
@@ -225,6 +230,8 @@ class LocalExecutor:
             raise
 
     def _spawn(self, request: ExecRequest) -> tuple[_Leader, int, int]:
+        if request.prepare is not None:
+            request.prepare()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
