@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tests.helpers import config, py, wf
 from wtflow import Command, Engine, Node
-from wtflow.db import schema
+from wtflow.db import recorder, schema
 from wtflow.db.recorder import Recorder
 from wtflow.db.tables import ArtifactRow, AttemptRow, NodeRow, Run
 from wtflow.errors import RecorderError
@@ -287,3 +288,34 @@ def test_a_database_locked_by_another_writer_holds_the_record_up_but_loses_nothi
     assert [r.status for r in rows(url, Run)] == ["succeeded"]
     assert sorted(n.status for n in rows(url, NodeRow)) == ["succeeded"] * 22
     assert len(rows(url, AttemptRow)) == 21
+
+
+def test_runs_of_other_hosts_are_judged_by_their_heartbeat(db_url: str) -> None:
+    Recorder.connect(db_url).close()
+    now = datetime.now(UTC)
+    engine = create_engine(db_url)
+    with Session(engine) as session, session.begin():
+        for run_id, heartbeat in (
+            ("stale", now - timedelta(minutes=6)),
+            ("fresh", now),
+            ("old-wtflow", None),
+        ):
+            session.add(Run(id=run_id, workflow="w", status="running", exit_code=None, started_at=now - timedelta(hours=1),
+                            ended_at=None, host="another-machine", user="u", pid=1, wtflow_version="0", config={},
+                            run_dir="/x", heartbeat_at=heartbeat))  # fmt: skip
+    engine.dispose()
+    Recorder.connect(db_url).close()
+    assert {r.id: r.status for r in rows(db_url, Run)} == {
+        "stale": "crashed",
+        "fresh": "running",
+        "old-wtflow": "running",  # recorded before heartbeats: nothing to judge by
+    }
+
+
+def test_a_long_node_keeps_its_run_s_heartbeat_going(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorder, "HEARTBEAT", 0.2)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Engine(wf(Node("long", Command("sleep 1"))), config(tmp_path, db__url=url)).run()
+    [run] = rows(url, Run)
+    assert run.heartbeat_at is not None
+    assert (run.heartbeat_at - run.started_at).total_seconds() >= 0.5

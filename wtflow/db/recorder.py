@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, update
@@ -32,6 +33,7 @@ from wtflow.status import Status
 _STOP = object()
 BATCH_WINDOW = 0.05  # seconds to let events gather before a transaction
 RETRY_EVERY = 1.0
+HEARTBEAT = 30.0  # seconds between signs of life of a running run (schema.STALE judges them)
 CLOSE_TIMEOUT = 60.0
 
 RUNS, NODES, ATTEMPTS, ARTIFACTS = (
@@ -49,6 +51,7 @@ class Recorder:
         self._url = mask_url(url)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._run_dir = ""
+        self._run_id = ""
         self.error: RecorderError | None = None
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._write_loop, name="wtflow-recorder", daemon=True)
@@ -63,7 +66,7 @@ class Recorder:
         if isinstance(event, OutputReceived):
             return
         if isinstance(event, RunStarted):
-            self._run_dir = str(event.run_dir)
+            self._run_dir, self._run_id = str(event.run_dir), event.run_id
         self._queue.put(event)
 
     def close(self) -> None:
@@ -78,22 +81,29 @@ class Recorder:
 
     def _write_loop(self) -> None:
         pending: list[Event] = []
-        retry_at = 0.0
+        retry_at = beat_at = 0.0
         while True:
-            item = self._queue.get()
-            if item is not _STOP:
+            try:
+                item: object = self._queue.get(timeout=HEARTBEAT)
+            except queue.Empty:
+                item = None  # a quiet spell (one long node): only the heartbeat is due
+            if item is not None and item is not _STOP:
                 self._closing.wait(BATCH_WINDOW)  # let a batch gather, but never hold up the end of a run
-            items = [item]
+            items = [] if item is None else [item]
             while not self._queue.empty():
                 items.append(self._queue.get())
             stop = _STOP in items
             pending.extend(e for e in items if e is not _STOP)  # type: ignore[misc]
-            if pending and (stop or time.monotonic() >= retry_at):
+            now = time.monotonic()
+            beat = self._run_id if self._run_id and not stop and now - beat_at >= HEARTBEAT else None
+            if (pending or beat) and (stop or now >= retry_at):
                 try:
                     with self._engine.begin() as conn:
                         write(conn, pending)
+                        if beat:
+                            conn.execute(_HEARTBEAT, {"k_id": beat, "v_heartbeat_at": datetime.now(UTC)})
                 except Exception as e:  # SQLAlchemyError mostly; anything else must not end the thread
-                    retry_at = time.monotonic() + RETRY_EVERY
+                    retry_at = now + RETRY_EVERY
                     self.error = RecorderError(
                         f"database {self._url} stopped taking records ({schema.reason(e)}); "
                         f"{len(pending)} events are not recorded; the output is complete in {self._run_dir}"
@@ -101,6 +111,7 @@ class Recorder:
                 else:
                     pending.clear()
                     self.error = None
+                    beat_at = now if beat else beat_at
             if stop:
                 return
 
@@ -192,7 +203,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
         "id": event.run_id, "workflow": event.workflow, "status": Status.RUNNING.value, "exit_code": None,
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
         "pid": os.getpid(), "wtflow_version": wtflow.__version__, "config": event.config,
-        "run_dir": str(event.run_dir),
+        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at,
     }  # fmt: skip
 
 
@@ -212,3 +223,6 @@ def _update(table: str, columns: tuple[str, ...]) -> Any:
     t = _TABLES[table]
     where = and_(*(t.c[c] == bindparam(f"k_{c}") for c in _KEYS[table]))
     return update(t).where(where).values({c: bindparam(f"v_{c}") for c in columns})
+
+
+_HEARTBEAT = _update("runs", ("heartbeat_at",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0003"  # the newest revision in migrations/versions (a test keeps the two in step)
-KNOWN = ("0001", "0002", "0003")
+HEAD = "0004"  # the newest revision in migrations/versions (a test keeps the two in step)
+KNOWN = ("0001", "0002", "0003", "0004")
 _PG_LOCK = 0x777466_6C6F77  # pg_advisory_xact_lock key serialising schema upgrades across processes
 BUSY_MS = 30_000
+# A run of another host whose heartbeat is this old is taken for dead (recorder.HEARTBEAT is 30 s).
+STALE = timedelta(minutes=5)
 
 
 def open_engine(url: str, *, writer: bool = True) -> Engine:
@@ -146,12 +149,18 @@ def head_revision() -> str | None:
 
 
 def reap_dead_runs(conn: Connection) -> int:
-    """Runs left 'running' by a wtflow process of this host that no longer exists become 'crashed'."""
+    """Runs left 'running' by a wtflow process that is gone become 'crashed': on this host, a
+    process that no longer exists; elsewhere, a run whose heartbeat stopped STALE ago."""
     host = socket.gethostname()
+    stale = datetime.now(UTC) - STALE
     rows = conn.execute(
-        select(Run.id, Run.pid).where(Run.status == Status.RUNNING.value, Run.host == host)
-    ).all()
-    dead = [run_id for run_id, pid in rows if not _alive(pid)]
+        select(Run.id, Run.host, Run.pid, Run.heartbeat_at).where(Run.status == Status.RUNNING.value)
+    )
+    dead = [
+        run_id
+        for run_id, run_host, pid, heartbeat in rows
+        if (not _alive(pid) if run_host == host else heartbeat is not None and heartbeat < stale)
+    ]
     for run_id in dead:
         conn.execute(update(Run).where(Run.id == run_id).values(status=Status.CRASHED.value))
         for table in (NodeRow, AttemptRow):

@@ -62,6 +62,7 @@ class Run(Base):
     wtflow_version: Mapped[str] = mapped_column(String(32))
     config: Mapped[dict[str, Any]]
     run_dir: Mapped[str] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None]  # refreshed while the run goes on (see recorder.HEARTBEAT)
 
     __table_args__ = (
         Index("ix_runs_started_at", "started_at"),
