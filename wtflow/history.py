@@ -241,13 +241,15 @@ def _copy(path: Path, out: IO[bytes]) -> None:
 
 
 def _follow(session: Any, run_id: str, node_index: int, n: int | None, stream: str, out: IO[bytes]) -> int:
-    """Print the stream as it grows; move on to a retry's attempt; stop when the node has ended."""
-    from wtflow.db.queries import attempt_of
+    """Print the stream as it grows, moving on to each retry's attempt, until the node (or the
+    attempt asked for) has ended."""
+    from wtflow.db.queries import attempt_of, node_status
 
     current, offset = None, 0
     try:
         while True:
             session.expire_all()
+            status = Status(node_status(session, run_id, node_index))
             attempt = attempt_of(session, run_id, node_index, n)
             session.rollback()  # end the read so the writer is never held up
             if attempt is not None and attempt.row.n != current:
@@ -257,9 +259,12 @@ def _follow(session: Any, run_id: str, node_index: int, n: int | None, stream: s
             artifact = attempt.outputs.get(stream) if attempt else None
             if artifact is not None:
                 offset += _copy_from(Path(artifact.path), offset, out)
-            if attempt is not None and Status(attempt.row.status).is_final:
+            ended = Status(attempt.row.status).is_final if n is not None and attempt else status.is_final
+            if ended:
                 if artifact is not None:
                     _copy_from(Path(artifact.path), offset, out)
+                if attempt is None:
+                    print(f"wtflow: the node ended {status} without running", file=sys.stderr)
                 return 0
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:

@@ -214,3 +214,38 @@ def test_db_upgrade_creates_the_default_database_in_a_new_state_folder(tmp_path:
                             env=env, cwd=tmp_path, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (tmp_path / ".wtflow" / "wtflow.db").is_file()
+
+
+def test_logs_follow_goes_on_through_retries_until_the_node_has_ended(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    node = tmp_path / "node.py"
+    node.write_text(
+        "import os, pathlib, sys, time\n"
+        f"marker = pathlib.Path({str(tmp_path / 'tried')!r})\n"
+        "first = not marker.exists()\n"
+        "marker.touch()\n"
+        "print('try', 1 if first else 2, flush=True)\n"
+        "time.sleep(1.0 if first else 0.2)\n"
+        "sys.exit(3 if first else 0)\n"
+    )
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from wtflow import Command, Config, Engine, Node, Workflow\n"
+        f"n = Node('flaky', Command([sys.executable, {str(node)!r}]), retries=1, retry_delay=0.3)\n"
+        "wf = Workflow(name='retrying', root=Node('root', children=[n]))\n"
+        f"cfg = Config.load(environ={{}}, overrides={{'db.url': {url!r}, 'storage.state_dir': {str(tmp_path)!r}, "
+        "'run.console': 'quiet'})\n"
+        "sys.exit(Engine(wf, cfg).run())\n"
+    )  # fmt: skip
+    runner = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "tried").exists() or wtflow("runs", db_url=url).stdout.count("retrying") == 0:
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.05)
+        follow = wtflow("logs", "last", "flaky", "--follow", db_url=url)
+        assert follow.returncode == 0, follow.stderr
+        assert follow.stdout == "try 1\n==> attempt 2 <==\ntry 2\n"
+    finally:
+        assert runner.wait(timeout=30) == 0

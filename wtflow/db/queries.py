@@ -130,3 +130,11 @@ def attempt_of(session: Session, run_id: str, node_index: int, n: int | None) ->
     ):
         view.outputs[artifact.name] = artifact
     return view
+
+
+def node_status(session: Session, run_id: str, node_index: int) -> str:
+    """A node's status as recorded now ('running' while a retry is still to come)."""
+    status = session.scalar(
+        select(NodeRow.status).where(NodeRow.run_id == run_id, NodeRow.index == node_index)
+    )
+    return status or "pending"
