@@ -353,7 +353,7 @@ def _run_one(
     color: bool,
 ) -> int:
     if args.dry_run:
-        return Engine(wf, config, dry_run=True).run()
+        return Engine(wf, config, dry_run=True, only=only).run()
     report = live.RunReport()
     view = live.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
     engine = Engine(wf, config, listeners=[report], console=view, only=only)

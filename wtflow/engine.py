@@ -174,7 +174,7 @@ class Engine:
         if self.dry_run:
             from wtflow.console import write_bytes
 
-            write_bytes(sys.stdout, self.workflow.render().encode())
+            write_bytes(sys.stdout, self.workflow.render(self._selection()).encode())
             return EXIT_OK
         await self._start()
         outcome = Status.CANCELLED

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,10 +241,13 @@ class Workflow:
         """Every node, in preorder."""
         return [p.node for p in self.placed]
 
-    def render(self) -> str:
-        """The tree as text, with what each node would execute (what `--dry-run` prints)."""
+    def render(self, selected: Collection[int] | None = None) -> str:
+        """The tree as text, with what each node would execute (what `--dry-run` prints);
+        only the nodes whose index is in `selected`, when given."""
         lines = [f"Workflow: {self.name}"]
         for p in self.placed:
+            if selected is not None and p.index not in selected:
+                continue
             indent = "  " * (len(p.path) - 1)
             flags = []
             if p.node.parallel and p.node.children:

@@ -176,6 +176,12 @@ def test_only_runs_matching_nodes_and_the_nodes_on_the_way(wtflow: Run, wtfile: 
     assert result.code == 0, result
     ran = [line for line in result.out.splitlines() if line.startswith("[")]
     assert ran == ["[ci] setup", "[ci/build/app] app"]
+    dry = wtflow("run", "--only", "build/a*", "--dry-run")
+    assert [line.strip() for line in dry.out.splitlines() if line.lstrip().startswith("- ")] == [
+        "- ci",
+        "- build",
+        "- app",
+    ]
 
 
 def test_only_matching_nothing_is_a_usage_error(wtflow: Run, wtfile: WtfileWriter) -> None:
