@@ -387,3 +387,31 @@ def test_output_reaches_the_files_exactly_whether_or_not_a_listener_watches(
     if watched:
         seen = b"".join(e.data for e in listeners[1].of(OutputReceived) if e.stream == "stdout")
         assert seen == bytes(range(256)) * 40000
+
+
+def _nap() -> None:
+    import time
+
+    time.sleep(30)
+
+
+async def test_cancelling_while_parallel_nodes_are_being_set_up_leaks_no_fd(tmp_path: Path) -> None:
+    # Parallel nodes create their files and start in worker threads; a cancel landing meanwhile
+    # must still see every file closed and every process ended.
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = fds()
+    for _ in range(5):
+        nodes = [Node(f"p{i}", PyFunc(func=_nap)) for i in range(6)] + [
+            Node(f"c{i}", Command("sleep 30")) for i in range(6)
+        ]
+        seen = Collect()
+        engine = Engine(wf(*nodes, parallel=True), config(tmp_path, run__max_parallel=12), listeners=[seen])
+        task = asyncio.create_task(engine.run_async())
+        while not seen.of(NodeStarted):  # the first is up: the others are being set up
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert fds() == before

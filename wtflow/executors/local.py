@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, Sink
@@ -20,6 +22,7 @@ _PIPE_SIZE = 1024 * 1024
 CHUNK = _PIPE_SIZE  # one read can empty a full pipe
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _DEFAULT_PIPE_SIZE = 64 * 1024  # Linux
+T = TypeVar("T")
 TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"
 
 
@@ -194,6 +197,31 @@ async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         loop.remove_reader(fd)
 
 
+async def _in_thread(fn: Callable[[], T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:
+    """`fn()` in a worker thread. Cancelled meanwhile, it still waits for the thread to finish
+    (what it opens or starts must not slip past the caller's clean-up), undoes it, then raises."""
+    job = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(job)
+        if undo is not None and not job.cancelled() and job.exception() is None:
+            await undo(job.result())
+        raise
+
+
+async def _kill_started(started: tuple[_Leader, int, int]) -> None:
+    leader, out_r, err_r = started
+    if leader.pid > 0:
+        _signal_group(leader.pid, signal.SIGKILL)
+        await leader.exited()
+        leader.poll()
+    os.close(out_r)
+    os.close(err_r)
+
+
 class LocalExecutor:
     """Starts each executable in a new session; a PyFunc in a forked copy of this process."""
 
@@ -208,26 +236,11 @@ class LocalExecutor:
             return self._spawn(request)
         if not isinstance(request.executable, Command):
             if request.prepare is not None:
-                await asyncio.to_thread(request.prepare)
+                await _in_thread(request.prepare)
             return self._spawn(dataclasses.replace(request, prepare=None))
         # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
         # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
-        spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn, request))
-        try:
-            return await asyncio.shield(spawning)
-        except asyncio.CancelledError:
-            while not spawning.done():  # the process starts regardless: see it end
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(spawning)
-            if not spawning.cancelled() and spawning.exception() is None:
-                leader, out_r, err_r = spawning.result()
-                if leader.pid > 0:
-                    _signal_group(leader.pid, signal.SIGKILL)
-                    await leader.exited()
-                    leader.poll()
-                os.close(out_r)
-                os.close(err_r)
-            raise
+        return await _in_thread(functools.partial(self._spawn, request), undo=_kill_started)
 
     def _spawn(self, request: ExecRequest) -> tuple[_Leader, int, int]:
         if request.prepare is not None:
