@@ -27,6 +27,20 @@ def record(tmp_path: Path, db_url: str, *nodes: Node, name: str = "wf") -> Engin
     return engine
 
 
+def start_run(tmp_path: Path, db_url: str, name: str, child: str) -> subprocess.Popen[bytes]:
+    """Another process running workflow `name` (root with the one `child`, Python source)."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from wtflow import Command, Config, Engine, Node, Workflow\n"
+        f"wf = Workflow(name={name!r}, root=Node('root', children=[{child}]))\n"
+        f"cfg = Config.load(environ={{}}, overrides={{'db.url': {db_url!r}, 'storage.state_dir': {str(tmp_path)!r}, "
+        "'run.console': 'quiet'})\n"
+        "sys.exit(Engine(wf, cfg).run())\n"
+    )  # fmt: skip
+    return subprocess.Popen([sys.executable, str(script)])
+
+
 @pytest.fixture
 def two_runs(tmp_path: Path, db_url: str) -> tuple[Engine, Engine]:
     first = record(tmp_path, db_url, Node("hello", Command("echo hi")), name="greet")
@@ -145,16 +159,7 @@ def test_logs_follow_streams_a_running_node_from_another_process(tmp_path: Path,
         f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.05)\n"
         "print('two')\n"
     )
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import sys\n"
-        "from wtflow import Command, Config, Engine, Node, Workflow\n"
-        f"wf = Workflow(name='live', root=Node('root', children=[Node('tail', Command([sys.executable, {str(node)!r}]))]))\n"
-        f"cfg = Config.load(environ={{}}, overrides={{'db.url': {db_url!r}, 'storage.state_dir': {str(tmp_path)!r}, "
-        "'run.console': 'quiet'})\n"
-        "sys.exit(Engine(wf, cfg).run())\n"
-    )  # fmt: skip
-    runner = subprocess.Popen([sys.executable, str(script)])
+    runner = start_run(tmp_path, db_url, "live", f"Node('tail', Command([sys.executable, {str(node)!r}]))")
     try:
         deadline = time.monotonic() + 30
         while wtflow("logs", "last", "tail", db_url=db_url).stdout != "one\n":
@@ -228,17 +233,8 @@ def test_logs_follow_goes_on_through_retries_until_the_node_has_ended(tmp_path: 
         "time.sleep(1.0 if first else 0.2)\n"
         "sys.exit(3 if first else 0)\n"
     )
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import sys\n"
-        "from wtflow import Command, Config, Engine, Node, Workflow\n"
-        f"n = Node('flaky', Command([sys.executable, {str(node)!r}]), retries=1, retry_delay=0.3)\n"
-        "wf = Workflow(name='retrying', root=Node('root', children=[n]))\n"
-        f"cfg = Config.load(environ={{}}, overrides={{'db.url': {url!r}, 'storage.state_dir': {str(tmp_path)!r}, "
-        "'run.console': 'quiet'})\n"
-        "sys.exit(Engine(wf, cfg).run())\n"
-    )  # fmt: skip
-    runner = subprocess.Popen([sys.executable, str(script)])
+    flaky = f"Node('flaky', Command([sys.executable, {str(node)!r}]), retries=1, retry_delay=0.3)"
+    runner = start_run(tmp_path, url, "retrying", flaky)
     try:
         deadline = time.monotonic() + 30
         while not (tmp_path / "tried").exists() or wtflow("runs", db_url=url).stdout.count("retrying") == 0:
