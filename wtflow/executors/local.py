@@ -108,7 +108,6 @@ class _Leader:
 
         asyncio's `Process.wait()` resolves only once every pipe is closed, so a node that left
         `sleep 100 &` behind would look "running" for 100 s. A pidfd says when the leader is gone."""
-        loop = asyncio.get_running_loop()
         try:
             fd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -117,17 +116,9 @@ class _Leader:
             while self.poll() is None:  # noqa: ASYNC110 (nothing to wait on but the clock)
                 await asyncio.sleep(0.02)
             return
-        gone: asyncio.Future[None] = loop.create_future()
-
-        def readable() -> None:
-            if not gone.done():
-                gone.set_result(None)
-
-        loop.add_reader(fd, readable)
         try:
-            await gone
+            await _readable(asyncio.get_running_loop(), fd)  # a pidfd turns readable when the process ends
         finally:
-            loop.remove_reader(fd)
             os.close(fd)
 
 
