@@ -81,8 +81,6 @@ def database_url(config: Config) -> str:
 
 @contextmanager
 def _session(config: Config) -> Iterator[Any]:
-    from sqlalchemy.orm import Session
-
     from wtflow.db import schema
 
     url = database_url(config)
@@ -94,8 +92,8 @@ def _session(config: Config) -> Iterator[Any]:
         )
     engine = schema.connect(url, writer=False)
     try:
-        with Session(engine) as session:
-            yield session
+        with engine.connect() as conn:
+            yield conn
     finally:
         engine.dispose()
 
@@ -186,7 +184,7 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
                         _copy(Path(artifact.path), out)
             return 0
         node = find_node(nodes, args.node) if args.node is not None else nodes[0]
-        attempt = attempt_of(session, run.id, node.row.index, args.attempt)
+        attempt = attempt_of(session, run.id, node.row.node_index, args.attempt)
         if attempt is None:
             if args.attempt is not None:
                 raise LookupFailed(
@@ -197,7 +195,7 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
                     f"node {node.row.path!r} did not run ({node.row.status}); it has no output"
                 )
         if args.follow:
-            return _follow(session, run.id, node.row.index, args.attempt, args.streams[-1], out)
+            return _follow(session, run.id, node.row.node_index, args.attempt, args.streams[-1], out)
         assert attempt is not None
         if (
             len(args.streams) > 1
@@ -248,7 +246,6 @@ def _follow(session: Any, run_id: str, node_index: int, n: int | None, stream: s
     current, offset = None, 0
     try:
         while True:
-            session.expire_all()
             status = Status(node_status(session, run_id, node_index))
             attempt = attempt_of(session, run_id, node_index, n)
             session.rollback()  # end the read so the writer is never held up

@@ -11,25 +11,26 @@ import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, make_url, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, create_engine, insert, inspect, make_url, select, text
 
 from tests.helpers import config, py, wf
 from wtflow import Command, Engine, Node
 from wtflow.db import recorder, schema
+from wtflow.db import tables as t
 from wtflow.db.recorder import Recorder
-from wtflow.db.tables import ArtifactRow, AttemptRow, NodeRow, Run
 from wtflow.errors import RecorderError
 
 
-def rows(url: str, table: type) -> list:
+def rows(url: str, table: Table) -> list[SimpleNamespace]:
+    """Every row of `table`, columns as attributes (a Core Row's .index() would hide 'index')."""
     engine = create_engine(url)
     try:
-        with Session(engine) as session:
-            return list(session.scalars(select(table)))
+        with engine.connect() as conn:
+            return [SimpleNamespace(**row._mapping) for row in conn.execute(select(table))]
     finally:
         engine.dispose()
 
@@ -57,11 +58,11 @@ def test_a_mixed_run_is_recorded_node_by_node(db_url: str, tmp_path: Path) -> No
     code = Engine(workflow, config(tmp_path, db__url=db_url)).run()
     assert code == 1
 
-    [run] = rows(db_url, Run)
+    [run] = rows(db_url, t.runs)
     assert (run.workflow, run.status, run.exit_code, run.pid) == ("wf", "failed", 1, os.getpid())
     assert run.ended_at >= run.started_at
     assert Path(run.run_dir).is_dir()
-    nodes = {n.name: n for n in rows(db_url, NodeRow)}
+    nodes = {n.name: n for n in rows(db_url, t.nodes)}
     assert {name: (n.status, n.exit_code, n.attempts) for name, n in nodes.items()} == {
         "root": ("failed", None, 0),
         "ok": ("succeeded", 0, 1),
@@ -75,11 +76,11 @@ def test_a_mixed_run_is_recorded_node_by_node(db_url: str, tmp_path: Path) -> No
     assert nodes["ok"].parent == nodes["root"].index
     assert (nodes["ok"].kind, nodes["ok"].executes) == ("command", "echo hello; echo oops >&2")
     assert nodes["optional"].allow_failure
-    attempts = {(a.node_index, a.n): a for a in rows(db_url, AttemptRow)}
+    attempts = {(a.node_index, a.n): a for a in rows(db_url, t.attempts)}
     flaky_index = nodes["flaky"].index
     assert (attempts[(flaky_index, 1)].status, attempts[(flaky_index, 1)].exit_code) == ("failed", 3)
     assert attempts[(flaky_index, 2)].status == "succeeded"
-    artifacts = {(a.node_index, a.attempt, a.name): a for a in rows(db_url, ArtifactRow)}
+    artifacts = {(a.node_index, a.attempt, a.name): a for a in rows(db_url, t.artifacts)}
     ok_out = artifacts[(nodes["ok"].index, 1, "stdout")]
     assert Path(ok_out.path).read_bytes() == b"hello\n"
     assert ok_out.size == 6
@@ -94,7 +95,7 @@ def test_the_default_record_is_a_private_sqlite_file_in_the_state_folder(tmp_pat
     assert Engine(wf(Node("a", Command("true"))), cfg).run() == 0
     db = tmp_path / "state" / "wtflow.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
-    [run] = rows(f"sqlite:///{db}", Run)
+    [run] = rows(f"sqlite:///{db}", t.runs)
     assert run.status == "succeeded"
     engine = create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
@@ -106,7 +107,7 @@ def test_a_secret_in_the_url_never_reaches_the_record(postgres_server: str, post
                                                       tmp_path: Path) -> None:  # fmt: skip
     url = postgres_db_url.replace("wtflow@", "wtflow:hunter2@")  # trust auth ignores it
     Engine(wf(Node("a", Command("true"))), config(tmp_path, db__url=url)).run()
-    [run] = rows(url, Run)
+    [run] = rows(url, t.runs)
     assert run.config["database.url"].startswith("postgresql+psycopg://wtflow:***@")
     assert "hunter2" not in str(run.config)
 
@@ -145,7 +146,7 @@ def test_an_old_schema_is_upgraded_in_place_keeping_its_runs(db_url: str) -> Non
     Recorder.connect(db_url).close()
 
     assert "ix_runs_started_at" in run_indexes(db_url)
-    assert [r.workflow for r in rows(db_url, Run)] == ["old"]
+    assert [r.workflow for r in rows(db_url, t.runs)] == ["old"]
 
 
 def test_the_newest_migration_is_the_one_the_code_expects() -> None:
@@ -195,11 +196,11 @@ def test_two_runs_recording_at_once_lose_nothing(db_url: str, tmp_path: Path) ->
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
         assert b"locked" not in err
-    runs = rows(db_url, Run)
+    runs = rows(db_url, t.runs)
     assert sorted((r.workflow, r.status) for r in runs) == [("wf0", "succeeded"), ("wf1", "succeeded")]
-    assert len(rows(db_url, NodeRow)) == 2 * 151
-    assert len(rows(db_url, AttemptRow)) == 2 * 150
-    assert {a.size for a in rows(db_url, ArtifactRow) if a.name == "stderr"} == {4}
+    assert len(rows(db_url, t.nodes)) == 2 * 151
+    assert len(rows(db_url, t.attempts)) == 2 * 150
+    assert {a.size for a in rows(db_url, t.artifacts) if a.name == "stderr"} == {4}
 
 
 def test_a_fresh_database_created_by_two_runs_at_once(tmp_path: Path) -> None:
@@ -211,7 +212,7 @@ def test_a_fresh_database_created_by_two_runs_at_once(tmp_path: Path) -> None:
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
-    assert len(rows(url, Run)) == 3
+    assert len(rows(url, t.runs)) == 3
 
 
 @pytest.mark.postgres
@@ -260,14 +261,14 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
                            env={**os.environ, "WTFLOW_DB_URL": url, "NO_COLOR": "1"}, timeout=60)  # fmt: skip
     assert "doomed  crashed" in shown.stdout.splitlines()[0]
 
-    [run] = rows(url, Run)
+    [run] = rows(url, t.runs)
     assert run.status == "crashed"
-    [node] = rows(url, NodeRow)
+    [node] = rows(url, t.nodes)
     assert node.status == "crashed"
-    [artifact] = [a for a in rows(url, ArtifactRow) if a.name == "stdout"]
+    [artifact] = [a for a in rows(url, t.artifacts) if a.name == "stdout"]
     assert Path(artifact.path).read_bytes() == b"started\n"
     # the orphaned `sleep 60` is the only thing SIGKILL can leave; end it for the next tests
-    [attempt] = rows(url, AttemptRow)
+    [attempt] = rows(url, t.attempts)
     assert attempt.pid is not None
     os.killpg(attempt.pid, signal.SIGKILL)
 
@@ -285,27 +286,25 @@ def test_a_database_locked_by_another_writer_holds_the_record_up_but_loses_nothi
     engine = Engine(workflow, config(tmp_path, db__url=url))
     assert engine.run() == 0
     assert engine.problems == []
-    assert [r.status for r in rows(url, Run)] == ["succeeded"]
-    assert sorted(n.status for n in rows(url, NodeRow)) == ["succeeded"] * 22
-    assert len(rows(url, AttemptRow)) == 21
+    assert [r.status for r in rows(url, t.runs)] == ["succeeded"]
+    assert sorted(n.status for n in rows(url, t.nodes)) == ["succeeded"] * 22
+    assert len(rows(url, t.attempts)) == 21
 
 
 def test_runs_of_other_hosts_are_judged_by_their_heartbeat(db_url: str) -> None:
     Recorder.connect(db_url).close()
     now = datetime.now(UTC)
     engine = create_engine(db_url)
-    with Session(engine) as session, session.begin():
-        for run_id, heartbeat in (
-            ("stale", now - timedelta(minutes=6)),
-            ("fresh", now),
-            ("old-wtflow", None),
-        ):
-            session.add(Run(id=run_id, workflow="w", status="running", exit_code=None, started_at=now - timedelta(hours=1),
-                            ended_at=None, host="another-machine", user="u", pid=1, wtflow_version="0", config={},
-                            run_dir="/x", heartbeat_at=heartbeat))  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(t.runs), [
+            {"id": run_id, "workflow": "w", "status": "running", "exit_code": None,
+             "started_at": now - timedelta(hours=1), "ended_at": None, "host": "another-machine", "user": "u",
+             "pid": 1, "wtflow_version": "0", "config": {}, "run_dir": "/x", "heartbeat_at": heartbeat}
+            for run_id, heartbeat in (("stale", now - timedelta(minutes=6)), ("fresh", now), ("old-wtflow", None))
+        ])  # fmt: skip
     engine.dispose()
     Recorder.connect(db_url).close()
-    assert {r.id: r.status for r in rows(db_url, Run)} == {
+    assert {r.id: r.status for r in rows(db_url, t.runs)} == {
         "stale": "crashed",
         "fresh": "running",
         "old-wtflow": "running",  # recorded before heartbeats: nothing to judge by
@@ -316,6 +315,6 @@ def test_a_long_node_keeps_its_run_s_heartbeat_going(tmp_path: Path, monkeypatch
     monkeypatch.setattr(recorder, "HEARTBEAT", 0.2)
     url = f"sqlite:///{tmp_path / 'w.db'}"
     Engine(wf(Node("long", Command("sleep 1"))), config(tmp_path, db__url=url)).run()
-    [run] = rows(url, Run)
+    [run] = rows(url, t.runs)
     assert run.heartbeat_at is not None
     assert (run.heartbeat_at - run.started_at).total_seconds() >= 0.5

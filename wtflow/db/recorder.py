@@ -25,7 +25,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, update
 import wtflow
 from wtflow.config import mask_url
 from wtflow.db import schema
-from wtflow.db.tables import Base
+from wtflow.db.tables import artifacts, attempts, nodes, runs
 from wtflow.errors import RecorderError
 from wtflow.events import Event, NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted
 from wtflow.status import Status
@@ -35,10 +35,6 @@ BATCH_WINDOW = 0.05  # seconds to let events gather before a transaction
 RETRY_EVERY = 1.0
 HEARTBEAT = 30.0  # seconds between signs of life of a running run (schema.STALE judges them)
 CLOSE_TIMEOUT = 60.0
-
-RUNS, NODES, ATTEMPTS, ARTIFACTS = (
-    Base.metadata.tables[t] for t in ("runs", "nodes", "attempts", "artifacts")
-)
 
 
 class Recorder:
@@ -214,7 +210,7 @@ def _user() -> str:
         return str(os.getuid())
 
 
-_TABLES = {"runs": RUNS, "nodes": NODES, "attempts": ATTEMPTS, "artifacts": ARTIFACTS}
+_TABLES = {"runs": runs, "nodes": nodes, "attempts": attempts, "artifacts": artifacts}
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
-from wtflow.db.tables import AttemptRow, NodeRow, Run
+from wtflow.db.tables import attempts, nodes, runs
 from wtflow.errors import RecorderError
 from wtflow.status import Status
 
@@ -154,7 +154,9 @@ def reap_dead_runs(conn: Connection) -> int:
     host = socket.gethostname()
     stale = datetime.now(UTC) - STALE
     rows = conn.execute(
-        select(Run.id, Run.host, Run.pid, Run.heartbeat_at).where(Run.status == Status.RUNNING.value)
+        select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_at).where(
+            runs.c.status == Status.RUNNING.value
+        )
     )
     dead = [
         run_id
@@ -162,11 +164,11 @@ def reap_dead_runs(conn: Connection) -> int:
         if (not _alive(pid) if run_host == host else heartbeat is not None and heartbeat < stale)
     ]
     for run_id in dead:
-        conn.execute(update(Run).where(Run.id == run_id).values(status=Status.CRASHED.value))
-        for table in (NodeRow, AttemptRow):
+        conn.execute(update(runs).where(runs.c.id == run_id).values(status=Status.CRASHED.value))
+        for table in (nodes, attempts):
             conn.execute(
                 update(table)
-                .where(table.run_id == run_id, table.status == Status.RUNNING.value)
+                .where(table.c.run_id == run_id, table.c.status == Status.RUNNING.value)
                 .values(status=Status.CRASHED.value)
             )
     return len(dead)
