@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import fcntl
 import functools
+import gc
 import os
 import signal
 import subprocess
@@ -277,9 +278,15 @@ class LocalExecutor:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child leaves through os._exit)
-            run_forked(func, request.env, request.cwd, out_w, err_w)
+        # The child's garbage collector must not walk the parent's objects: each page it touched
+        # would be copied (copy-on-write). Frozen, they are outside every generation it collects.
+        gc.freeze()
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (the child leaves through os._exit)
+                run_forked(func, request.env, request.cwd, out_w, err_w)
+        finally:
+            gc.unfreeze()  # in this process only: the child keeps them frozen
         return _Leader(pid, None)
 
     async def run(
