@@ -129,9 +129,10 @@ async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: boo
     _signal_group(pgid, signal.SIGTERM)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    while True:
-        leader.poll()  # a zombie leader still counts as a member of its group until reaped
-        if not _group_alive(pgid) or loop.time() >= deadline:
+    while loop.time() < deadline:
+        # A leader still running keeps the group alive: no need to read /proc to know that. (A
+        # zombie leader still counts as a member of its group until reaped, hence the poll.)
+        if leader.poll() is not None and not _group_alive(pgid):
             break
         await asyncio.sleep(0.02)
     _signal_group(pgid, signal.SIGKILL)  # what ignored SIGTERM
