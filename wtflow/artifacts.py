@@ -69,9 +69,6 @@ class StreamFile:
         self.error: OSError | None = None
         self._fd: int | None = None
 
-    async def open(self) -> None:
-        self.open_now()
-
     def open_now(self) -> None:
         try:
             self._fd = _private(str(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)

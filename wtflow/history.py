@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -401,12 +400,9 @@ class Painter:
 
     @classmethod
     def for_stream(cls, stream: IO[str], args: argparse.Namespace) -> Painter:
-        choice = getattr(args, "color", None) or "auto"
-        if choice == "always":
-            return cls(True)
-        if choice == "never" or os.environ.get("NO_COLOR"):
-            return cls(False)
-        return cls(stream.isatty())
+        from wtflow.live import color_wanted  # the one rule for --color, NO_COLOR and terminals
+
+        return cls(color_wanted(getattr(args, "color", None) or "auto", stream))
 
     def status(self, text: str, status: str) -> str:
         code = self._CODES.get(status)

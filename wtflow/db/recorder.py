@@ -27,7 +27,7 @@ from wtflow.config import mask_url
 from wtflow.db import schema
 from wtflow.db.tables import artifacts, attempts, nodes, runs
 from wtflow.errors import RecorderError
-from wtflow.events import Event, NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted
+from wtflow.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
 from wtflow.status import Status
 
 _STOP = object()
@@ -59,8 +59,6 @@ class Recorder:
         return cls(schema.connect(url), url)
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, OutputReceived):
-            return
         if isinstance(event, RunStarted):
             self._run_dir, self._run_id = str(event.run_dir), event.run_id
         self._queue.put(event)
