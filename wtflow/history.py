@@ -238,27 +238,28 @@ def _copy(path: Path, out: IO[bytes]) -> None:
 
 
 def _follow(session: Any, run_id: str, node_index: int, n: int | None, stream: str, out: IO[bytes]) -> int:
-    """Print the stream as it grows, moving on to each retry's attempt, until the node (or the
-    attempt asked for) has ended."""
+    """Print the stream as it grows, from the node's first attempt (or attempt `n`) on, moving
+    to each retry's attempt once the one before has ended, until the node has ended."""
     from wtflow.db.queries import attempt_of, node_status
 
-    current, offset = None, 0
+    current, offset = n or 1, 0
+    if current > 1:
+        out.write(f"==> attempt {current} <==\n".encode())
     try:
         while True:
             status = Status(node_status(session, run_id, node_index))
-            attempt = attempt_of(session, run_id, node_index, n)
+            attempt = attempt_of(session, run_id, node_index, current)
+            ended = attempt is not None and Status(attempt.row.status).is_final
+            later = n is None and ended and attempt_of(session, run_id, node_index, current + 1) is not None
             session.rollback()  # end the read so the writer is never held up
-            if attempt is not None and attempt.row.n != current:
-                current, offset = attempt.row.n, 0
-                if attempt.row.n > 1:
-                    out.write(f"==> attempt {attempt.row.n} <==\n".encode())
             artifact = attempt.outputs.get(stream) if attempt else None
             if artifact is not None:
                 offset += _copy_from(Path(artifact.path), offset, out)
-            ended = Status(attempt.row.status).is_final if n is not None and attempt else status.is_final
-            if ended:
-                if artifact is not None:
-                    _copy_from(Path(artifact.path), offset, out)
+            if later:
+                current, offset = current + 1, 0
+                out.write(f"==> attempt {current} <==\n".encode())
+                continue
+            if (ended and (n is not None or status.is_final)) or (attempt is None and status.is_final):
                 if attempt is None:
                     print(f"wtflow: the node ended {status} without running", file=sys.stderr)
                 return 0

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,13 @@ def wtflow(*args: str, db_url: str, **kwargs: object) -> subprocess.CompletedPro
     env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
                           timeout=60, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
 
 
 def record(tmp_path: Path, db_url: str, *nodes: Node, name: str = "wf") -> Engine:
@@ -225,23 +233,35 @@ def test_logs_follow_goes_on_through_retries_until_the_node_has_ended(tmp_path: 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     node = tmp_path / "node.py"
     node.write_text(
-        "import os, pathlib, sys, time\n"
-        f"marker = pathlib.Path({str(tmp_path / 'tried')!r})\n"
-        "first = not marker.exists()\n"
-        "marker.touch()\n"
-        "print('try', 1 if first else 2, flush=True)\n"
-        "time.sleep(1.0 if first else 0.2)\n"
-        "sys.exit(3 if first else 0)\n"
+        "import pathlib, sys, time\n"
+        f"room = pathlib.Path({str(tmp_path)!r})\n"
+        "if not (room / 'tried').exists():\n"
+        "    (room / 'tried').touch()\n"
+        "    print('try 1', flush=True)\n"
+        "    sys.exit(3)\n"
+        "print('try 2', flush=True)\n"
+        "(room / 'second').touch()\n"
+        "deadline = time.monotonic() + 30\n"
+        "while not (room / 'go').exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
     )
-    flaky = f"Node('flaky', Command([sys.executable, {str(node)!r}]), retries=1, retry_delay=0.3)"
+    flaky = f"Node('flaky', Command([sys.executable, {str(node)!r}]), retries=1, retry_delay=0.1)"
     runner = start_run(tmp_path, url, "retrying", flaky)
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "tried").exists() or wtflow("runs", db_url=url).stdout.count("retrying") == 0:
-            assert time.monotonic() < deadline, "the run never started"
-            time.sleep(0.05)
-        follow = wtflow("logs", "last", "flaky", "--follow", db_url=url)
-        assert follow.returncode == 0, follow.stderr
-        assert follow.stdout == "try 1\n==> attempt 2 <==\ntry 2\n"
+        # --follow starts while attempt 2 runs, after attempt 1 has ended: it shows both.
+        wait_for(lambda: (tmp_path / "second").exists(), "the second attempt never started")
+        follow = subprocess.Popen(
+            [sys.executable, "-m", "wtflow", "logs", "last", "flaky", "--follow"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "WTFLOW_DB_URL": url, "NO_COLOR": "1"},
+        )  # fmt: skip
+        assert follow.stdout is not None
+        with follow.stdout:
+            assert follow.stdout.readline() == "try 1\n"
+            (tmp_path / "go").touch()  # attempt 2 may end now; --follow ends with it
+            rest = follow.stdout.read()
+        assert follow.wait(timeout=60) == 0, rest
+        assert "try 1\n" + rest == "try 1\n==> attempt 2 <==\ntry 2\n"
     finally:
+        (tmp_path / "go").touch()
         assert runner.wait(timeout=30) == 0
