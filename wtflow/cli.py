@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wtflow import __version__, discover, history, live
+from wtflow import __version__, discover, history, live, terminal
 from wtflow.config import (
     CONSOLE_MODES,
     Config,
@@ -231,7 +231,7 @@ def load_config(args: argparse.Namespace) -> Config:
     if not chosen:
         # The Python API defaults to the nodes' raw bytes; a person at the CLI gets a view.
         config = config.with_values({"run.console": "live"})
-    if config.run.console == "live" and not live.is_terminal(sys.stdout):
+    if config.run.console == "live" and not terminal.is_terminal(sys.stdout):
         config = config.with_values({"run.console": "plain"})
     return config
 
@@ -332,7 +332,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     chosen = _choose(found, [*args.names, *args.workflow], every=args.all, where=args.file)
     workflows = [_build(reg) for reg in chosen]
     only = _only(args.only, workflows)
-    color = live.color_wanted(args.color, sys.stderr)
+    color = terminal.color_wanted(args.color, sys.stderr)
     outcome = EXIT_OK
     for wf in workflows:
         code = _run_one(wf, config, args, only=only, color=color)

@@ -12,12 +12,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
 from wtflow.artifacts import ensure_private_dir
 from wtflow.config import Config, mask_url
 from wtflow.errors import LookupFailed, UsageError
 from wtflow.status import Status
+from wtflow.terminal import color_wanted, paint, paint_status
 
 FOLLOW_POLL = 0.2
 
@@ -393,21 +394,15 @@ def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
 class Painter:
     """ANSI colour for statuses when writing to a terminal (NO_COLOR and --color respected)."""
 
-    _CODES: ClassVar[dict[str, str]] = {"failed": "31", "timed_out": "31", "crashed": "31", "cancelled": "33", "running": "36",
-              "skipped": "2", "succeeded": "32"}  # fmt: skip
-
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
 
     @classmethod
     def for_stream(cls, stream: IO[str], args: argparse.Namespace) -> Painter:
-        from wtflow.live import color_wanted  # the one rule for --color, NO_COLOR and terminals
-
         return cls(color_wanted(getattr(args, "color", None) or "auto", stream))
 
     def status(self, text: str, status: str) -> str:
-        code = self._CODES.get(status)
-        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and code else text
+        return paint_status(text, status, self.enabled)
 
     def bold(self, text: str) -> str:
-        return f"\x1b[1m{text}\x1b[0m" if self.enabled else text
+        return paint(text, "bold", self.enabled)

@@ -13,7 +13,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from wtflow.console import PlainConsole, RawConsole
 from wtflow.events import (
@@ -25,20 +24,10 @@ from wtflow.events import (
     RunStarted,
 )
 from wtflow.status import Status
+from wtflow.terminal import paint
 
 _TAIL_BYTES = 4096
 _TAIL_LINES = 5
-
-
-def is_terminal(stream: IO[str]) -> bool:
-    return stream.isatty() and os.environ.get("TERM") != "dumb"
-
-
-def color_wanted(choice: str, stream: IO[str]) -> bool:
-    """--color always|never|auto; auto means a terminal and no NO_COLOR (https://no-color.org)."""
-    if choice != "auto":
-        return choice == "always"
-    return not os.environ.get("NO_COLOR") and is_terminal(stream)
 
 
 def console_for(mode: str, *, color: str, verbose: bool) -> Listener | None:
@@ -69,13 +58,6 @@ class _Outcome:
     attempts: int = 0
     stdout: Path | None = None
     stderr: Path | None = None
-
-
-_ANSI = {"red": "31", "green": "32", "yellow": "33", "dim": "2", "bold": "1"}
-
-
-def _paint(text: str, style: str, color: bool) -> str:
-    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if color else text
 
 
 def tail_lines(path: Path | None, count: int = _TAIL_LINES) -> list[str]:
@@ -143,7 +125,7 @@ class RunReport:
             allowed = " (allowed to fail)" if o.spec.allow_failure else ""
             log = f"; log: {_shown_path(o.stderr)}" if o.stderr is not None else ""
             head = f"{o.status.upper()} {'/'.join(o.spec.path)} ({why}{tries}){allowed}{log}"
-            lines.append(_paint(head, "yellow" if o.spec.allow_failure else "red", color))
+            lines.append(paint(head, "yellow" if o.spec.allow_failure else "red", color))
             # Many tools (pytest, make) report on stdout: show it when stderr said nothing.
             tail = tail_lines(o.stderr) or tail_lines(o.stdout)
             lines.extend(f"    {line}" for line in tail)
@@ -160,5 +142,5 @@ class RunReport:
         tally = self.counts()
         counts = ", ".join(f"{tally[s]} {s}" for s in Status if tally.get(s)) or "no steps"
         where = f"; output in {_shown_path(self.run_dir)}" if self.run_dir is not None else ""
-        line = f"wtflow: {self.workflow} {_paint(verdict, style, color)} in {seconds:.1f}s: {counts}{where}"
+        line = f"wtflow: {self.workflow} {paint(verdict, style, color)} in {seconds:.1f}s: {counts}{where}"
         return "".join(f"{text}\n" for text in [*self.failures(color), line])

@@ -15,19 +15,9 @@ from rich.tree import Tree
 from wtflow.events import Event, NodeFinished, NodeSpec, NodeStarted, OutputReceived, RunFinished, RunStarted
 from wtflow.live import _TAIL_BYTES
 from wtflow.status import Status
+from wtflow.terminal import STATUS_STYLE
 
 REFRESH_SECONDS = 0.25
-
-_STYLE = {
-    Status.PENDING: ("·", "dim"),
-    Status.RUNNING: ("▶", "cyan"),
-    Status.SUCCEEDED: ("✓", "green"),
-    Status.FAILED: ("✗", "red"),
-    Status.TIMED_OUT: ("⏱", "red"),
-    Status.CANCELLED: ("⊘", "yellow"),
-    Status.SKIPPED: ("-", "dim"),
-    Status.CRASHED: ("✗", "red"),
-}
 
 
 @dataclass
@@ -137,7 +127,7 @@ class LiveConsole:
         return Group(header, root) if root is not None else header
 
     def _label(self, view: _NodeView, *, full_path: bool) -> Text:
-        icon, style = _STYLE.get(view.status, ("?", ""))
+        icon, style = STATUS_STYLE.get(view.status, ("?", ""))
         name = "/".join(view.spec.path) if full_path else view.spec.path[-1]
         text = Text.assemble((f"{icon} ", style), (name, "bold" if view.status is Status.RUNNING else ""))
         if view.started_at is not None:
@@ -159,5 +149,5 @@ def _counts_text(counts: dict[Status, int]) -> Text:
     text = Text()
     for status in Status:
         if counts.get(status):
-            text.append(f" {counts[status]} {status}", _STYLE[status][1])
+            text.append(f" {counts[status]} {status}", STATUS_STYLE[status][1])
     return text

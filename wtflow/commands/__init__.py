@@ -1,0 +1,1 @@
+"""One module per `wtflow` command; `wtflow/cli.py` is the parser and the error boundary."""
