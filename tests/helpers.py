@@ -36,14 +36,16 @@ def wf(*children: Node, parallel: bool = False, name: str = "wf") -> Workflow:
 class Collect:
     """A listener keeping every event."""
 
+    wants_output = True
+
     def __init__(self) -> None:
         self.events: list[Event] = []
 
     def handle(self, event: Event) -> None:
         self.events.append(event)
 
-    def close(self) -> None:
-        pass
+    def close(self) -> list[str]:
+        return []
 
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]

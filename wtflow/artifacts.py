@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiofiles
 import aiofiles.os
@@ -68,9 +69,17 @@ class StreamFile:
         self.size = 0
         self.error: OSError | None = None
         self._fd: int | None = None
+        self._opened = False
 
     def open_now(self) -> None:
+        """Create the file (and its folder); a failure is kept in `error`, never raised.
+
+        The engine creates both files of an attempt before its process starts (the process may
+        write into their folder, $WTFLOW_ARTIFACTS); a file nobody created is created by its
+        first write or its close."""
+        self._opened = True
         try:
+            make_private_dirs(self.path.parent)
             self._fd = _private(str(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
         except OSError as e:
             self.error = e
@@ -80,6 +89,8 @@ class StreamFile:
 
     def write_now(self, data: bytes) -> None:
         self.size += len(data)
+        if not self._opened:
+            self.open_now()
         if self._fd is None or self.error is not None:
             return
         view = memoryview(data)
@@ -95,6 +106,8 @@ class StreamFile:
             self.error = e
 
     async def close(self) -> None:
+        if not self._opened:  # an empty stream still has its (empty) file
+            self.open_now()
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -131,20 +144,23 @@ class ArtifactStore:
 
 
 def create_files(files: Iterable[StreamFile]) -> None:
-    """Create the files (and their folder); a failure is kept on each file, never raised.
-
-    A folder and two files are a few journal updates, up to a millisecond on a slow disk: the
-    executor does this on the thread that starts the node's process (see ExecRequest.prepare)."""
-    files = list(files)
-    try:
-        for folder in {f.path.parent for f in files}:
-            make_private_dirs(folder)
-    except OSError as e:
-        for f in files:
-            f.error = e
-        return
+    """Create the files (and their folder) now; a failure is kept on each file, never raised."""
     for f in files:
-        f.open_now()
+        if not f._opened:
+            f.open_now()
+
+
+async def create_files_in_thread(files: Iterable[StreamFile]) -> None:
+    """`create_files` on a worker thread, so that nodes starting together make their folders at
+    once. Cancelled meanwhile, it still lets the thread finish: the caller closes what it opened."""
+    job = asyncio.ensure_future(asyncio.to_thread(create_files, list(files)))
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(job)
+        raise
 
 
 def _private(path: str, flags: int) -> int:
@@ -173,3 +189,26 @@ def ensure_private_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o700)
+
+
+class OutputOrder:
+    """How an attempt's two streams alternated, in bytes, so a reader can interleave the files."""
+
+    LIMIT = 10_000  # alternations kept; past it a reader shows one stream after the other
+
+    def __init__(self) -> None:
+        self.segments: list[list[Any]] | None = []
+
+    def add(self, stream: str, size: int) -> None:
+        segments = self.segments
+        if segments is None:
+            return
+        if segments and segments[-1][0] == stream:
+            segments[-1][1] += size
+        elif len(segments) < self.LIMIT:
+            segments.append([stream, size])
+        else:
+            self.segments = None
+
+    def frozen(self) -> tuple[tuple[str, int], ...] | None:
+        return None if self.segments is None else tuple((stream, size) for stream, size in self.segments)

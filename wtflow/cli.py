@@ -35,7 +35,7 @@ from wtflow.config import (
 from wtflow.discover import Registered
 from wtflow.engine import Engine
 from wtflow.errors import LookupFailed, UsageError, WtfileError, WtflowError
-from wtflow.executors.local import kill_token
+from wtflow.listeners import console_for
 from wtflow.model import Placed, Workflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -355,19 +355,10 @@ def _run_one(
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only).run()
     report = live.RunReport()
-    view = live.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
+    view = console_for(config, color=args.color, verbose=args.verbose > 0)
     engine = Engine(wf, config, listeners=[report], console=view, only=only)
     started = time.monotonic()
-    code: int | None = None  # stays None if the engine raised
-    try:
-        code = engine.run()
-    finally:
-        if view is not None:
-            view.close()  # after a second Ctrl-C the engine could not: the cursor must come back
-        if code not in (EXIT_OK, EXIT_FAILED):
-            # Belt and braces: a second Ctrl-C skips the engine's graceful stop (and its final
-            # sweep); whatever this run started carries its id in the environment, so end it here.
-            kill_token(engine.run_id)
+    code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))
     sys.stderr.flush()
     return code

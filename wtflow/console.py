@@ -85,8 +85,10 @@ class RawConsole:
             for stream, tail in self._lines.flush(event.index):
                 write_bytes(self._stream(stream), tail)
 
-    def close(self) -> None:
-        pass
+    wants_output = True
+
+    def close(self) -> list[str]:
+        return []
 
 
 class PlainConsole:
@@ -142,5 +144,7 @@ class PlainConsole:
             self.out.write(f"=== run {event.run_id[:8]} {event.status} ({counts})\n")
             self.out.flush()
 
-    def close(self) -> None:
-        pass
+    wants_output = True
+
+    def close(self) -> list[str]:
+        return []

@@ -1,8 +1,12 @@
 """What the engine says happened; listeners (console, recorder, reports) subscribe to these.
 
-RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt)
-            ├─ NodeFinished(status=skipped, attempt=0)           (never started)
-            └─ RunFinished
+RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt of an executable)
+            ├─ NodeFinished(attempt=0)    a node that did not run an attempt: skipped, cancelled
+            │                             before it began, or a grouping node (no executable)
+            │                             ending with its children
+            └─ RunFinished                with the exit code wtflow returns (130/143 interrupted)
+
+The listeners that receive these are in listeners.py.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from wtflow.executables import Command
+from wtflow.model import Placed
 from wtflow.status import Status
 
 
@@ -48,7 +54,8 @@ class NodeStarted:
     started_at: datetime
     stdout_path: Path | None
     stderr_path: Path | None
-    pid: int | None
+    pid: int | None  # None where there is no local process: it could not start, or runs elsewhere
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +72,7 @@ class NodeFinished:
     run_id: str
     index: int
     path: tuple[str, ...]
-    attempt: int  # 0 when the node never started (skipped, or cancelled before it began)
+    attempt: int  # 0 when no attempt of it ran: skipped, cancelled before it began, a grouping node
     status: Status
     exit_code: int | None  # negative: killed by that signal, as in subprocess
     started_at: datetime | None
@@ -90,13 +97,17 @@ class RunFinished:
 Event = RunStarted | NodeStarted | OutputReceived | NodeFinished | RunFinished
 
 
-class Listener(Protocol):
-    """Receives every event; `handle` must return quickly (enqueue, don't block the loop).
-
-    A listener with `wants_output = False` is not sent OutputReceived (the bytes are in the
-    artifact files; NodeFinished says how the two streams alternated)."""
-
-    def handle(self, event: Event) -> None: ...
-
-    def close(self) -> None:
-        """Called once after RunFinished (or when the run is abandoned); flush and release."""
+def node_spec(p: Placed) -> NodeSpec:
+    """What RunStarted says of a node."""
+    executable = p.node.executable
+    kind = None if executable is None else ("command" if isinstance(executable, Command) else "pyfunc")
+    return NodeSpec(
+        p.index,
+        p.path,
+        p.parent,
+        p.position,
+        kind,
+        None if executable is None else executable.describe(),
+        p.node.parallel,
+        p.node.allow_failure,
+    )

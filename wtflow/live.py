@@ -1,7 +1,5 @@
 """What the CLI shows: a live tree on a terminal, and the summary at the end of every run.
 
-console_for(mode)   the listener for a console mode: LiveConsole on a terminal for `live`,
-                    else the line consoles of console.py (CI logs and pipes)
 LiveConsole         (live_tree.py) a rich tree redrawn from the event loop
 RunReport           keeps each node's final status and log path; `summary()` is the text
                     printed to stderr at the end (failed nodes with their last lines)
@@ -10,14 +8,11 @@ RunReport           keeps each node's final status and log path; `summary()` is 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from wtflow.console import PlainConsole, RawConsole
 from wtflow.events import (
     Event,
-    Listener,
     NodeFinished,
     NodeSpec,
     NodeStarted,
@@ -28,23 +23,6 @@ from wtflow.terminal import paint
 
 _TAIL_BYTES = 4096
 _TAIL_LINES = 5
-
-
-def console_for(mode: str, *, color: str, verbose: bool) -> Listener | None:
-    """The listener that shows a run in `mode`; None for quiet."""
-    if mode == "raw":
-        return RawConsole()
-    if mode == "plain":
-        return PlainConsole(verbose=verbose)
-    if mode == "live":
-        # None leaves it to rich, which honours NO_COLOR; --color always/never overrides it.
-        from rich.console import Console  # only a terminal pays for importing rich
-
-        from wtflow.live_tree import LiveConsole
-
-        no_color = {"never": True, "always": False}.get(color)
-        return LiveConsole(Console(file=sys.stdout, highlight=False, no_color=no_color))
-    return None
 
 
 # -- the summary at the end -----------------------------------------------------------------
@@ -104,8 +82,10 @@ class RunReport:
             outcome = self.nodes[event.index]
             outcome.status, outcome.exit_code = event.status, event.exit_code
 
-    def close(self) -> None:
-        pass
+    wants_output = False
+
+    def close(self) -> list[str]:
+        return []
 
     def counts(self) -> dict[Status, int]:
         """Final statuses of the nodes that execute something (grouping nodes only echo them)."""

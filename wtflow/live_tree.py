@@ -92,7 +92,9 @@ class LiveConsole:
             self._live.refresh()
             self._schedule()
 
-    def close(self) -> None:
+    wants_output = True
+
+    def close(self) -> list[str]:
         """Draw the final state and give the terminal back (cursor shown); safe to call twice."""
         if self._timer is not None:
             self._timer.cancel()
@@ -101,6 +103,7 @@ class LiveConsole:
         if live is not None:
             live.refresh()
             live.stop()
+        return []
 
     # -- drawing -------------------------------------------------------------------------
 

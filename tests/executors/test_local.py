@@ -5,13 +5,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import gone
 from wtflow import Command, PyFunc
-from wtflow.executors import ExecRequest, local
+from wtflow.executors import AttemptId, ExecRequest, StartNotice, local
 from wtflow.executors.local import LocalExecutor, processes_with_token
 
 
@@ -23,17 +24,24 @@ class Buffer:
         self.data += data
 
 
-def request(executable: Command | PyFunc, token: str = "t-test") -> ExecRequest:
-    env = dict(os.environ, WTFLOW_PROCESS_TOKENS=token)
-    return ExecRequest(executable, env, None, token)
+def request(executable: Command | PyFunc, run_id: str = "t-test") -> ExecRequest:
+    return ExecRequest(executable, {}, None, AttemptId(run_id, 0, ("n",), 1))
 
 
-async def run(executable: Command | PyFunc, **kw: object) -> tuple[int, Buffer, Buffer]:
+async def run(executable: Command | PyFunc, **kw: object) -> tuple[int | None, Buffer, Buffer]:
     out, err = Buffer(), Buffer()
-    code = await LocalExecutor(kill_grace=0.5).run(
-        request(executable), sinks={"stdout": out, "stderr": err}, on_start=lambda pid: None
+    result = await LocalExecutor(kill_grace=0.5).run(
+        request(executable), sinks={"stdout": out, "stderr": err}, on_start=lambda notice: None
     )
-    return code, out, err
+    return result.code, out, err
+
+
+def record_pids(started: list[int]) -> Callable[[StartNotice], None]:
+    def on_start(notice: StartNotice) -> None:
+        assert notice.pid is not None
+        started.append(notice.pid)
+
+    return on_start
 
 
 async def test_exit_code_and_streams() -> None:
@@ -61,7 +69,7 @@ async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path) -> No
         executor.run(
             request(Command(f"sleep 100 & echo $! > {pids}; sleep 100")),
             sinks={"stdout": Buffer(), "stderr": Buffer()},
-            on_start=started.append,
+            on_start=record_pids(started),
         )
     )
     async with asyncio.timeout(30):
@@ -83,7 +91,7 @@ async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path
         executor.run(
             request(Command(["sleep", "100"])),
             sinks={"stdout": Buffer(), "stderr": Buffer()},
-            on_start=started.append,
+            on_start=record_pids(started),
         )
     )
     while not started:
@@ -93,7 +101,7 @@ async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path
             executor.run(
                 request(Command(["sleep", "100"])),
                 sinks={"stdout": Buffer(), "stderr": Buffer()},
-                on_start=started.append,
+                on_start=record_pids(started),
             )
         )
         await asyncio.sleep(0)  # the spawn is under way in its thread
@@ -152,11 +160,19 @@ def _hello(name: str) -> None:
     print(f"hello {name}")
 
 
-async def test_pyfunc_does_not_hold_other_nodes_pipes_open() -> None:
+def _touch_then_sleep(path: str, seconds: float) -> None:
+    Path(path).touch()
+    time.sleep(seconds)
+
+
+async def test_pyfunc_does_not_hold_other_nodes_pipes_open(tmp_path: Path) -> None:
     """A forked PyFunc inherits every open pipe; if it kept them, a quick command running beside
     it would not see EOF until the PyFunc ended."""
-    slow = asyncio.create_task(run(PyFunc(func=time.sleep, args=(3,))))
-    await asyncio.sleep(0.2)
+    forked = tmp_path / "forked"
+    slow = asyncio.create_task(run(PyFunc(func=_touch_then_sleep, args=(str(forked), 3))))
+    async with asyncio.timeout(30):
+        while not forked.exists():  # the PyFunc has forked: the command starts beside it
+            await asyncio.sleep(0.01)
     async with asyncio.timeout(2.5):  # well before the PyFunc ends
         code, out, _ = await run(Command("echo quick"))
     assert (code, out.data) == (0, b"quick\n")

@@ -38,7 +38,8 @@ CLOSE_TIMEOUT = 60.0
 
 
 class Recorder:
-    """Records every run, node, attempt and artifact; `error` says what could not be recorded."""
+    """Records every run, node, attempt and artifact (a Listener); `close()` says what could not
+    be recorded (`error` holds the latest such problem meanwhile)."""
 
     wants_output = False  # the bytes are in the artifact files; NodeFinished says how they alternated
 
@@ -63,13 +64,15 @@ class Recorder:
             self._run_dir, self._run_id = str(event.run_dir), event.run_id
         self._queue.put(event)
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Write what is left; the problems returned say what could not be recorded."""
         self._closing.set()
         self._queue.put(_STOP)
         self._thread.join(CLOSE_TIMEOUT)
         if self._thread.is_alive():
             self.error = RecorderError(f"database {self._url} did not answer within {CLOSE_TIMEOUT:.0f}s")
         self._engine.dispose()
+        return [] if self.error is None else [str(self.error)]
 
     # -- the writer thread ---------------------------------------------------------------
 

@@ -1,11 +1,17 @@
-"""How an executable becomes a process.
+"""How an executable becomes a process: the seam between the engine and where things run.
 
     Executor (protocol)
-    └── LocalExecutor        asyncio + a process group per node on this machine
+    └── LocalExecutor        asyncio + a process group per node on this machine (local.py)
 
-`run()` calls `request.prepare` (if any), starts the process, feeds each stdout/stderr chunk to
-its sink as it arrives and returns the exit code (negative: killed by that signal). Cancelling
-`run()` stops the whole process group (SIGTERM, grace, SIGKILL) before the CancelledError goes on.
+The engine sends an `ExecRequest`: what to run, the environment *changes* (the executor merges
+them onto its own environment), the working directory and the attempt's identity. `run()` calls
+`on_start` with a `StartNotice` once the process runs, feeds each stdout/stderr chunk to its sink
+as it arrives, and returns an `ExecResult`: the exit code, the signal that ended it, or why it
+could not start or that its worker was lost. Cancelling `run()` stops the whole process tree
+(SIGTERM, grace, SIGKILL) before the CancelledError goes on.
+
+An executor owns its processes: the engine never signals a pid. `abandon()` is the last resort
+after a second Ctrl-C (synchronous: the event loop is gone); `aclose()` ends a run cleanly.
 """
 
 from __future__ import annotations
@@ -13,9 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from wtflow.executables import Executable
+
+if TYPE_CHECKING:
+    from wtflow.config import Config
+
+COULD_NOT_START = 127  # what a shell returns for a missing program
 
 
 class Sink(Protocol):
@@ -25,19 +36,91 @@ class Sink(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptId:
+    """Which attempt of which node of which run a request is."""
+
+    run_id: str
+    index: int  # the node's preorder index
+    path: tuple[str, ...]
+    number: int  # 1 for the first attempt
+
+    @property
+    def token(self) -> str:
+        return f"{self.run_id}:{self.index}:{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
 class ExecRequest:
-    """What to run and where: the full environment and working directory."""
+    """What to run and where: the environment changes (not a whole environment) and the cwd."""
 
     executable: Executable
     env: Mapping[str, str]
     cwd: Path | None
-    token: str  # carried in the environment, to find processes that left the group
-    # Called just before the process starts, where it starts (the loop or a worker thread): the
-    # engine creates the node's output files here, so that both cost one hand-off, not two.
-    prepare: Callable[[], None] | None = None
+    attempt: AttemptId
+
+
+@dataclass(frozen=True, slots=True)
+class StartNotice:
+    """Where an attempt runs, once it runs."""
+
+    host: str
+    pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """How an attempt ended: exactly one of the exit code, the signal or the error is set."""
+
+    exit_code: int | None = None
+    signal: int | None = None
+    error: str | None = None  # why it could not start, or that its worker was lost
+    lost: bool = False  # the error is a lost worker (it may have run), not a failure to start
+
+    @classmethod
+    def from_returncode(cls, code: int) -> ExecResult:
+        """From a subprocess-style code: negative means killed by that signal."""
+        return cls(signal=-code) if code < 0 else cls(exit_code=code)
+
+    @property
+    def code(self) -> int | None:
+        """The number the record keeps: the exit code, minus the signal, 127 when it could not
+        start; None when the worker was lost (nobody knows how it ended)."""
+        if self.exit_code is not None:
+            return self.exit_code
+        if self.signal is not None:
+            return -self.signal
+        return None if self.lost else COULD_NOT_START
+
+    @property
+    def started(self) -> bool:
+        return self.error is None or self.lost
 
 
 class Executor(Protocol):
+    @property
+    def capacity(self) -> int | None:
+        """How many attempts it can run at once; None when only the run's max_parallel limits it."""
+        ...
+
     async def run(
-        self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
-    ) -> int: ...
+        self,
+        request: ExecRequest,
+        *,
+        sinks: Mapping[str, Sink],
+        on_start: Callable[[StartNotice], None],
+    ) -> ExecResult: ...
+
+    def abandon(self) -> None:
+        """Kill at once whatever is still running; called when the event loop is already gone."""
+        ...
+
+    async def aclose(self) -> None:
+        """The end of a run: release what the executor holds and end anything that escaped."""
+        ...
+
+
+def default_executor(config: Config) -> Executor:
+    """The executor a run uses when none is given: processes on this machine."""
+    from wtflow.executors.local import LocalExecutor  # the engine stays free of local-process code
+
+    return LocalExecutor(kill_grace=config.run.kill_grace)

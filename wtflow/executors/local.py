@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import functools
 import gc
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from wtflow.executables import Command, PyFunc
-from wtflow.executors import ExecRequest, Sink
+from wtflow.executors import ExecRequest, ExecResult, Sink, StartNotice
 from wtflow.executors._child import run_forked
 
 _PIPE_SIZE = 1024 * 1024
@@ -216,47 +216,69 @@ async def _in_thread(fn: Callable[[], T], undo: Callable[[T], Awaitable[None]] |
         raise
 
 
-async def _kill_started(started: tuple[_Leader, int, int]) -> None:
+_Started = tuple[_Leader, int, int]
+
+
+async def _kill_started(started: _Started | str) -> None:
+    if isinstance(started, str):  # it never started
+        return
     leader, out_r, err_r = started
-    if leader.pid > 0:
-        _signal_group(leader.pid, signal.SIGKILL)
-        await leader.exited()
-        leader.poll()
+    _signal_group(leader.pid, signal.SIGKILL)
+    await leader.exited()
+    leader.poll()
     os.close(out_r)
     os.close(err_r)
 
 
 class LocalExecutor:
-    """Starts each executable in a new session; a PyFunc in a forked copy of this process."""
+    """Starts each executable in a new session; a PyFunc in a forked copy of this process.
+
+    It owns everything about local processes: the token each one carries in its environment
+    (`WTFLOW_PROCESS_TOKENS`, to find those that left their group), the live process groups, and
+    the sweep for escapees at the end of a run."""
 
     def __init__(self, *, kill_grace: float = 2.0) -> None:
         self.kill_grace = kill_grace
+        self.host = socket.gethostname()
         self._running = 0
+        self._base_env: dict[str, str] | None = None
+        self._groups: set[int] = set()
+        self._run_ids: set[str] = set()
 
-    async def _start(self, request: ExecRequest) -> tuple[_Leader, int, int]:
+    @property
+    def capacity(self) -> int | None:
+        return None  # the machine's cores are shared out by the run's max_parallel
+
+    def _environment(self, request: ExecRequest) -> dict[str, str]:
+        if self._base_env is None:
+            # Read once per run: copying os.environ decodes every variable, ~150 us a node.
+            self._base_env = dict(os.environ)
+        env = self._base_env.copy()
+        env.update(request.env)
+        attempt = request.attempt
+        inherited = self._base_env.get(TOKEN_VAR)  # a wtflow run inside a node of another
+        tokens = f"{attempt.run_id},{attempt.token}"
+        env[TOKEN_VAR] = f"{inherited},{tokens}" if inherited else tokens
+        return env
+
+    async def _start(self, request: ExecRequest, env: dict[str, str]) -> _Started | str:
         # A node alone (a sequence) starts on the loop: a thread hand-off would only add to its
         # latency. fork() copies the calling thread only, so a PyFunc always forks on the loop.
-        if self._running <= 1:
-            return self._spawn(request)
-        if not isinstance(request.executable, Command):
-            if request.prepare is not None:
-                await _in_thread(request.prepare)
-            return self._spawn(dataclasses.replace(request, prepare=None))
+        if self._running <= 1 or not isinstance(request.executable, Command):
+            return self._spawn(request, env)
         # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
         # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
-        return await _in_thread(functools.partial(self._spawn, request), undo=_kill_started)
+        return await _in_thread(functools.partial(self._spawn, request, env), undo=_kill_started)
 
-    def _spawn(self, request: ExecRequest) -> tuple[_Leader, int, int]:
-        if request.prepare is not None:
-            request.prepare()
+    def _spawn(self, request: ExecRequest, env: dict[str, str]) -> _Started | str:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
             executable = request.executable
             if isinstance(executable, Command):
-                leader = self._popen(executable, request, out_w, err_w)
+                leader = self._popen(executable, request, env, out_w, err_w)
             else:
-                leader = self._fork(executable, request, out_w, err_w)
+                leader = self._fork(executable, request, env, out_w, err_w)
         except BaseException:
             os.close(out_r)
             os.close(err_r)
@@ -264,28 +286,32 @@ class LocalExecutor:
         finally:
             os.close(out_w)
             os.close(err_w)
+        if isinstance(leader, str):
+            os.close(out_r)
+            os.close(err_r)
+            return leader
         return leader, out_r, err_r
 
-    def _popen(self, command: Command, request: ExecRequest, out_w: int, err_w: int) -> _Leader:
+    def _popen(
+        self, command: Command, request: ExecRequest, env: dict[str, str], out_w: int, err_w: int
+    ) -> _Leader | str:
         try:
             popen = subprocess.Popen(
                 command.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
-                env=dict(request.env),
+                env=env,
                 cwd=request.cwd,
                 start_new_session=True,
             )
-        except OSError as e:
-            # The program or the cwd is missing: report it as the shell would, in the node's stderr.
-            os.write(
-                err_w, f"wtflow: cannot start {command.describe()!r}: {e.strerror}: {e.filename}\n".encode()
-            )
-            return _Leader(-1, None)
+        except OSError as e:  # the program or the cwd is missing
+            return f"cannot start {command.describe()!r}: {e.strerror}: {e.filename}"
         return _Leader(popen.pid, popen)
 
-    def _fork(self, func: PyFunc, request: ExecRequest, out_w: int, err_w: int) -> _Leader:
+    def _fork(
+        self, func: PyFunc, request: ExecRequest, env: dict[str, str], out_w: int, err_w: int
+    ) -> _Leader:
         # Flushed so the child does not print the parent's pending text a second time.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -296,15 +322,20 @@ class LocalExecutor:
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover (the child leaves through os._exit)
-                run_forked(func, request.env, request.cwd, out_w, err_w)
+                run_forked(func, env, request.cwd, out_w, err_w)
         finally:
             gc.unfreeze()  # in this process only: the child keeps them frozen
         return _Leader(pid, None)
 
     async def run(
-        self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
-    ) -> int:
-        """Run to the end; returns the exit code, negative for a signal (as subprocess does)."""
+        self,
+        request: ExecRequest,
+        *,
+        sinks: Mapping[str, Sink],
+        on_start: Callable[[StartNotice], None],
+    ) -> ExecResult:
+        """Run to the end; the result says the exit code or the signal (or why it could not start)."""
+        self._run_ids.add(request.attempt.run_id)
         self._running += 1
         try:
             return await self._run(request, sinks, on_start)
@@ -312,17 +343,25 @@ class LocalExecutor:
             self._running -= 1
 
     async def _run(
-        self, request: ExecRequest, sinks: Mapping[str, Sink], on_start: Callable[[int], None]
-    ) -> int:
-        leader, out_r, err_r = await self._start(request)
-        if leader.pid < 0:
-            await _drain_closed(out_r, err_r, sinks)
-            return 127
-        on_start(leader.pid)
-        pumps = [
-            asyncio.create_task(_pump(out_r, sinks["stdout"])),
-            asyncio.create_task(_pump(err_r, sinks["stderr"])),
-        ]
+        self, request: ExecRequest, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
+    ) -> ExecResult:
+        started = await self._start(request, self._environment(request))
+        if isinstance(started, str):
+            return ExecResult(error=started)
+        leader, out_r, err_r = started
+        self._groups.add(leader.pid)
+        try:
+            on_start(StartNotice(self.host, leader.pid))
+            pumps = [
+                asyncio.create_task(_pump(out_r, sinks["stdout"])),
+                asyncio.create_task(_pump(err_r, sinks["stderr"])),
+            ]
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=False)
+            self._groups.discard(leader.pid)
+            raise
         exited = False
         try:
             await leader.exited()
@@ -332,10 +371,29 @@ class LocalExecutor:
             # Exited: end what the node left running in its group (`cmd &`), which would hold the
             # pipes open and outlive the node. Cancelled (time limit, Ctrl-C): end the node itself.
             # The pumps keep draining meanwhile, so nothing blocks on a full pipe.
-            await _stop(leader, self.kill_grace, request.token, leader_exited=exited)
-            await self._finish_pumps(pumps, request.token)
+            try:
+                await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=exited)
+                await self._finish_pumps(pumps, request.attempt.token)
+            finally:
+                self._groups.discard(leader.pid)
         assert leader.code is not None
-        return leader.code
+        return ExecResult.from_returncode(leader.code)
+
+    def abandon(self) -> None:
+        # Reached after a second Ctrl-C ended the loop at once: nothing may outlive us.
+        for pgid in list(self._groups):
+            _signal_group(pgid, signal.SIGKILL)
+        self._groups.clear()
+        self._sweep()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._sweep)  # anything of these runs that escaped its group
+        self._base_env = None
+
+    def _sweep(self) -> None:
+        for run_id in list(self._run_ids):
+            kill_token(run_id)
+        self._run_ids.clear()
 
     async def _finish_pumps(self, pumps: list[asyncio.Task[None]], token: str) -> None:
         _, pending = await asyncio.wait(pumps, timeout=max(self.kill_grace, 0.5))
@@ -350,11 +408,3 @@ class LocalExecutor:
             error = None if task.cancelled() else task.exception()
             if error is not None:
                 raise error
-
-
-async def _drain_closed(out_r: int, err_r: int, sinks: Mapping[str, Sink]) -> None:
-    for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
-        with os.fdopen(fd, "rb") as f:
-            data = f.read()
-        if data:
-            await sinks[name].write(data)

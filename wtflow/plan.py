@@ -1,0 +1,109 @@
+"""Pure decisions over a workflow and its settings: nothing here runs, reads a clock or does I/O.
+
+selection(workflow, only)    the nodes an `--only` predicate selects
+subtree(workflow, index)     a node and everything under it
+policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
+should_retry / retry_delay   whether another attempt comes, and after how long
+verdict(outcome, signal)     the run's status and exit code
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from wtflow.config import Config
+from wtflow.model import Placed, Workflow
+from wtflow.status import Status
+
+EXIT_OK, EXIT_FAILED = 0, 1
+JITTER = (0.8, 1.2)  # retries of many nodes failing together spread out instead of retrying in step
+
+
+def selection(workflow: Workflow, only: Callable[[Placed], bool] | None) -> frozenset[int] | None:
+    """The indices `only` selects, None for all.
+
+    A chosen node brings its whole subtree, and the ancestors on the way to it (whose own
+    executables run first, as `make` builds prerequisites)."""
+    if only is None:
+        return None
+    placed = workflow.placed
+    chosen: set[int] = set()
+    for p in placed:  # preorder: a parent is decided before its children
+        if only(p) or (p.parent is not None and p.parent in chosen):
+            chosen.add(p.index)
+    selected: set[int] = set()
+    for index in chosen:
+        i: int | None = index
+        while i is not None and i not in selected:
+            selected.add(i)
+            i = placed[i].parent
+    return frozenset(selected)
+
+
+def subtree(workflow: Workflow, index: int) -> range:
+    """The indices of a node and its descendants: in preorder they follow it, as one block."""
+    placed = workflow.placed
+    depth = len(placed[index].path)
+    end = index + 1
+    while end < len(placed) and len(placed[end].path) > depth:
+        end += 1
+    return range(index, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The rules one node's executable runs under."""
+
+    timeout: float | None = None
+    retries: int = 0
+    retry_delay: float = 1.0
+    retry_backoff: float = 2.0
+    retry_on: tuple[int, ...] | None = None
+    allow_failure: bool = False
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+
+
+def policy_for(p: Placed, config: Config) -> Policy:
+    """The node's own settings, then the run's (its time limit). The one place a node's rules
+    are resolved, so that inheriting them from ancestors changes only this function."""
+    node = p.node
+    return Policy(
+        timeout=node.effective_timeout or config.run.timeout,
+        retries=node.retries,
+        retry_delay=node.retry_delay,
+        retry_backoff=node.retry_backoff,
+        retry_on=node.retry_on,
+        allow_failure=node.allow_failure,
+        env=node.env,
+        cwd=None if node.cwd is None else Path(node.cwd),
+    )
+
+
+def should_retry(policy: Policy, status: Status, code: int | None, attempt: int) -> bool:
+    """After attempt number `attempt` ended so: does another come?"""
+    return (
+        status in (Status.FAILED, Status.TIMED_OUT)
+        and attempt <= policy.retries
+        and (policy.retry_on is None or code in policy.retry_on)
+    )
+
+
+def retry_delay(policy: Policy, attempt: int, uniform: Callable[[float, float], float]) -> float:
+    """Seconds to wait after attempt `attempt` failed: the delay grown by the backoff, times a
+    jitter drawn by `uniform(low, high)` (e.g. `random.uniform`)."""
+    return policy.retry_delay * policy.retry_backoff ** (attempt - 1) * uniform(*JITTER)
+
+
+def verdict(outcome: Status, interrupted_by: int | None = None) -> tuple[Status, int]:
+    """The run's status and exit code from its root's outcome; a run interrupted by a signal
+    (Ctrl-C, SIGTERM) is cancelled with 128 + the signal, as a shell reports it."""
+    if interrupted_by is not None:
+        return Status.CANCELLED, 128 + interrupted_by
+    if outcome is Status.CANCELLED:
+        return Status.CANCELLED, EXIT_FAILED
+    if outcome.is_failure:
+        return Status.FAILED, EXIT_FAILED
+    return Status.SUCCEEDED, EXIT_OK

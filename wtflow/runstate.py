@@ -1,0 +1,55 @@
+"""What one run found out about each node, kept by the engine apart from the user's objects.
+
+The `Node`s are a description and may run again (in this engine or another); each run keeps its
+own `NodeResult`s keyed by the node's preorder index, and copies them onto the nodes as they
+change so that `node.status`, `node.retcode` and `node.attempts` read as the README shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from wtflow.model import Workflow
+from wtflow.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    status: Status = Status.PENDING
+    exit_code: int | None = None  # the last attempt's; negative: ended by that signal
+    attempts: int = 0  # attempts that ended
+    started_at: datetime | None = None  # of the first attempt
+    ended_at: datetime | None = None
+
+
+class RunState:
+    """The results of one run, one per node, in preorder."""
+
+    def __init__(self, workflow: Workflow, run_id: str) -> None:
+        self.workflow = workflow
+        self.run_id = run_id
+        self.results = [NodeResult()] * len(workflow.placed)
+        for index in range(len(self.results)):
+            self._mirror(index)
+
+    def __getitem__(self, index: int) -> NodeResult:
+        return self.results[index]
+
+    def update(self, index: int, **changes: object) -> NodeResult:
+        result = dataclasses.replace(self.results[index], **changes)  # type: ignore[arg-type]
+        self.results[index] = result
+        self._mirror(index)
+        return result
+
+    def _mirror(self, index: int) -> None:
+        result, node = self.results[index], self.workflow.placed[index].node
+        node.status, node.retcode, node.attempts = result.status, result.exit_code, result.attempts
+
+    def unfinished(self) -> list[int]:
+        return [i for i, r in enumerate(self.results) if not r.status.is_final]
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r.status.value for r in self.results))
