@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -415,3 +416,53 @@ async def test_cancelling_while_parallel_nodes_are_being_set_up_leaks_no_fd(tmp_
         with pytest.raises(asyncio.CancelledError):
             await task
     assert fds() == before
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_running_twice_records_two_runs_with_separate_folders(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    first = Node(name="a", executable=Command('echo "$WTFLOW_RUN_ID"'))
+    workflow = wf(first)
+    engine = Engine(workflow, config(tmp_path, db__url=f"sqlite:///{db}"))
+    assert engine.run() == 0
+    run1, dir1 = engine.run_id, engine.run_dir
+    assert first.stdout_artifact.text() == f"{run1}\n"
+    assert engine.run() == 0
+    # The same workflow in another engine, too.
+    assert Engine(workflow, config(tmp_path, db__url=f"sqlite:///{db}")).run() == 0
+    runs = _rows(db, "select id, run_dir, status from runs order by started_at")
+    assert len({r[0] for r in runs}) == 3
+    assert len({r[1] for r in runs}) == 3
+    assert runs[0][:2] == (run1, str(dir1))
+    assert {r[2] for r in runs} == {"succeeded"}
+    assert dir1 is not None
+    assert (dir1 / "root" / "a" / "stdout").read_text() == f"{run1}\n"  # not overwritten
+    assert first.stdout_artifact.text() == f"{runs[2][0]}\n"  # the handle follows the latest run
+
+
+def test_a_program_that_cannot_start_is_recorded_as_an_attempt_with_127(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    node = Node(name="a", executable=Command([str(tmp_path / "missing-program")]))
+    engine = Engine(wf(node), config(tmp_path, db__url=f"sqlite:///{db}"))
+    assert engine.run() == 1
+    assert (node.status, node.retcode, node.attempts) == (Status.FAILED, 127, 1)
+    assert "missing-program" in node.stderr_artifact.text()
+    assert _rows(db, "select n, status, exit_code, pid from attempts where node_index = 1") == [
+        (1, "failed", 127, None)
+    ]
+
+
+def test_every_node_knows_its_run_node_attempt_and_artifacts_folder(tmp_path: Path) -> None:
+    script = (
+        'echo "$WTFLOW_NODE $WTFLOW_ATTEMPT"; test "$WTFLOW_ATTEMPT" = 2 && touch "$WTFLOW_ARTIFACTS/extra"'
+    )
+    node = Node(name="a", executable=Command(script + "; test $WTFLOW_ATTEMPT = 2"), retries=1, retry_delay=0)
+    engine = Engine(wf(node), config(tmp_path))
+    assert engine.run() == 0
+    assert node.stdout_artifact.text() == "root/a 2\n"
+    assert node.stdout_artifact.path.parent.name == "attempt-2"
+    assert (node.stdout_artifact.path.parent / "extra").exists()

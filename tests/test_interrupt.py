@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,7 +34,8 @@ def test_signal_stops_every_process_group_and_returns_128_plus_signal(
 ) -> None:
     room = tmp_path / "room"
     room.mkdir()
-    env = {**os.environ, "WTFLOW_DB_URL": "", "WTFLOW_CONSOLE": "quiet"}
+    db = tmp_path / "w.db"
+    env = {**os.environ, "WTFLOW_DB_URL": f"sqlite:///{db}", "WTFLOW_CONSOLE": "quiet"}
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(room)], cwd=tmp_path, env=env, stderr=subprocess.PIPE
     )
@@ -47,3 +49,10 @@ def test_signal_stops_every_process_group_and_returns_128_plus_signal(
     assert err.decode().split() == [str(code), "cancelled", "cancelled", "cancelled", "cancelled"]
     for pid_file in room.iterdir():
         assert gone(int(pid_file.read_text())), pid_file.name
+    # The record keeps the exit code wtflow returned, and no node is left running.
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select status, exit_code from runs").fetchall() == [("cancelled", code)]
+        assert conn.execute(
+            "select count(*) from nodes where status in ('running', 'pending')"
+        ).fetchone() == (0,)
+        assert conn.execute("select count(*) from attempts where status = 'running'").fetchone() == (0,)

@@ -1,0 +1,98 @@
+"""The plan's pure decisions: no process, no clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import config
+from wtflow import Command, Node, Status, Workflow
+from wtflow.plan import Policy, policy_for, retry_delay, selection, should_retry, subtree, verdict
+
+
+def tree() -> Workflow:
+    #  0 root ─ 1 a ─ 2 a1
+    #         │     └ 3 a2
+    #         └ 4 b ─ 5 b1
+    leaf = lambda name: Node(name=name, executable=Command("true"))  # noqa: E731
+    root = Node(name="root", children=[Node(name="a", children=[leaf("a1"), leaf("a2")]),
+                                       Node(name="b", children=[leaf("b1")])])  # fmt: skip
+    return Workflow(name="w", root=root)
+
+
+def test_no_predicate_selects_everything() -> None:
+    assert selection(tree(), None) is None
+
+
+def test_a_chosen_node_brings_its_subtree_and_its_ancestors() -> None:
+    assert selection(tree(), lambda p: p.node.name == "a") == {0, 1, 2, 3}
+    assert selection(tree(), lambda p: p.node.name == "b1") == {0, 4, 5}
+    assert selection(tree(), lambda p: False) == frozenset()
+
+
+def test_subtree_is_the_node_and_its_descendants() -> None:
+    wf = tree()
+    assert list(subtree(wf, 0)) == [0, 1, 2, 3, 4, 5]
+    assert list(subtree(wf, 1)) == [1, 2, 3]
+    assert list(subtree(wf, 3)) == [3]
+    assert list(subtree(wf, 4)) == [4, 5]
+
+
+def test_policy_is_the_nodes_settings_with_the_runs_time_limit(tmp_path: Path) -> None:
+    node = Node(
+        name="n", executable=Command("true", timeout=5), retries=2, retry_on=[3], env={"A": "1"}, cwd="x"
+    )
+    p = Workflow(name="w", root=node).placed[0]
+    assert policy_for(p, config(tmp_path, run__timeout=60)) == Policy(
+        timeout=5, retries=2, retry_on=(3,), env={"A": "1"}, cwd=Path("x")
+    )
+    plain = Workflow(name="w", root=Node(name="n", executable=Command("true"))).placed[0]
+    assert policy_for(plain, config(tmp_path, run__timeout=60)).timeout == 60
+    assert policy_for(plain, config(tmp_path)).timeout is None
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "attempt", "expected"),
+    [
+        (Status.FAILED, 1, 1, True),
+        (Status.TIMED_OUT, None, 2, True),
+        (Status.FAILED, 1, 3, False),  # retries used up
+        (Status.SUCCEEDED, 0, 1, False),
+        (Status.CANCELLED, None, 1, False),
+    ],
+)
+def test_should_retry(status: Status, code: int | None, attempt: int, expected: bool) -> None:
+    assert should_retry(Policy(retries=2), status, code, attempt) is expected
+
+
+def test_retry_on_limits_which_exit_codes_retry() -> None:
+    policy = Policy(retries=5, retry_on=(2, -9))
+    assert should_retry(policy, Status.FAILED, 2, 1)
+    assert should_retry(policy, Status.FAILED, -9, 1)
+    assert not should_retry(policy, Status.FAILED, 1, 1)
+    assert not should_retry(policy, Status.TIMED_OUT, None, 1)
+
+
+def test_retry_delay_grows_by_the_backoff_times_the_jitter_drawn() -> None:
+    policy = Policy(retry_delay=1.5, retry_backoff=2.0)
+    no_jitter = lambda low, high: 1.0  # noqa: E731
+    assert [retry_delay(policy, n, no_jitter) for n in (1, 2, 3)] == [1.5, 3.0, 6.0]
+    drawn: list[tuple[float, float]] = []
+    assert retry_delay(policy, 1, lambda low, high: drawn.append((low, high)) or high) == pytest.approx(1.8)
+    assert drawn == [(0.8, 1.2)]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "signal", "expected"),
+    [
+        (Status.SUCCEEDED, None, (Status.SUCCEEDED, 0)),
+        (Status.FAILED, None, (Status.FAILED, 1)),
+        (Status.TIMED_OUT, None, (Status.FAILED, 1)),
+        (Status.CANCELLED, None, (Status.CANCELLED, 1)),
+        (Status.CANCELLED, 2, (Status.CANCELLED, 130)),
+        (Status.CANCELLED, 15, (Status.CANCELLED, 143)),
+    ],
+)
+def test_verdict(outcome: Status, signal: int | None, expected: tuple[Status, int]) -> None:
+    assert verdict(outcome, signal) == expected
