@@ -188,6 +188,7 @@ def test_time_limit_kills_grandchildren(tmp_path: Path) -> None:
     node = Node(name="slow", executable=Command(cmd, timeout=0.5))
     assert Engine(wf(node), config(tmp_path)).run() == 1
     assert node.status == Status.TIMED_OUT
+    assert node.retcode == -15  # the signal that ended it
     for pid in map(int, pids.read_text().split()):
         assert gone(pid), pid
 
@@ -195,9 +196,10 @@ def test_time_limit_kills_grandchildren(tmp_path: Path) -> None:
 def test_time_limit_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     code = f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); pathlib.Path({str(ready)!r}).write_text(str(__import__('os').getpid())); time.sleep(100)"
-    node = Node(name="stubborn", executable=Command(py(code)), timeout=1)
+    node = Node(name="stubborn", executable=Command([sys.executable, "-c", code]), timeout=1)
     assert Engine(wf(node), config(tmp_path, run__kill_grace=0.2)).run() == 1
     assert node.status == Status.TIMED_OUT
+    assert node.retcode == -9  # SIGTERM was ignored
     assert gone(int(ready.read_text()))
 
 

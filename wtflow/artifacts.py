@@ -137,10 +137,43 @@ class ArtifactStore:
             await aiofiles.os.replace(tmp, latest)
         return run_dir
 
-    def attempt_files(self, run_dir: Path, path: tuple[str, ...], attempt: int) -> dict[str, StreamFile]:
-        """The stdout and stderr files of an attempt, not yet created (see `create_files`)."""
-        folder = attempt_dir(run_dir, path, attempt)
-        return {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
+    def attempt_output(self, run_dir: Path, path: tuple[str, ...], attempt: int) -> AttemptOutput:
+        """The output files of an attempt, not yet created (see `AttemptOutput.create`)."""
+        return AttemptOutput(attempt_dir(run_dir, path, attempt))
+
+
+class AttemptOutput:
+    """An attempt's stdout and stderr files, and how the two alternated."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
+        self.order = OutputOrder()
+
+    async def create(self, *, in_thread: bool) -> None:
+        """Create the folder and files before the process starts (it may write into the folder).
+
+        Nodes starting together make theirs at once, on worker threads; a node alone makes them
+        on the loop, where a thread hand-off would only add to its latency."""
+        if in_thread:
+            await create_files_in_thread(self.files.values())
+        else:
+            create_files(self.files.values())
+
+    def sizes(self) -> tuple[int, int, tuple[tuple[str, int], ...] | None]:
+        """What NodeFinished says of the output: each stream's size, and their order."""
+        return self.files["stdout"].size, self.files["stderr"].size, self.order.frozen()
+
+    async def close(self, node: str) -> list[str]:
+        """Close both files; the problems say what could not be kept (a full disk...)."""
+        problems = []
+        for f in self.files.values():
+            await f.close()
+            if f.error is not None and f.size:
+                problems.append(f"output of {node} not fully kept in {f.path}: {f.error.strerror}")
+            elif f.error is not None:
+                problems.append(f"cannot write {f.path}: {f.error.strerror}")
+        return problems
 
 
 def create_files(files: Iterable[StreamFile]) -> None:
@@ -181,6 +214,17 @@ def make_private_dirs(path: Path) -> None:
         except FileExistsError:  # a run started at the same moment made it; fine if a folder
             if not folder.is_dir():
                 raise
+
+
+async def ensure_state_dir(state_dir: Path) -> None:
+    """Create the state folder, or say in one line why it cannot be."""
+    try:
+        await asyncio.to_thread(ensure_private_dir, state_dir)
+    except OSError as e:
+        raise UsageError(
+            f"state folder {str(state_dir)!r} cannot be created: {e.strerror}; "
+            "set WTFLOW_STATE_DIR to a writable folder"
+        ) from None
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -4,6 +4,7 @@
     console_for(config)      the console of `config.run.console`: raw, plain, live (a terminal
                              only; plain otherwise) or None for quiet
     default_listeners(...)   the recorder when the config has a database, then the console
+    Fanout                   a run's listeners: events to each, a broken one dropped, each closed once
 
 The factory imports the recorder and the consoles only when asked for them, so a run that does
 not record never imports SQLAlchemy, and the engine imports neither.
@@ -12,9 +13,10 @@ not record never imports SQLAlchemy, and the engine imports neither.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from wtflow.events import Event
+from wtflow.events import Event, OutputReceived
 
 if TYPE_CHECKING:
     from wtflow.config import Config
@@ -95,3 +97,48 @@ def default_listeners(config: Config, *, console: Listener | None = None) -> lis
     if chosen is not None:
         listeners.append(chosen)
     return listeners
+
+
+class Fanout:
+    """Sends each event to every listener of a run and closes each exactly once.
+
+    A listener that raises from `handle` (a closed pipe, a bug) is dropped with a problem noted:
+    it must not stop the run. It is still closed at the end."""
+
+    def __init__(self, listeners: Sequence[Listener], problems: list[str]) -> None:
+        self._all = list(listeners)
+        self._unclosed = list(listeners)
+        self._output = [x for x in self._all if x.wants_output]
+        self.problems = problems
+
+    @property
+    def wants_output(self) -> bool:
+        return bool(self._output)
+
+    def emit(self, event: Event) -> None:
+        self._send(event, self._all)
+
+    def emit_output(self, event: OutputReceived) -> None:
+        self._send(event, self._output)
+
+    def _send(self, event: Event, listeners: list[Listener]) -> None:
+        for listener in list(listeners):
+            try:
+                listener.handle(event)
+            except Exception as e:
+                for group in (self._all, self._output):
+                    if listener in group:
+                        group.remove(listener)
+                self.problems.append(f"{type(listener).__name__} stopped: {e}")
+
+    def close_next(self) -> bool:
+        """Close one listener not yet closed; False when none is left (so a caller can close
+        them one by one on a worker thread, or all at once when the loop is gone)."""
+        if not self._unclosed:
+            return False
+        listener = self._unclosed.pop(0)
+        try:
+            self.problems.extend(listener.close())
+        except Exception as e:
+            self.problems.append(f"{type(listener).__name__}: {e}")
+        return True

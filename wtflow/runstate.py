@@ -7,10 +7,15 @@ change so that `node.status`, `node.retcode` and `node.attempts` read as the REA
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import signal
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 
 from wtflow.model import Workflow
 from wtflow.status import Status
@@ -53,3 +58,37 @@ class RunState:
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(r.status.value for r in self.results))
+
+
+class Interrupts:
+    """Which signal interrupted a run: SIGTERM cancels the run's task (as asyncio.Runner does
+    for Ctrl-C), and both are noted first, so the record says 130 or 143."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    @contextlib.contextmanager
+    def watching(self, task: asyncio.Task[int]) -> Iterator[None]:
+        self.signal = None
+        loop, previous = asyncio.get_running_loop(), signal.getsignal(signal.SIGINT)
+        installed = False
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+            loop.add_signal_handler(signal.SIGTERM, self._cancel, signal.SIGTERM, task)
+            installed = True
+            if callable(previous):  # asyncio.Runner's own: it cancels the task; note why first
+
+                def on_sigint(signum: int, frame: FrameType | None) -> None:
+                    self.signal = self.signal or signum
+                    previous(signum, frame)
+
+                signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGTERM)
+                signal.signal(signal.SIGINT, previous)
+
+    def _cancel(self, signum: int, task: asyncio.Task[int]) -> None:
+        self.signal = signum
+        task.cancel()

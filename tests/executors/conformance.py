@@ -6,6 +6,7 @@ executor running them elsewhere can pickle them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -130,6 +131,15 @@ class ExecutorConformance:
         # Stopped before the CancelledError went on: no polling needed.
         assert gone(leader)
         assert gone(grandchild)
+
+    async def test_a_time_limit_stops_the_tree_and_says_so(self, executor: Executor, tmp_path: Path) -> None:
+        pids = tmp_path / "pids"
+        script = f"sleep 100 & echo $$ $! > {pids}.tmp; mv {pids}.tmp {pids}; wait"
+        req = dataclasses.replace(request(sh(script)), timeout=0.5)
+        outcome = await run(executor, req)
+        assert outcome.result.timed_out
+        assert outcome.result.code == -15
+        assert all(gone(int(pid)) for pid in pids.read_text().split())
 
     async def test_a_missing_program_could_not_start(self, executor: Executor, tmp_path: Path) -> None:
         outcome = await run(executor, request(Command([str(tmp_path / "no-such-program")])))

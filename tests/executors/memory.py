@@ -75,10 +75,13 @@ class MemoryExecutor:
                 await sinks["stdout"].write(chunk)
             for chunk in script.stderr:
                 await sinks["stderr"].write(chunk)
-            if script.wait is not None:
-                await script.wait.wait()
-            if script.hang:
-                await asyncio.Event().wait()
+            async with asyncio.timeout(request.timeout):
+                if script.wait is not None:
+                    await script.wait.wait()
+                if script.hang:
+                    await asyncio.Event().wait()
+        except TimeoutError:
+            return ExecResult(signal=15, timed_out=True)
         except asyncio.CancelledError:
             self.cancelled.append("/".join(request.attempt.path))
             raise

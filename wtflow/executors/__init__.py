@@ -7,8 +7,9 @@ The engine sends an `ExecRequest`: what to run, the environment *changes* (the e
 them onto its own environment), the working directory and the attempt's identity. `run()` calls
 `on_start` with a `StartNotice` once the process runs, feeds each stdout/stderr chunk to its sink
 as it arrives, and returns an `ExecResult`: the exit code, the signal that ended it, or why it
-could not start or that its worker was lost. Cancelling `run()` stops the whole process tree
-(SIGTERM, grace, SIGKILL) before the CancelledError goes on.
+could not start or that its worker was lost. Past the request's time limit the executor stops
+the attempt and says so in the result (`timed_out`, and the signal that ended it). Cancelling
+`run()` stops the whole process tree (SIGTERM, grace, SIGKILL) before the CancelledError goes on.
 
 An executor owns its processes: the engine never signals a pid. `abandon()` is the last resort
 after a second Ctrl-C (synchronous: the event loop is gone); `aclose()` ends a run cleanly.
@@ -57,6 +58,9 @@ class ExecRequest:
     env: Mapping[str, str]
     cwd: Path | None
     attempt: AttemptId
+    # Seconds the attempt may run; past it the executor stops it as a cancellation would and
+    # returns a result with timed_out set (so the record says which signal ended it).
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +79,14 @@ class ExecResult:
     signal: int | None = None
     error: str | None = None  # why it could not start, or that its worker was lost
     lost: bool = False  # the error is a lost worker (it may have run), not a failure to start
+    timed_out: bool = False  # stopped by the request's time limit (then `signal` says how)
 
     @classmethod
-    def from_returncode(cls, code: int) -> ExecResult:
+    def from_returncode(cls, code: int, *, timed_out: bool = False) -> ExecResult:
         """From a subprocess-style code: negative means killed by that signal."""
-        return cls(signal=-code) if code < 0 else cls(exit_code=code)
+        if code < 0:
+            return cls(signal=-code, timed_out=timed_out)
+        return cls(exit_code=code, timed_out=timed_out)
 
     @property
     def code(self) -> int | None:

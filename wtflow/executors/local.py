@@ -362,10 +362,14 @@ class LocalExecutor:
             await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=False)
             self._groups.discard(leader.pid)
             raise
-        exited = False
+        exited = timed_out = False
         try:
-            await leader.exited()
-            exited = True
+            try:
+                async with asyncio.timeout(request.timeout):
+                    await leader.exited()
+                exited = True
+            except TimeoutError:
+                timed_out = True
             leader.poll()
         finally:
             # Exited: end what the node left running in its group (`cmd &`), which would hold the
@@ -377,7 +381,7 @@ class LocalExecutor:
             finally:
                 self._groups.discard(leader.pid)
         assert leader.code is not None
-        return ExecResult.from_returncode(leader.code)
+        return ExecResult.from_returncode(leader.code, timed_out=timed_out)
 
     def abandon(self) -> None:
         # Reached after a second Ctrl-C ended the loop at once: nothing may outlive us.
