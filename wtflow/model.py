@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +106,6 @@ class Node:
     retcode: int | None = field(default=None, init=False)
     status: Status = field(default=Status.PENDING, init=False)
     attempts: int = field(default=0, init=False)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_name(self.name, what="node")
@@ -177,7 +175,6 @@ class Workflow:
 
     name: str
     root: Node
-    id: str = field(default_factory=lambda: uuid.uuid4().hex, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
