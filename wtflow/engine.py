@@ -172,7 +172,7 @@ class Engine:
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
         if self.dry_run:
-            from wtflow.console import write_bytes
+            from wtflow.consoles.writer import write_bytes
 
             write_bytes(sys.stdout, self.workflow.render(self._selection()).encode())
             return EXIT_OK
@@ -233,7 +233,7 @@ class Engine:
         if self._console is not None:
             listeners.append(self._console)
         else:
-            from wtflow.console import PlainConsole, RawConsole
+            from wtflow.consoles import PlainConsole, RawConsole
 
             mode = self.config.run.console
             if mode == "raw":

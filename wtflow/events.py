@@ -1,6 +1,6 @@
 """What the engine says happened; listeners (console, recorder, reports) subscribe to these.
 
-RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt)
+RunStarted ─┬─ NodeStarted ── OutputReceived* ── [NodeStopping] ── NodeFinished   (per attempt)
             ├─ NodeFinished(status=skipped, attempt=0)           (never started)
             └─ RunFinished
 """
@@ -76,6 +76,23 @@ class NodeFinished:
     # How the two streams alternated: (("stdout", 120), ("stderr", 31), ...) in bytes; None when
     # they alternated too often to keep (then a reader shows one after the other).
     output_order: tuple[tuple[str, int], ...] | None = ()
+    # With will_retry: when the next attempt is due (after the retry delay); None if not known.
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStopping:
+    """An attempt's processes are being stopped: SIGTERM sent, SIGKILL after the kill grace.
+
+    Sent when a time limit fires or the attempt is cancelled (Ctrl-C, a failed sibling); its
+    NodeFinished follows once the processes are gone."""
+
+    run_id: str
+    index: int
+    path: tuple[str, ...]
+    attempt: int
+    reason: str  # "timed out" | "cancelled"
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +104,7 @@ class RunFinished:
     counts: dict[str, int]
 
 
-Event = RunStarted | NodeStarted | OutputReceived | NodeFinished | RunFinished
+Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
 class Listener(Protocol):
