@@ -129,7 +129,7 @@ class LiveConsole:
             allowed = allowed_to_fail(event.nodes)
             self._nodes = {spec.index: _NodeView(spec, spec.index in allowed) for spec in event.nodes}
             self._live = Live(
-                get_renderable=self._render, console=self.console, auto_refresh=False,
+                get_renderable=self.frame, console=self.console, auto_refresh=False,
                 redirect_stdout=False, redirect_stderr=False, transient=False,
             )  # fmt: skip
             self._live.start(refresh=True)
@@ -196,7 +196,8 @@ class LiveConsole:
 
     # -- drawing -------------------------------------------------------------------------
 
-    def _render(self) -> RenderableType:
+    def frame(self) -> RenderableType:
+        """What the next redraw shows."""
         views = list(self._nodes.values())
         for view in views:
             view.active = view.status is Status.RUNNING
