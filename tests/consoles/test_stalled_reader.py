@@ -9,13 +9,17 @@ stuck in a write) and leaves a file behind. Only then is the pipe read: every by
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import gone
 
 LINES = 1_500_000  # `seq` prints ~10.9 MB
 
@@ -46,7 +50,9 @@ SCRIPT = textwrap.dedent(
 ).format(lines=LINES)
 
 
-def _wait_for(condition, what: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_for(
+    condition: Callable[[], bool], what: str, proc: subprocess.Popen[bytes], timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout  # a hang guard, not a speed claim
     while not condition():
         if time.monotonic() > deadline:
@@ -99,3 +105,38 @@ def _stall_then_read(tmp_path: Path, proc: subprocess.Popen[bytes]) -> bytes:
     shown = proc.stdout.read()
     assert proc.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()
     return shown
+
+
+INTERRUPTED = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from wtflow import Command, Config, Engine, Node, Workflow
+
+    folder = Path(sys.argv[1])
+    cmd = f"seq 1 {lines}; echo $$ > {{folder / 'pid'}}; exec sleep 60"
+    config = Config.load(environ={{}}, overrides={{"storage.state_dir": folder / "state", "db.url": ""}})
+    code = Engine(Workflow(name="stall", root=Node(name="big", executable=Command(cmd))), config).run()
+    (folder / "code").write_text(str(code))
+    """
+).format(lines=LINES)
+
+
+def test_ctrl_c_stops_the_nodes_while_nobody_reads_stdout(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(INTERRUPTED)
+    with (tmp_path / "stderr").open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, stderr=err
+        )
+    with proc:
+        assert proc.stdout is not None
+        pid_file = tmp_path / "pid"
+        _wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), "the node's pid", proc)
+        node = int(pid_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        _wait_for(lambda: gone(node), "the node to be stopped", proc)
+        shown = proc.stdout.read()
+        assert proc.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()
+    assert (tmp_path / "code").read_text() == "130"
+    assert shown == _seq(LINES)

@@ -44,9 +44,13 @@ def test_allowed_failures_are_counted_as_such_and_never_as_failures(tmp_path: Pa
     code, report, shown = _run(
         tmp_path,
         Node(name="lint", executable=Command("exit 3"), allow_failure=True),
-        Node(name="optional", allow_failure=True, children=[
-            Node(name="docs", executable=Command("echo 'no sphinx' >&2; exit 1")),
-        ]),  # fmt: skip
+        Node(
+            name="optional",
+            allow_failure=True,
+            children=[
+                Node(name="docs", executable=Command("echo 'no sphinx' >&2; exit 1")),
+            ],
+        ),
         Node(name="build", executable=Command("true")),
     )
     assert code == 0
