@@ -149,7 +149,7 @@ class LiveConsole:
         elif isinstance(event, NodeFinished):
             self._finished(self._nodes[event.index], event)
         elif isinstance(event, RunFinished):
-            self.close()  # on the loop, where the timer lives
+            self._stop_drawing()  # on the loop, where the timer lives; close() waits for the terminal
 
     def _finished(self, view: _NodeView, event: NodeFinished) -> None:
         view.stopping = False
@@ -184,6 +184,11 @@ class LiveConsole:
     def close(self) -> None:
         """Draw the final state, give the terminal back (cursor shown) and wait until it is written;
         safe to call again."""
+        self._stop_drawing()
+        if self._writer is not None:
+            self._writer.close()
+
+    def _stop_drawing(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -191,8 +196,6 @@ class LiveConsole:
         if live is not None:
             live.refresh()
             live.stop()
-        if self._writer is not None:
-            self._writer.close()
 
     # -- drawing -------------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ from wtflow.consoles.lines import Lines
 
 MEMORY_LIMIT = 8 << 20
 _PIECE = 1 << 20  # how much of a slice is read back at a time
-_BATCH = 1 << 20  # queued chunks for one descriptor are joined into writes of about this size
+_BATCH = 1 << 20  # queued chunks for one descriptor go out in writes of about this size
+_IOV_MAX = 1024  # the most buffers one writev takes (Linux)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +200,12 @@ class Writer:
                 if not self._items:
                     return
                 fd, item = self._items.popleft()
-                if isinstance(item, bytes):
-                    item = self._batch(fd, item)
+                parts = self._batch(fd, item) if isinstance(item, bytes) else []
                 self._busy = True
             try:
-                if isinstance(item, bytes):
-                    _write_all(fd, item)
-                else:
+                if parts:
+                    _write_all(fd, parts)
+                elif isinstance(item, FileSlice):
                     _write_slice(fd, item)
             except OSError as e:
                 with self._cond:
@@ -215,20 +215,21 @@ class Writer:
                     self._cond.notify_all()
                 return
             with self._cond:
-                if isinstance(item, bytes):
-                    self._in_memory -= len(item)
+                self._in_memory -= sum(len(part) for part in parts)
                 self._busy = False
 
-    def _batch(self, fd: int, first: bytes) -> bytes:
-        # Many small chunks (a line each) in one write: the lock is held, but only for a join.
+    def _batch(self, fd: int, first: bytes) -> list[bytes]:
+        # Chunks queued meanwhile for the same descriptor go in one writev: one system call, no copy.
         parts, size = [first], len(first)
         items = self._items
-        while items and size < _BATCH and items[0][0] == fd and isinstance(items[0][1], bytes):
-            data = items.popleft()[1]
-            assert isinstance(data, bytes)
+        while items and size < _BATCH and len(parts) < _IOV_MAX and items[0][0] == fd:
+            data = items[0][1]
+            if not isinstance(data, bytes):
+                break
+            items.popleft()
             parts.append(data)
             size += len(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return parts
 
 
 def _follows(last: bytes | FileSlice, piece: FileSlice) -> bool:
@@ -241,24 +242,31 @@ def _follows(last: bytes | FileSlice, piece: FileSlice) -> bool:
     )
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
+def _write_all(fd: int, parts: list[bytes]) -> None:
+    views = [memoryview(part) for part in parts]
+    first = 0
+    while first < len(views):
         try:
-            written = os.write(fd, view)
+            written = os.writev(fd, views[first:]) if first + 1 < len(views) else os.write(fd, views[first])
         except BlockingIOError:  # someone else set O_NONBLOCK on the shared description
             select.select([], [fd], [])
             continue
         if not written:
             raise OSError(errno.EIO, "the output took no more bytes")
-        view = view[written:]
+        while written:  # a short write: go on from where it stopped
+            if written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            else:
+                views[first] = views[first][written:]
+                written = 0
 
 
 def _write_slice(fd: int, piece: FileSlice) -> None:
     try:
         f = piece.path.open("rb")
     except OSError as e:
-        _write_all(fd, _lost(piece, piece.length, e.strerror))
+        _write_all(fd, [_lost(piece, piece.length, e.strerror)])
         return
     with contextlib.closing(f):
         f.seek(piece.offset)
@@ -267,21 +275,21 @@ def _write_slice(fd: int, piece: FileSlice) -> None:
             try:
                 data = f.read(min(_PIECE, left))
             except OSError as e:
-                _write_all(fd, _lost(piece, left, e.strerror))
+                _write_all(fd, [_lost(piece, left, e.strerror)])
                 return
             if not data:  # the file kept less than was printed (a full disk): the engine says so
                 break
             left -= len(data)
             if piece.prefix is None:
-                _write_all(fd, data)
+                _write_all(fd, [data])
                 continue
             data = carry + data
             cut = data.rfind(b"\n") + 1
             carry = data[cut:]
             if cut:
-                _write_all(fd, prefix_lines(piece.prefix, data[:cut]))
+                _write_all(fd, [prefix_lines(piece.prefix, data[:cut])])
         if carry and piece.prefix is not None:
-            _write_all(fd, prefix_lines(piece.prefix, carry))
+            _write_all(fd, [prefix_lines(piece.prefix, carry)])
 
 
 def _lost(piece: FileSlice, size: int, why: str | None) -> bytes:
