@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from wtflow.consoles.live import LiveConsole
-from wtflow.events import NodeFinished, NodeSpec, NodeStarted, NodeStopping, RunStarted
+from wtflow.events import NodeFinished, NodeSpec, NodeStarted, NodeStopping, RunFinished, RunStarted
 from wtflow.status import Status
 
 RUN = "0123456789abcdef"
@@ -90,3 +90,14 @@ def test_an_allowed_failure_has_a_mark_of_its_own_and_does_not_count_as_failed()
     header = shown.splitlines()[0]
     assert header == "ci  2 pending 1 failed (allowed)", header
     assert "✗" not in shown
+
+
+def test_nothing_is_left_running_or_waiting_once_the_run_has_ended() -> None:
+    live, screen = _view()
+    live.handle(_started(2))
+    live.handle(_finished(2, Status.FAILED, 1, will_retry=True, retry_at=datetime.now(UTC)))
+    live.handle(RunFinished(RUN, Status.CANCELLED, 130, T0, {}))
+    shown = _shown(live, screen)
+    assert "⊘ lint" in shown, shown
+    assert "retry" not in shown
+    assert "▶" not in shown

@@ -149,6 +149,9 @@ class LiveConsole:
         elif isinstance(event, NodeFinished):
             self._finished(self._nodes[event.index], event)
         elif isinstance(event, RunFinished):
+            for view in self._nodes.values():  # whatever was still on its way when the run ended
+                if view.status is Status.RUNNING or view.stopping:
+                    view.status, view.retrying, view.stopping = Status.CANCELLED, False, False
             self._stop_drawing()  # on the loop, where the timer lives; close() waits for the terminal
 
     def _finished(self, view: _NodeView, event: NodeFinished) -> None:
