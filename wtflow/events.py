@@ -1,6 +1,8 @@
 """What the engine says happened; listeners (console, recorder, reports) subscribe to these.
 
-RunStarted ─┬─ NodeStarted ── OutputReceived* ── NodeFinished   (per attempt of an executable)
+RunStarted ─┬─ NodeStarted ── OutputReceived* ── [NodeStopping] ── NodeFinished
+            │                             (per attempt of an executable; NodeStopping when its
+            │                             processes are being stopped: time limit, cancel)
             ├─ NodeFinished(attempt=0)    a node that did not run an attempt: skipped, cancelled
             │                             before it began, or a grouping node (no executable)
             │                             ending with its children
@@ -83,6 +85,23 @@ class NodeFinished:
     # How the two streams alternated: (("stdout", 120), ("stderr", 31), ...) in bytes; None when
     # they alternated too often to keep (then a reader shows one after the other).
     output_order: tuple[tuple[str, int], ...] | None = ()
+    # With will_retry: when the next attempt is due (after the retry delay); None if not known.
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStopping:
+    """An attempt's processes are being stopped: SIGTERM sent, SIGKILL after the kill grace.
+
+    Sent when a time limit fires or the attempt is cancelled (Ctrl-C, a failed sibling); its
+    NodeFinished follows once the processes are gone."""
+
+    run_id: str
+    index: int
+    path: tuple[str, ...]
+    attempt: int
+    reason: str  # "timed out" | "cancelled"
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +113,7 @@ class RunFinished:
     counts: dict[str, int]
 
 
-Event = RunStarted | NodeStarted | OutputReceived | NodeFinished | RunFinished
+Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
 def node_spec(p: Placed) -> NodeSpec:

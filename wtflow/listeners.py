@@ -1,9 +1,8 @@
 """Subscribers to the engine's events, and the one factory that builds a run's default set.
 
     Listener (protocol)      handle(event) for every event, close() once at the end
-    console_for(config)      the console of `config.run.console`: raw, plain, live (a terminal
-                             only; plain otherwise) or None for quiet
-    default_listeners(...)   the recorder when the config has a database, then the console
+    default_listeners(...)   the recorder when the config has a database, then the console of
+                             `config.run.console` (consoles.console_for)
     Fanout                   a run's listeners: events to each, a broken one dropped, each closed once
 
 The factory imports the recorder and the consoles only when asked for them, so a run that does
@@ -12,7 +11,6 @@ not record never imports SQLAlchemy, and the engine imports neither.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,35 +52,6 @@ class BaseListener:
         return []
 
 
-def console_for(config: Config, *, color: str = "auto", verbose: bool = False) -> Listener | None:
-    """The listener that shows a run in `config.run.console` mode; None for quiet.
-
-    `color` is the CLI's --color (auto, always, never); `live` falls back to `plain` where stdout
-    is not a terminal (a CI log, a pipe), where a redrawn tree would be noise."""
-    mode = config.run.console
-    if mode == "raw":
-        from wtflow.console import RawConsole
-
-        return RawConsole()
-    if mode == "live":
-        from wtflow.terminal import is_terminal
-
-        if is_terminal(sys.stdout):
-            from rich.console import Console  # only a terminal pays for importing rich
-
-            from wtflow.live_tree import LiveConsole
-
-            # None leaves it to rich, which honours NO_COLOR; --color always/never overrides it.
-            no_color = {"never": True, "always": False}.get(color)
-            return LiveConsole(Console(file=sys.stdout, highlight=False, no_color=no_color))
-        mode = "plain"
-    if mode == "plain":
-        from wtflow.console import PlainConsole
-
-        return PlainConsole(verbose=verbose)
-    return None
-
-
 def default_listeners(config: Config, *, console: Listener | None = None) -> list[Listener]:
     """The recorder if the config names a database, then `console` (else the config's console).
 
@@ -93,9 +62,12 @@ def default_listeners(config: Config, *, console: Listener | None = None) -> lis
         from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
         listeners.append(Recorder.connect(db_url))
-    chosen = console if console is not None else console_for(config)
-    if chosen is not None:
-        listeners.append(chosen)
+    if console is None:
+        from wtflow.consoles import console_for
+
+        console = console_for(config.run.console, color="auto", verbose=False)
+    if console is not None:
+        listeners.append(console)
     return listeners
 
 

@@ -22,6 +22,28 @@ STATUS_STYLE: dict[Status, tuple[str, str]] = {  # mark, style
     Status.CRASHED: ("✗", "red"),
 }
 
+# A failure the node was allowed (allow_failure=True, its own or an ancestor's): it never fails
+# the run, so it must not look like a failure that does.
+ALLOWED_STYLE = ("!", "yellow")
+ALLOWED_SUFFIX = " (allowed)"
+# What the live tree shows of a running node between its attempts and while it is being stopped.
+RETRY_STYLE = ("↻", "yellow")
+STOPPING_STYLE = ("■", "yellow")
+
+
+def is_allowed_failure(status: Status, allowed: bool) -> bool:
+    return allowed and status in (Status.FAILED, Status.TIMED_OUT)
+
+
+def status_word(status: Status, allowed: bool) -> str:
+    """How a node's outcome reads: its status, or e.g. `failed (allowed)`."""
+    return f"{status}{ALLOWED_SUFFIX}" if is_allowed_failure(status, allowed) else str(status)
+
+
+def status_style(status: Status, allowed: bool) -> tuple[str, str]:
+    """The mark and style of a node's outcome."""
+    return ALLOWED_STYLE if is_allowed_failure(status, allowed) else STATUS_STYLE[status]
+
 
 def is_terminal(stream: IO[str]) -> bool:
     return stream.isatty() and os.environ.get("TERM") != "dumb"
@@ -41,9 +63,10 @@ def paint(text: str, style: str, enabled: bool) -> str:
 
 
 def paint_status(text: str, status: str, enabled: bool) -> str:
-    """`text` in the colour of `status` (a Status or its word) when colour is on."""
+    """`text` in the colour of `status` (a Status or its word, e.g. `failed (allowed)`) when colour is on."""
+    allowed = status.endswith(ALLOWED_SUFFIX)
     try:
-        style = STATUS_STYLE[Status(status)][1]
+        style = status_style(Status(status.removesuffix(ALLOWED_SUFFIX)), allowed)[1]
     except ValueError:
         return text
     return paint(text, style, enabled)

@@ -40,7 +40,8 @@ def test_retry_example_passes_on_the_third_attempt(wtflow: Run) -> None:
     assert result.code == 0, result
     assert "==> flaky/download started (attempt 3)" in result.out
     assert "[flaky/download] attempt 3: downloaded" in result.out
-    assert "FAILED flaky/notify (exit 1) (allowed to fail)" in result.err
+    assert "FAILED (allowed) flaky/notify (exit 1); log: " in result.err
+    assert ": 2 succeeded, 1 failed (allowed); output in " in result.err
     assert "[flaky/publish] published" in result.out
 
 

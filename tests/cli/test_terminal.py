@@ -96,6 +96,60 @@ def test_live_view_shows_running_nodes_with_their_last_line(wtfile: WtfileWriter
     assert "wtflow: slow interrupted in" in _plain(frames[frames.rindex("\x1b[?25h") :])
 
 
+def test_a_group_shows_as_running_while_a_node_below_it_runs(wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile("""
+    @wtflow.workflow
+    def slow():
+        return wtflow.Node(name="ci", children=[
+            wtflow.Node(name="fetch", executable=wtflow.Command("echo downloading 42%; sleep 60")),
+        ])
+    """)
+    code, shown = _run_in_terminal(tmp_path, "run", interrupt_when=b"downloading 42%")
+    assert code == 130
+    frame = _plain(shown.decode().split("downloading 42%")[-2])  # the first frame showing the line
+    assert "▶ ci" in frame, frame
+    assert "└── ▶ fetch" in frame, frame
+
+
+def test_an_allowed_failure_has_its_own_mark_in_the_live_view(wtfile: WtfileWriter, tmp_path: Path) -> None:
+    wtfile("""
+    @wtflow.workflow
+    def ci():
+        return wtflow.Node(name="ci", children=[
+            wtflow.Node(name="docs", executable=wtflow.Command("exit 3"), allow_failure=True),
+            wtflow.Node(name="build", executable=wtflow.Command("true")),
+        ])
+    """)
+    code, shown = _run_in_terminal(tmp_path, "run")
+    assert code == 0
+    final = _plain(shown[shown.rindex(b"\x1b[2K") :].decode())
+    assert "├── ! docs" in final, final
+    assert "failed (allowed)" in final
+    assert "✗" not in final
+    after = _plain(shown[shown.rindex(SHOW_CURSOR) :].decode())
+    assert "FAILED (allowed) ci/docs (exit 3)" in after
+    assert ": 1 succeeded, 1 failed (allowed); output in " in after
+
+
+def test_a_run_in_a_pipe_never_imports_rich(wtfile: WtfileWriter, tmp_path: Path) -> None:
+    """The live view's library is for terminals only; a PyFunc is a fork of the orchestrator, so
+    it sees what the orchestrator had imported."""
+    wtfile("""
+    def report():
+        print("rich imported:", any(name.split(".")[0] == "rich" for name in sys.modules))
+
+    @wtflow.workflow
+    def ci():
+        return wtflow.Node(name="probe", executable=wtflow.PyFunc(report))
+    """)
+    proc = subprocess.run(
+        [*WTFLOW, "run"], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "[probe] rich imported: False" in proc.stdout
+
+
 def test_tall_trees_show_only_running_and_failed_nodes(wtfile: WtfileWriter, tmp_path: Path) -> None:
     wtfile("""
     @wtflow.workflow

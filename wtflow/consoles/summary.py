@@ -1,36 +1,50 @@
-"""What the CLI shows: a live tree on a terminal, and the summary at the end of every run.
+"""The end of every CLI run: the failed nodes with the last lines of their logs, then one line.
 
-LiveConsole         (live_tree.py) a rich tree redrawn from the event loop
-RunReport           keeps each node's final status and log path; `summary()` is the text
-                    printed to stderr at the end (failed nodes with their last lines)
+    RunReport.handle(event)    keeps each node's final status and log paths (never its output)
+    RunReport.summary(...)     the text for stderr
+
+A node allowed to fail (its own allow_failure or an ancestor's) that fails counts as
+`failed (allowed)`: shown, in its own colour, and never as a failure of the run.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wtflow.events import (
-    Event,
-    NodeFinished,
-    NodeSpec,
-    NodeStarted,
-    RunStarted,
-)
+from wtflow.events import Event, NodeFinished, NodeSpec, NodeStarted, RunStarted
 from wtflow.status import Status
-from wtflow.terminal import paint
+from wtflow.terminal import ALLOWED_SUFFIX, is_allowed_failure, paint, status_word
 
-_TAIL_BYTES = 4096
-_TAIL_LINES = 5
+TAIL_BYTES = 4096
+TAIL_LINES = 5
 
 
-# -- the summary at the end -----------------------------------------------------------------
+def allowed_to_fail(nodes: Iterable[NodeSpec]) -> set[int]:
+    """Indexes of the nodes whose failure does not fail the run: allow_failure on them or above."""
+    allowed: set[int] = set()
+    for spec in nodes:  # parents come before their children
+        if spec.allow_failure or (spec.parent is not None and spec.parent in allowed):
+            allowed.add(spec.index)
+    return allowed
+
+
+def count_words(statuses: Iterable[tuple[Status, bool]]) -> str:
+    """`2 succeeded, 1 failed (allowed)` in the order of Status, each allowed kind after its own."""
+    tally: dict[str, int] = {}
+    for status, allowed in statuses:
+        word = status_word(status, allowed)
+        tally[word] = tally.get(word, 0) + 1
+    order = [word for status in Status for word in (status_word(status, False), status_word(status, True))]
+    return ", ".join(f"{tally[word]} {word}" for word in dict.fromkeys(order) if tally.get(word))
 
 
 @dataclass
 class _Outcome:
     spec: NodeSpec
+    allowed: bool
     status: Status = Status.PENDING
     exit_code: int | None = None
     attempts: int = 0
@@ -38,13 +52,13 @@ class _Outcome:
     stderr: Path | None = None
 
 
-def tail_lines(path: Path | None, count: int = _TAIL_LINES) -> list[str]:
+def tail_lines(path: Path | None, count: int = TAIL_LINES) -> list[str]:
     """The last `count` non-blank lines of a log file (reading only its end)."""
     if path is None:
         return []
     try:
         with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
             data = f.read()
     except OSError:
         return []
@@ -70,7 +84,8 @@ class RunReport:
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.workflow, self.run_dir = event.workflow, event.run_dir
-            self.nodes = {spec.index: _Outcome(spec) for spec in event.nodes}
+            allowed = allowed_to_fail(event.nodes)
+            self.nodes = {spec.index: _Outcome(spec, spec.index in allowed) for spec in event.nodes}
         elif isinstance(event, NodeStarted):
             outcome = self.nodes[event.index]
             outcome.stdout, outcome.stderr, outcome.attempts = (
@@ -87,13 +102,9 @@ class RunReport:
     def close(self) -> list[str]:
         return []
 
-    def counts(self) -> dict[Status, int]:
+    def counts(self) -> str:
         """Final statuses of the nodes that execute something (grouping nodes only echo them)."""
-        counts: dict[Status, int] = {}
-        for outcome in self.nodes.values():
-            if outcome.spec.kind is not None:
-                counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        return counts
+        return count_words((o.status, o.allowed) for o in self.nodes.values() if o.spec.kind is not None)
 
     def failures(self, color: bool) -> list[str]:
         lines = []
@@ -102,12 +113,16 @@ class RunReport:
                 continue
             why = f"exit {o.exit_code}" if o.status is Status.FAILED else "timed out"
             tries = f" after {o.attempts} attempts" if o.attempts > 1 else ""
-            allowed = " (allowed to fail)" if o.spec.allow_failure else ""
-            log = f"; log: {_shown_path(o.stderr)}" if o.stderr is not None else ""
-            head = f"{o.status.upper()} {'/'.join(o.spec.path)} ({why}{tries}){allowed}{log}"
-            lines.append(paint(head, "yellow" if o.spec.allow_failure else "red", color))
-            # Many tools (pytest, make) report on stdout: show it when stderr said nothing.
-            tail = tail_lines(o.stderr) or tail_lines(o.stdout)
+            allowed = is_allowed_failure(o.status, o.allowed)
+            # Many tools (pytest, make) report on stdout: show it when stderr said nothing, and
+            # name the file the lines come from.
+            log, tail = o.stderr, tail_lines(o.stderr)
+            if not tail and tail_lines(o.stdout):
+                log, tail = o.stdout, tail_lines(o.stdout)
+            where = f"; log: {_shown_path(log)}" if log is not None else ""
+            kind = f"{o.status.upper()}{ALLOWED_SUFFIX if allowed else ''}"
+            head = f"{kind} {'/'.join(o.spec.path)} ({why}{tries}){where}"
+            lines.append(paint(head, "yellow" if allowed else "red", color))
             lines.extend(f"    {line}" for line in tail)
         return lines
 
@@ -119,8 +134,7 @@ class RunReport:
             code, f"exit {code}"
         )
         style = "green" if code == 0 else "red" if code == 1 else "yellow"
-        tally = self.counts()
-        counts = ", ".join(f"{tally[s]} {s}" for s in Status if tally.get(s)) or "no steps"
+        counts = self.counts() or "no steps"
         where = f"; output in {_shown_path(self.run_dir)}" if self.run_dir is not None else ""
         line = f"wtflow: {self.workflow} {paint(verdict, style, color)} in {seconds:.1f}s: {counts}{where}"
         return "".join(f"{text}\n" for text in [*self.failures(color), line])

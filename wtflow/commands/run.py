@@ -1,0 +1,148 @@
+"""`wtflow run`: run workflows of the wtfile one after the other, shown on the terminal, with the
+summary of each at the end."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from wtflow import consoles, terminal
+from wtflow.commands import wtfiles
+from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
+from wtflow.config import CONSOLE_MODES, Config
+from wtflow.discover import Registered
+from wtflow.engine import Engine
+from wtflow.errors import LookupFailed, UsageError, WtfileError
+from wtflow.model import Placed, Workflow
+
+_EPILOG = """\
+examples:
+  wtflow run                           every workflow in ./wtfile.py, in file order
+  wtflow run ci deploy                 several, in order; stops at the first that fails (unless -k)
+  wtflow run --all                     every workflow found (the default without names)
+  wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
+  wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
+  wtflow run ci -q                     only failures and the summary line"""
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `run`; it sets `handler(args, config) -> int` as its default."""
+    runner = commands.add_parser(
+        "run", help="run workflows", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run one or more workflows of the wtfile.", epilog=_EPILOG,
+    )  # fmt: skip
+    _add_options(runner)
+    runner.set_defaults(handler=cmd_run)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="workflows to run (default: all of them, in file order)"
+    )
+    parser.add_argument(
+        "--workflow", action="append", default=[], metavar="NAME", help="same as NAME (repeatable)"
+    )
+    parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
+    parser.add_argument("--dry-run", action="store_true", help="print the tree and what each node would run")
+    parser.add_argument(
+        "-j", "--jobs", "--max-parallel", dest="jobs", metavar="N", help="most processes running at once"
+    )
+    parser.add_argument(
+        "-k", "--ignore-failure", "--keep-going", dest="ignore_failure", action="store_true",
+        help="run everything even after a failure (still exits 1)",
+    )  # fmt: skip
+    parser.add_argument("--artifacts-dir", metavar="DIR", help="where node output is kept")
+    parser.add_argument("--timeout", metavar="SECONDS", help="time limit per node unless it sets its own")
+    parser.add_argument("--kill-grace", metavar="SECONDS", help="seconds between SIGTERM and SIGKILL")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="GLOB",
+        help="run only nodes whose path matches (e.g. 'build/*'; repeatable), and what leads to them",
+    )  # fmt: skip
+    parser.add_argument(
+        "--console", choices=CONSOLE_MODES,
+        help="output style (default: live on a terminal, plain otherwise)",
+    )  # fmt: skip
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    found = wtfiles.found(args)
+    chosen = _choose(found, [*args.names, *args.workflow], every=args.all, where=args.file)
+    workflows = [wtfiles.build(reg) for reg in chosen]
+    only = _only(args.only, workflows)
+    color = terminal.color_wanted(args.color, sys.stderr)
+    outcome = EXIT_OK
+    for wf in workflows:
+        code = _run_one(wf, config, args, only=only, color=color)
+        if code > EXIT_FAILED:  # interrupted: stop here, as make does
+            return code
+        outcome = max(outcome, code)
+        if code == EXIT_FAILED and not config.run.ignore_failure:
+            break
+    return outcome
+
+
+def _choose(found: dict[str, Registered], names: list[str], *, every: bool, where: str) -> list[Registered]:
+    if not found:
+        raise WtfileError(
+            f"no workflows in {where}; decorate a function that returns the root Node with @wtflow.workflow"
+        )
+    available = ", ".join(found)
+    if every and names:
+        raise UsageError(
+            f"--all and workflow names {', '.join(names)} were both given; pass one or the other"
+        )
+    if every or not names:  # as the seed: no name runs every workflow, in file order
+        return list(found.values())
+    chosen: dict[str, Registered] = {}
+    for name in names:
+        reg = found.get(name) or found.get(name.replace("_", "-"))
+        if reg is None:
+            # Upstream took the wtfile as a positional argument; say where it goes now.
+            hint = (
+                f"; to load {name!r} pass it with -f" if name.endswith(".py") or Path(name).is_dir() else ""
+            )
+            raise LookupFailed(f"workflow {name!r} not found in {where}; available: {available}{hint}")
+        chosen[reg.name] = reg
+    return list(chosen.values())
+
+
+def _only(patterns: list[str], workflows: list[Workflow]) -> Callable[[Placed], bool] | None:
+    """A node filter for --only: a glob matches the node's path with or without the root's name."""
+    if not patterns:
+        return None
+
+    def matches(pattern: str, p: Placed) -> bool:
+        below_root = "/".join(p.path[1:])
+        return fnmatch.fnmatchcase(p.path_str, pattern) or (
+            bool(below_root) and fnmatch.fnmatchcase(below_root, pattern)
+        )
+
+    for pattern in patterns:
+        if not any(matches(pattern, p) for wf in workflows for p in wf.placed):
+            sample = ", ".join(p.path_str for p in workflows[0].placed[:5])
+            raise LookupFailed(f"--only {pattern!r} matches no node; node paths look like: {sample}")
+    return lambda p: any(matches(pattern, p) for pattern in patterns)
+
+
+def _run_one(
+    wf: Workflow,
+    config: Config,
+    args: argparse.Namespace,
+    *,
+    only: Callable[[Placed], bool] | None,
+    color: bool,
+) -> int:
+    if args.dry_run:
+        return Engine(wf, config, dry_run=True, only=only).run()
+    report = consoles.RunReport()
+    view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
+    engine = Engine(wf, config, listeners=[report], console=view, only=only)
+    started = time.monotonic()
+    code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
+    sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))
+    sys.stderr.flush()
+    return code

@@ -1,0 +1,40 @@
+"""The workflows a command works on: found in the wtfile(s) of -f, and their trees built."""
+
+from __future__ import annotations
+
+import argparse
+import traceback
+from pathlib import Path
+
+from wtflow import discover
+from wtflow.discover import Registered
+from wtflow.errors import WtfileError, WtflowError
+from wtflow.model import Workflow
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def found(args: argparse.Namespace) -> dict[str, Registered]:
+    """The workflows registered by the wtfile (or folder of wtfiles) that -f names."""
+    return discover.load(Path(args.file))
+
+
+def build(reg: Registered) -> Workflow:
+    """Call the user's function; its mistakes are usage errors showing its own traceback."""
+    try:
+        return reg.build()
+    except WtflowError as e:
+        raise type(e)(f"workflow {reg.name!r} ({reg.source}): {e}") from None
+    except Exception as e:
+        raise WtfileError(
+            f"workflow {reg.name!r} ({reg.source}) raised while building its tree:\n{_user_traceback(e)}"
+        ) from None
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback without wtflow's own frames (they come first: cli, then discover)."""
+    package = str(_PACKAGE)
+    tb = exc.__traceback__
+    while tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(package):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
