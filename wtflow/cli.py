@@ -2,7 +2,7 @@
 
     wtflow [-c FILE | --no-config] [-f PATH] [--db-url URL] list [--json]
     wtflow [...] run [NAME ...] [--all] [--dry-run] [-j N] [-k] [--only GLOB] [...]
-    wtflow [...] runs | show | logs | db                  (added by wtflow/history.py)
+    wtflow [...] runs | show | logs | db                  (wtflow/commands/)
 
 Exit codes: 0 ok · 1 a node failed · 2 usage, configuration or wtfile error · 3 internal error
 (a crash log is written) · 130 Ctrl-C · 143 SIGTERM.
@@ -24,7 +24,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wtflow import __version__, discover, history, live, terminal
+from wtflow import __version__, discover, live, terminal
+from wtflow.commands import db as db_command
+from wtflow.commands import logs as logs_command
+from wtflow.commands import runs as runs_command
+from wtflow.commands import show as show_command
 from wtflow.config import (
     CONSOLE_MODES,
     Config,
@@ -172,7 +176,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     _add_run_options(runner)
     runner.set_defaults(handler=cmd_run)
 
-    history.register(commands)
+    for history_command in (runs_command, show_command, logs_command, db_command):
+        history_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
