@@ -27,7 +27,7 @@ examples:
   wtflow logs f9ac tests --stderr      one stream only (or --stdout); --attempt 1 for an earlier try
   wtflow logs last                     every node's output, each under its path
   wtflow logs last --failed            every failed node's last lines, with its log files
-  wtflow logs last -w ci tests -f      follow node tests of the newest run of ci while it runs"""
+  wtflow logs last tests -w ci -f      follow node tests of the newest run of ci while it runs"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -38,6 +38,7 @@ from wtflow.status import Status
 _NODE_COLUMNS = [c for c in nodes.c if c.name != "index"] + [nodes.c.index.label("node_index")]
 # Statuses a node marked allow_failure can end in without failing its run.
 _ALLOWABLE = (Status.FAILED, Status.TIMED_OUT)
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class NothingRecorded(LookupFailed):
@@ -196,8 +197,8 @@ def _sqlite_engine(url: str, database: str, missing_folder_is_empty: bool) -> En
 
 def _check_readable(url: str, path: Path, missing_folder_is_empty: bool) -> None:
     try:
-        with path.open("rb"):
-            pass
+        with path.open("rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
     except FileNotFoundError:
         if _is_dir(path.parent) or missing_folder_is_empty:
             raise NothingRecorded(
@@ -218,6 +219,13 @@ def _check_readable(url: str, path: Path, missing_folder_is_empty: bool) -> None
             f"database {url} cannot be read: {e.strerror or e}; "
             "ask its owner for read access, or point WTFLOW_DB_URL at another database"
         ) from None
+    # Files of /proc and /sys say they are empty (size 0), which SQLite would read as an empty
+    # database: their first bytes tell.
+    if header and header != _SQLITE_HEADER:
+        raise RecorderError(
+            f"database {url} cannot be read: {str(path)!r} is not a SQLite database; "
+            "point WTFLOW_DB_URL at the database the runs were recorded in"
+        )
 
 
 def _is_dir(path: Path) -> bool:

@@ -99,6 +99,11 @@ def _create_private(url: str, path: Path) -> None:
     try:
         os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     except FileNotFoundError:
+        if _is_dir(path.parent):  # /proc: a folder that takes no new files
+            raise RecorderError(
+                f"database {url} cannot be opened for writing: {str(path.parent)!r} takes no new files; "
+                "point WTFLOW_DB_URL at a file you may write, or set it empty to run without recording"
+            ) from None
         raise RecorderError(
             f"database {url} cannot be created: folder {str(path.parent)!r} does not exist; "
             "create it or point WTFLOW_DB_URL elsewhere"
@@ -109,6 +114,13 @@ def _create_private(url: str, path: Path) -> None:
             f"database {url} cannot be opened for writing: {e.strerror or e}; "
             "point WTFLOW_DB_URL at a file you may write, or set it empty to run without recording"
         ) from None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder we may not look into
+        return False
 
 
 def reason(error: BaseException, url: str = "") -> str:
