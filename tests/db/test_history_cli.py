@@ -18,8 +18,11 @@ from wtflow import Command, Engine, Node
 
 def wtflow(*args: str, db_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+    result: subprocess.CompletedProcess[str] = subprocess.run(
+        [sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env, timeout=60,
+        **kwargs,  # type: ignore[call-overload]
+    )  # fmt: skip
+    return result
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:

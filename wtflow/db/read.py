@@ -164,7 +164,8 @@ def _open_engine(url: str, *, missing_folder_is_empty: bool) -> Engine:
         if backend == "postgresql":
             # The server refuses any write in these sessions, whatever the role may do.
             connect_args = {"connect_timeout": 10, "options": "-c default_transaction_read_only=on"}
-        return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        # One connection kept for the polls of `logs --follow`, checked before each use.
+        return create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args=connect_args)
     except ImportError as e:
         hint = "pip install 'wtflow[postgres]'" if backend == "postgresql" else "install it"
         raise RecorderError(
