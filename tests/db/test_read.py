@@ -399,6 +399,8 @@ def test_failed_gives_every_failed_node_s_tail_and_paths(tmp_path: Path) -> None
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout.splitlines()[-2:] == [f"  stderr: {ci.run_dir / 'root' / 'test' / 'stderr'}",
                                              "    assert 1 == 2"]  # fmt: skip
+    # A node that failed saying so on stderr only: `logs` shows it (it used to show stdout alone).
+    assert wtflow("logs", "last", "lint", db_url=url, as_reader=False).stdout == "style: 2 warnings\n"
     ok = wtflow("show", _greet.run_id, "--failed", db_url=url, as_reader=False)
     assert ok.stdout.splitlines()[-1] == f"no node failed in run {_greet.run_id[:8]} (succeeded)"
 
