@@ -2,9 +2,9 @@
 
     wtflow [-c FILE | --no-config] [-f PATH] [--db-url URL] list [--json]
     wtflow [...] run [NAME ...] [--all] [--dry-run] [-j N] [-k] [--only GLOB] [...]
-    wtflow [...] runs | show | logs | db                  (added by wtflow/history.py)
+    wtflow [...] runs | show | logs | db                  (wtflow/commands/)
 
-The commands themselves are in wtflow/commands/ (list.py, run.py); this module is the parser
+The commands themselves are in wtflow/commands/, one module each; this module is the parser
 skeleton, the global options, the settings and `main()`.
 
 Exit codes: 0 ok · 1 a node failed · 2 usage, configuration or wtfile error · 3 internal error
@@ -24,9 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wtflow import __version__, history, terminal
+from wtflow import __version__, terminal
+from wtflow.commands import db as db_command
 from wtflow.commands import list as list_command
+from wtflow.commands import logs as logs_command
 from wtflow.commands import run as run_command
+from wtflow.commands import runs as runs_command
+from wtflow.commands import show as show_command
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from wtflow.config import Config, parse_positive_int, parse_seconds, parse_timeout
 from wtflow.errors import UsageError
@@ -112,7 +116,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
 
     list_command.register(commands)
     run_command.register(commands)
-    history.register(commands)
+    for history_command in (runs_command, show_command, logs_command, db_command):
+        history_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands

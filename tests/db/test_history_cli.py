@@ -18,8 +18,11 @@ from wtflow import Command, Engine, Node
 
 def wtflow(*args: str, db_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+    result: subprocess.CompletedProcess[str] = subprocess.run(
+        [sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env, timeout=60,
+        **kwargs,  # type: ignore[call-overload]
+    )  # fmt: skip
+    return result
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -107,12 +110,15 @@ def test_show_json_has_attempts_and_outputs(two_runs: tuple[Engine, Engine], db_
 
 
 def test_logs_by_name_path_and_stream(two_runs: tuple[Engine, Engine], db_url: str) -> None:
-    assert wtflow("logs", "last", "build", db_url=db_url).stdout == "compiling\n"
+    assert wtflow("logs", "last", "build", "--stdout", db_url=db_url).stdout == "compiling\n"
     assert wtflow("logs", "last", "root/build", "--stderr", db_url=db_url).stdout == "warning\n"
     both = wtflow("logs", two_runs[1].run_id, "build", "--both", db_url=db_url).stdout
     assert both == "compiling\nwarning\n"
+    assert wtflow("logs", "last", "build", db_url=db_url).stdout == both  # both streams by default
     everything = wtflow("logs", "last", db_url=db_url).stdout
-    assert everything == "==> root/build <==\ncompiling\n==> root/test <==\n3 passed\n"
+    assert everything == "==> root/build <==\ncompiling\nwarning\n==> root/test <==\n3 passed\n"
+    stdout_only = wtflow("logs", "last", "--stdout", db_url=db_url).stdout
+    assert stdout_only == "==> root/build <==\ncompiling\n==> root/test <==\n3 passed\n"
 
 
 def test_logs_both_interleaves_the_streams_as_they_arrived(tmp_path: Path, db_url: str) -> None:
@@ -121,7 +127,8 @@ def test_logs_both_interleaves_the_streams_as_they_arrived(tmp_path: Path, db_ur
     record(tmp_path, db_url, Node("talk", Command([sys.executable, "-c", code])))
     both = wtflow("logs", "last", "talk", "--both", db_url=db_url).stdout
     assert both.splitlines() == [f"{s} {i}" for i in range(4) for s in ("out", "err")]
-    assert wtflow("logs", "last", "talk", db_url=db_url).stdout == "out 0\nout 1\nout 2\nout 3\n"
+    assert wtflow("logs", "last", "talk", db_url=db_url).stdout == both
+    assert wtflow("logs", "last", "talk", "--stdout", db_url=db_url).stdout == "out 0\nout 1\nout 2\nout 3\n"
 
 
 @pytest.mark.parametrize(

@@ -257,10 +257,16 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
     proc.wait()
     proc.stdout.close()
 
+    env = {**os.environ, "WTFLOW_DB_URL": url, "NO_COLOR": "1"}
     shown = subprocess.run([sys.executable, "-m", "wtflow", "show", "last"], capture_output=True, text=True,
-                           env={**os.environ, "WTFLOW_DB_URL": url, "NO_COLOR": "1"}, timeout=60)  # fmt: skip
+                           env=env, timeout=60)  # fmt: skip
     assert "doomed  crashed" in shown.stdout.splitlines()[0]
+    assert "  crashed" in shown.stdout.splitlines()[-1]  # its node too
+    [run] = rows(url, t.runs)
+    assert run.status == "running"  # a reader shows it crashed, and never writes
 
+    # A writer (`wtflow run`, `wtflow db upgrade`) marks it in the record.
+    subprocess.run([sys.executable, "-m", "wtflow", "db", "upgrade"], env=env, check=True, timeout=60)
     [run] = rows(url, t.runs)
     assert run.status == "crashed"
     [node] = rows(url, t.nodes)

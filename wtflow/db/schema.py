@@ -1,9 +1,13 @@
-"""Opening a database for the record: SQLite tuned for several writers, Alembic upgrades, crash reaping."""
+"""Opening the record to write it: SQLite tuned for several writers, Alembic upgrades, crash reaping.
+
+Readers never come here: `wtflow.db.read` opens the record read-only and shares only the
+schema's revisions and the rule for telling a dead run (`run_is_dead`)."""
 
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +33,10 @@ BUSY_MS = 30_000
 STALE = timedelta(minutes=5)
 
 
-def open_engine(url: str, *, writer: bool = True) -> Engine:
+def open_engine(url: str) -> Engine:
     """An Engine for `url`; a SQLite file is created private (0600) and opened in WAL mode.
 
-    A writer's SQLite transactions take the write lock when they begin; a reader's never do."""
+    Its SQLite transactions take the write lock when they begin."""
     masked = mask_url(url)
     try:
         parsed = make_url(url)
@@ -43,7 +47,7 @@ def open_engine(url: str, *, writer: bool = True) -> Engine:
         ) from None
     try:
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(url, parsed.database, writer=writer)
+            return _sqlite_engine(url, parsed.database)
         # A firewalled host must not hang the start of a run for minutes.
         connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
         return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2, connect_args=connect_args)
@@ -61,17 +65,9 @@ def open_engine(url: str, *, writer: bool = True) -> Engine:
         raise RecorderError(f"database {masked} cannot be used: {reason(e, url)}") from None
 
 
-def _sqlite_engine(url: str, database: str | None, *, writer: bool) -> Engine:
+def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database)
-        if not path.parent.is_dir():
-            raise RecorderError(
-                f"database {url} cannot be created: folder {str(path.parent)!r} does not exist; "
-                "create it or point WTFLOW_DB_URL elsewhere"
-            )
-        # The record holds commands and settings: readable by its owner only. SQLite gives the
-        # -wal and -shm files the mode of the database file.
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        _create_private(url, Path(database))
     engine = create_engine(url, connect_args={"timeout": BUSY_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -87,9 +83,6 @@ def _sqlite_engine(url: str, database: str | None, *, writer: bool) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    if not writer:
-        return engine
-
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         # Take the write lock up front: a deferred transaction that reads and then writes can
@@ -98,6 +91,36 @@ def _sqlite_engine(url: str, database: str | None, *, writer: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create_private(url: str, path: Path) -> None:
+    """Create the SQLite file owner-only (the record holds commands and settings; SQLite gives
+    the -wal and -shm files the database file's mode), or say in one line why it cannot be."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    except FileNotFoundError:
+        if _is_dir(path.parent):  # /proc: a folder that takes no new files
+            raise RecorderError(
+                f"database {url} cannot be opened for writing: {str(path.parent)!r} takes no new files; "
+                "point WTFLOW_DB_URL at a file you may write, or set it empty to run without recording"
+            ) from None
+        raise RecorderError(
+            f"database {url} cannot be created: folder {str(path.parent)!r} does not exist; "
+            "create it or point WTFLOW_DB_URL elsewhere"
+        ) from None
+    except OSError as e:
+        # A folder or file of another user, a read-only mount, /proc or /sys: none is ours to write.
+        raise RecorderError(
+            f"database {url} cannot be opened for writing: {e.strerror or e}; "
+            "point WTFLOW_DB_URL at a file you may write, or set it empty to run without recording"
+        ) from None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder we may not look into
+        return False
 
 
 def reason(error: BaseException, url: str = "") -> str:
@@ -151,18 +174,13 @@ def head_revision() -> str | None:
 def reap_dead_runs(conn: Connection) -> int:
     """Runs left 'running' by a wtflow process that is gone become 'crashed': on this host, a
     process that no longer exists; elsewhere, a run whose heartbeat stopped STALE ago."""
-    host = socket.gethostname()
-    stale = datetime.now(UTC) - STALE
     rows = conn.execute(
         select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_at).where(
             runs.c.status == Status.RUNNING.value
         )
     )
-    dead = [
-        run_id
-        for run_id, run_host, pid, heartbeat in rows
-        if (not _alive(pid) if run_host == host else heartbeat is not None and heartbeat < stale)
-    ]
+    judge = DeathRule.now()
+    dead = [run_id for run_id, host, pid, heartbeat in rows if judge.is_dead(host, pid, heartbeat)]
     for run_id in dead:
         conn.execute(update(runs).where(runs.c.id == run_id).values(status=Status.CRASHED.value))
         for table in (nodes, attempts):
@@ -172,6 +190,25 @@ def reap_dead_runs(conn: Connection) -> int:
                 .values(status=Status.CRASHED.value)
             )
     return len(dead)
+
+
+@dataclass(frozen=True)
+class DeathRule:
+    """Whether a run recorded as running has lost its wtflow process: on this host, a process
+    that no longer exists; elsewhere, a heartbeat that stopped STALE ago (a run recorded before
+    heartbeats has nothing to judge by, so it stays running)."""
+
+    host: str
+    stale_before: datetime
+
+    @classmethod
+    def now(cls) -> DeathRule:
+        return cls(socket.gethostname(), datetime.now(UTC) - STALE)
+
+    def is_dead(self, host: str, pid: int, heartbeat: datetime | None) -> bool:
+        if host == self.host:
+            return not _alive(pid)
+        return heartbeat is not None and heartbeat < self.stale_before
 
 
 def _alive(pid: int) -> bool:
@@ -184,11 +221,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def connect(url: str, *, writer: bool = True) -> Engine:
-    """An Engine on an up-to-date schema, or a RecorderError saying what is wrong and how to fix it.
-
-    Readers (the history commands) get an engine whose transactions never hold the write lock,
-    however long they take to print a log."""
+def connect(url: str) -> Engine:
+    """A writer's Engine on an up-to-date schema (dead runs marked crashed), or a RecorderError
+    saying what is wrong and how to fix it."""
     engine = open_engine(url)
     try:
         prepare(engine)
@@ -201,7 +236,4 @@ def connect(url: str, *, writer: bool = True) -> Engine:
             f"database {mask_url(url)} cannot be used: {reason(e, url)}; "
             "check WTFLOW_DB_URL / [database] url, or set it empty to run without recording"
         ) from None
-    if writer or engine.dialect.name != "sqlite":
-        return engine
-    engine.dispose()
-    return open_engine(url, writer=False)
+    return engine
