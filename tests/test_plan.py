@@ -8,7 +8,18 @@ import pytest
 
 from tests.helpers import config
 from wtflow import Command, Node, Status, Workflow
-from wtflow.plan import Policy, policy_for, retry_delay, selection, should_retry, subtree, verdict
+from wtflow.executors import ExecResult
+from wtflow.plan import (
+    Policy,
+    attempt_status,
+    policy_for,
+    retry_delay,
+    selection,
+    should_retry,
+    slots,
+    subtree,
+    verdict,
+)
 
 
 def tree() -> Workflow:
@@ -81,6 +92,26 @@ def test_retry_delay_grows_by_the_backoff_times_the_jitter_drawn() -> None:
     drawn: list[tuple[float, float]] = []
     assert retry_delay(policy, 1, lambda low, high: drawn.append((low, high)) or high) == pytest.approx(1.8)
     assert drawn == [(0.8, 1.2)]
+
+
+def test_slots_are_max_parallel_unless_the_executor_holds_fewer(tmp_path: Path) -> None:
+    cfg = config(tmp_path, run__max_parallel=8)
+    assert [slots(cfg, c) for c in (None, 3, 100, 0)] == [8, 3, 8, 1]
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [
+        (ExecResult(exit_code=0), Status.SUCCEEDED),
+        (ExecResult(exit_code=2), Status.FAILED),
+        (ExecResult(signal=9), Status.FAILED),
+        (ExecResult(signal=15, timed_out=True), Status.TIMED_OUT),
+        (ExecResult(error="cannot start"), Status.FAILED),
+        (ExecResult(error="worker lost", lost=True), Status.FAILED),
+    ],
+)
+def test_attempt_status(result: ExecResult, status: Status) -> None:
+    assert attempt_status(result) is status
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,7 @@ class Engine:
         try:
             with asyncio.Runner() as runner:
                 return runner.run(self._main())
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C; asyncio.Runner has let the run's clean-up finish
             return 128 + signal.SIGINT
         except asyncio.CancelledError:
             if self._interrupts.signal is None:
@@ -145,7 +145,7 @@ class Engine:
         listeners = [*default_listeners(self.config, console=self._console), *self._extra_listeners]
         self._fanout = Fanout(listeners, self.problems)
         self._store = ArtifactStore(artifacts_dir)
-        self._slots = asyncio.Semaphore(self.config.run.max_parallel)
+        self._slots = asyncio.Semaphore(plan.slots(self.config, self._executor.capacity))
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()
@@ -279,10 +279,7 @@ class Engine:
         finally:
             self._running -= 1
             self.problems.extend(await output.close(p.path_str))
-        status = (
-            Status.TIMED_OUT if result.timed_out else Status.SUCCEEDED if result.code == 0 else Status.FAILED
-        )
-        return status, result, started, output.sizes()
+        return plan.attempt_status(result), result, started, output.sizes()
 
 
 __all__ = ["Engine", "WtflowError"]
