@@ -22,11 +22,14 @@ from wtflow.plan import (
 )
 
 
+def leaf(name: str) -> Node:
+    return Node(name=name, executable=Command("true"))
+
+
 def tree() -> Workflow:
     #  0 root ─ 1 a ─ 2 a1
     #         │     └ 3 a2
     #         └ 4 b ─ 5 b1
-    leaf = lambda name: Node(name=name, executable=Command("true"))  # noqa: E731
     root = Node(name="root", children=[Node(name="a", children=[leaf("a1"), leaf("a2")]),
                                        Node(name="b", children=[leaf("b1")])])  # fmt: skip
     return Workflow(name="w", root=root)
@@ -37,8 +40,8 @@ def test_no_predicate_selects_everything() -> None:
 
 
 def test_a_chosen_node_brings_its_subtree_and_its_ancestors() -> None:
-    assert selection(tree(), lambda p: p.node.name == "a") == {0, 1, 2, 3}
-    assert selection(tree(), lambda p: p.node.name == "b1") == {0, 4, 5}
+    assert selection(tree(), lambda p: p.node.name == "a") == frozenset({0, 1, 2, 3})
+    assert selection(tree(), lambda p: p.node.name == "b1") == frozenset({0, 4, 5})
     assert selection(tree(), lambda p: False) == frozenset()
 
 
@@ -52,7 +55,7 @@ def test_subtree_is_the_node_and_its_descendants() -> None:
 
 def test_policy_is_the_nodes_settings_with_the_runs_time_limit(tmp_path: Path) -> None:
     node = Node(
-        name="n", executable=Command("true", timeout=5), retries=2, retry_on=[3], env={"A": "1"}, cwd="x"
+        name="n", executable=Command("true", timeout=5), retries=2, retry_on=(3,), env={"A": "1"}, cwd="x"
     )
     p = Workflow(name="w", root=node).placed[0]
     assert policy_for(p, config(tmp_path, run__timeout=60)) == Policy(
@@ -90,7 +93,12 @@ def test_retry_delay_grows_by_the_backoff_times_the_jitter_drawn() -> None:
     no_jitter = lambda low, high: 1.0  # noqa: E731
     assert [retry_delay(policy, n, no_jitter) for n in (1, 2, 3)] == [1.5, 3.0, 6.0]
     drawn: list[tuple[float, float]] = []
-    assert retry_delay(policy, 1, lambda low, high: drawn.append((low, high)) or high) == pytest.approx(1.8)
+
+    def highest(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return high
+
+    assert retry_delay(policy, 1, highest) == pytest.approx(1.8)
     assert drawn == [(0.8, 1.2)]
 
 
