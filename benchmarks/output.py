@@ -82,6 +82,8 @@ def bigout(ctx: Context) -> list[Figure]:
 class _Arrivals:
     """A listener noting when each timestamped line reached it."""
 
+    wants_output = True
+
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self._tail = b""
@@ -95,8 +97,8 @@ class _Arrivals:
         if isinstance(event, OutputReceived) and event.stream == "stdout":
             self.feed(event.data)
 
-    def close(self) -> None:
-        pass
+    def close(self) -> list[str]:
+        return []
 
 
 # time.monotonic is CLOCK_MONOTONIC, one clock for every process on the machine.

@@ -98,6 +98,8 @@ def _big_tree(groups: int, subgroups: int, leaves: int) -> tuple[Workflow, list[
 
 
 class _FirstStart:
+    wants_output = False
+
     def __init__(self) -> None:
         self.at: float | None = None
 
@@ -105,8 +107,8 @@ class _FirstStart:
         if self.at is None and isinstance(event, NodeStarted):
             self.at = time.perf_counter()
 
-    def close(self) -> None:
-        pass
+    def close(self) -> list[str]:
+        return []
 
 
 def bigtree(ctx: Context) -> list[Figure]:

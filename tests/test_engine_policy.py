@@ -137,6 +137,20 @@ async def test_max_parallel_caps_the_attempts_running_at_once(tmp_path: Path) ->
     assert len(executor.requests) == 10
 
 
+async def test_an_executors_capacity_caps_the_attempts_too(tmp_path: Path) -> None:
+    go = asyncio.Event()
+    root = Node(name="root", parallel=True, children=[task(f"n{i}") for i in range(6)])
+    executor = MemoryExecutor({f"root/n{i}": Script(wait=go) for i in range(6)}, capacity=2)
+    engine = Engine(Workflow(name="w", root=root), config(tmp_path, run__max_parallel=8), executor=executor)
+    run = asyncio.create_task(engine.run_async())
+    await until(lambda: executor.running == 2)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    go.set()
+    assert await run == 0
+    assert executor.peak == 2
+
+
 async def test_cancelling_the_run_cancels_every_unfinished_node(tmp_path: Path) -> None:
     root = Node(
         name="root", children=[Node(name="par", parallel=True, children=[task("a"), task("b")]), task("c")]

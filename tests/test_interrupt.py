@@ -56,3 +56,50 @@ def test_signal_stops_every_process_group_and_returns_128_plus_signal(
             "select count(*) from nodes where status in ('running', 'pending')"
         ).fetchone() == (0,)
         assert conn.execute("select count(*) from attempts where status = 'running'").fetchone() == (0,)
+
+
+STUBBORN = """
+import sys, wtflow
+room = sys.argv[1]
+node = (
+    "import pathlib, signal, sys, time\\n"
+    "room = pathlib.Path(sys.argv[1])\\n"
+    "signal.signal(signal.SIGTERM, lambda *_: (room / 'termed').touch())\\n"
+    "(room / 'pid').write_text(str(__import__('os').getpid()))\\n"
+    "while True: time.sleep(1)\\n"
+)
+stubborn = wtflow.Node(name="stubborn", executable=wtflow.Command([sys.executable, "-c", node, room]))
+engine = wtflow.Engine(wtflow.Workflow(name="stubborn", root=wtflow.Node(name="top", children=[stubborn])))
+raise SystemExit(engine.run())
+"""
+
+
+def test_a_second_ctrl_c_still_completes_the_record(tmp_path: Path) -> None:
+    """The node ignores SIGTERM and the grace is long: only the second Ctrl-C ends the run."""
+    room = tmp_path / "room"
+    room.mkdir()
+    db = tmp_path / "w.db"
+    env = {
+        **os.environ,
+        "WTFLOW_DB_URL": f"sqlite:///{db}",
+        "WTFLOW_CONSOLE": "quiet",
+        "WTFLOW_KILL_GRACE": "60",
+    }
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN, str(room)], cwd=tmp_path, env=env)
+    _wait_for(room / "pid")
+    proc.send_signal(signal.SIGINT)
+    _wait_for(room / "termed")  # the first Ctrl-C reached the graceful stop
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert gone(int((room / "pid").read_text()))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select status, exit_code from runs").fetchall() == [("cancelled", 130)]
+        assert conn.execute("select status from nodes").fetchall() == [("cancelled",), ("cancelled",)]
+        assert conn.execute("select status from attempts").fetchall() == [("cancelled",)]
+
+
+def _wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 30  # a hang guard
+    while not path.exists() or (not path.stat().st_size and path.name == "pid"):
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)

@@ -8,14 +8,28 @@ import pytest
 
 from tests.helpers import config
 from wtflow import Command, Node, Status, Workflow
-from wtflow.plan import Policy, policy_for, retry_delay, selection, should_retry, subtree, verdict
+from wtflow.executors import ExecResult
+from wtflow.plan import (
+    Policy,
+    attempt_status,
+    policy_for,
+    retry_delay,
+    selection,
+    should_retry,
+    slots,
+    subtree,
+    verdict,
+)
+
+
+def leaf(name: str) -> Node:
+    return Node(name=name, executable=Command("true"))
 
 
 def tree() -> Workflow:
     #  0 root ─ 1 a ─ 2 a1
     #         │     └ 3 a2
     #         └ 4 b ─ 5 b1
-    leaf = lambda name: Node(name=name, executable=Command("true"))  # noqa: E731
     root = Node(name="root", children=[Node(name="a", children=[leaf("a1"), leaf("a2")]),
                                        Node(name="b", children=[leaf("b1")])])  # fmt: skip
     return Workflow(name="w", root=root)
@@ -26,8 +40,8 @@ def test_no_predicate_selects_everything() -> None:
 
 
 def test_a_chosen_node_brings_its_subtree_and_its_ancestors() -> None:
-    assert selection(tree(), lambda p: p.node.name == "a") == {0, 1, 2, 3}
-    assert selection(tree(), lambda p: p.node.name == "b1") == {0, 4, 5}
+    assert selection(tree(), lambda p: p.node.name == "a") == frozenset({0, 1, 2, 3})
+    assert selection(tree(), lambda p: p.node.name == "b1") == frozenset({0, 4, 5})
     assert selection(tree(), lambda p: False) == frozenset()
 
 
@@ -41,7 +55,7 @@ def test_subtree_is_the_node_and_its_descendants() -> None:
 
 def test_policy_is_the_nodes_settings_with_the_runs_time_limit(tmp_path: Path) -> None:
     node = Node(
-        name="n", executable=Command("true", timeout=5), retries=2, retry_on=[3], env={"A": "1"}, cwd="x"
+        name="n", executable=Command("true", timeout=5), retries=2, retry_on=(3,), env={"A": "1"}, cwd="x"
     )
     p = Workflow(name="w", root=node).placed[0]
     assert policy_for(p, config(tmp_path, run__timeout=60)) == Policy(
@@ -79,8 +93,33 @@ def test_retry_delay_grows_by_the_backoff_times_the_jitter_drawn() -> None:
     no_jitter = lambda low, high: 1.0  # noqa: E731
     assert [retry_delay(policy, n, no_jitter) for n in (1, 2, 3)] == [1.5, 3.0, 6.0]
     drawn: list[tuple[float, float]] = []
-    assert retry_delay(policy, 1, lambda low, high: drawn.append((low, high)) or high) == pytest.approx(1.8)
+
+    def highest(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return high
+
+    assert retry_delay(policy, 1, highest) == pytest.approx(1.8)
     assert drawn == [(0.8, 1.2)]
+
+
+def test_slots_are_max_parallel_unless_the_executor_holds_fewer(tmp_path: Path) -> None:
+    cfg = config(tmp_path, run__max_parallel=8)
+    assert [slots(cfg, c) for c in (None, 3, 100, 0)] == [8, 3, 8, 1]
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [
+        (ExecResult(exit_code=0), Status.SUCCEEDED),
+        (ExecResult(exit_code=2), Status.FAILED),
+        (ExecResult(signal=9), Status.FAILED),
+        (ExecResult(signal=15, timed_out=True), Status.TIMED_OUT),
+        (ExecResult(error="cannot start"), Status.FAILED),
+        (ExecResult(error="worker lost", lost=True), Status.FAILED),
+    ],
+)
+def test_attempt_status(result: ExecResult, status: Status) -> None:
+    assert attempt_status(result) is status
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import contextlib
 import errno
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,10 @@ class AttemptOutput:
         else:
             create_files(self.files.values())
 
+    def sinks(self, on_chunk: Callable[[str, bytes], None] | None) -> dict[str, StreamSink]:
+        """Where an executor sends each stream: the file first, then `on_chunk` (the listeners)."""
+        return {name: StreamSink(self, name, on_chunk) for name in self.files}
+
     def sizes(self) -> tuple[int, int, tuple[tuple[str, int], ...] | None]:
         """What NodeFinished says of the output: each stream's size, and their order."""
         return self.files["stdout"].size, self.files["stderr"].size, self.order.frozen()
@@ -174,6 +178,26 @@ class AttemptOutput:
             elif f.error is not None:
                 problems.append(f"cannot write {f.path}: {f.error.strerror}")
         return problems
+
+
+class StreamSink:
+    """One stream of one attempt, as an executor's sink."""
+
+    def __init__(
+        self, output: AttemptOutput, stream: str, on_chunk: Callable[[str, bytes], None] | None
+    ) -> None:
+        self._file, self._order, self._stream, self._on_chunk = (
+            output.files[stream],
+            output.order,
+            stream,
+            on_chunk,
+        )
+
+    async def write(self, data: bytes) -> None:
+        await self._file.write(data)
+        self._order.add(self._stream, len(data))
+        if self._on_chunk is not None:
+            self._on_chunk(self._stream, data)
 
 
 def create_files(files: Iterable[StreamFile]) -> None:

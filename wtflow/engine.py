@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from wtflow import plan
-from wtflow.artifacts import ArtifactStore, AttemptOutput, ensure_state_dir
+from wtflow.artifacts import ArtifactStore, ensure_state_dir
 from wtflow.config import Config
 from wtflow.errors import UsageError, WtflowError
 from wtflow.events import NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted, node_spec
@@ -31,22 +31,6 @@ EXIT_OK, EXIT_FAILED = plan.EXIT_OK, plan.EXIT_FAILED
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class _Sink:
-    """One stream of one attempt: to disk first, then to the listeners that watch output."""
-
-    def __init__(self, engine: Engine, p: Placed, stream: str, output: AttemptOutput) -> None:
-        self._engine, self._placed, self._stream, self._output = engine, p, stream, output
-        self._file = output.files[stream]
-
-    async def write(self, data: bytes) -> None:
-        await self._file.write(data)
-        self._output.order.add(self._stream, len(data))
-        fanout = self._engine._fanout
-        if fanout.wants_output:
-            p = self._placed
-            fanout.emit_output(OutputReceived(self._engine.run_id, p.index, p.path, self._stream, data))
 
 
 class Engine:
@@ -96,7 +80,7 @@ class Engine:
         try:
             with asyncio.Runner() as runner:
                 return runner.run(self._main())
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C; asyncio.Runner has let the run's clean-up finish
             return 128 + signal.SIGINT
         except asyncio.CancelledError:
             if self._interrupts.signal is None:
@@ -145,7 +129,7 @@ class Engine:
         listeners = [*default_listeners(self.config, console=self._console), *self._extra_listeners]
         self._fanout = Fanout(listeners, self.problems)
         self._store = ArtifactStore(artifacts_dir)
-        self._slots = asyncio.Semaphore(self.config.run.max_parallel)
+        self._slots = asyncio.Semaphore(plan.slots(self.config, self._executor.capacity))
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()
@@ -247,7 +231,12 @@ class Engine:
         output = self._store.attempt_output(self.run_dir, p.path, attempt)
         for name, f in output.files.items():
             p.node.artifact(name).bind(f.path)
-        sinks = {name: _Sink(self, p, name, output) for name in output.files}
+        fanout = self._fanout
+
+        def on_chunk(stream: str, data: bytes) -> None:
+            fanout.emit_output(OutputReceived(self.run_id, p.index, p.path, stream, data))
+
+        sinks = output.sinks(on_chunk if fanout.wants_output else None)
         started = _now()
         state.update(p.index, status=Status.RUNNING, started_at=state[p.index].started_at or started)
         env = {**(policy.env or {}), "WTFLOW_RUN_ID": self.run_id, "WTFLOW_NODE": p.path_str,
@@ -279,10 +268,7 @@ class Engine:
         finally:
             self._running -= 1
             self.problems.extend(await output.close(p.path_str))
-        status = (
-            Status.TIMED_OUT if result.timed_out else Status.SUCCEEDED if result.code == 0 else Status.FAILED
-        )
-        return status, result, started, output.sizes()
+        return plan.attempt_status(result), result, started, output.sizes()
 
 
 __all__ = ["Engine", "WtflowError"]

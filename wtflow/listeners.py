@@ -80,7 +80,8 @@ class Fanout:
     def __init__(self, listeners: Sequence[Listener], problems: list[str]) -> None:
         self._all = list(listeners)
         self._unclosed = list(listeners)
-        self._output = [x for x in self._all if x.wants_output]
+        # A listener written before `wants_output` was part of the protocol is sent output.
+        self._output = [x for x in self._all if getattr(x, "wants_output", True)]
         self.problems = problems
 
     @property
@@ -110,7 +111,7 @@ class Fanout:
             return False
         listener = self._unclosed.pop(0)
         try:
-            self.problems.extend(listener.close())
+            self.problems.extend(listener.close() or ())  # None: a listener from before close() said
         except Exception as e:
             self.problems.append(f"{type(listener).__name__}: {e}")
         return True

@@ -3,6 +3,8 @@
 selection(workflow, only)    the nodes an `--only` predicate selects
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
+slots(config, capacity)      how many attempts run at once
+attempt_status(result)       an executor's result as a node status
 should_retry / retry_delay   whether another attempt comes, and after how long
 verdict(outcome, signal)     the run's status and exit code
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wtflow.config import Config
+from wtflow.executors import ExecResult
 from wtflow.model import Placed, Workflow
 from wtflow.status import Status
 
@@ -80,6 +83,18 @@ def policy_for(p: Placed, config: Config) -> Policy:
         env=node.env,
         cwd=None if node.cwd is None else Path(node.cwd),
     )
+
+
+def slots(config: Config, capacity: int | None) -> int:
+    """How many attempts run at once: the run's max_parallel, or less if the executor says so."""
+    return config.run.max_parallel if capacity is None else max(1, min(config.run.max_parallel, capacity))
+
+
+def attempt_status(result: ExecResult) -> Status:
+    """How an attempt ended, as the node's status."""
+    if result.timed_out:
+        return Status.TIMED_OUT
+    return Status.SUCCEEDED if result.code == 0 else Status.FAILED
 
 
 def should_retry(policy: Policy, status: Status, code: int | None, attempt: int) -> bool:

@@ -50,7 +50,7 @@ def request(
 
 
 async def run(executor: Executor, req: ExecRequest) -> Outcome:
-    out, err, notices = Chunks(), Chunks(), []
+    out, err, notices = Chunks(), Chunks(), list[StartNotice]()
     async with asyncio.timeout(WAIT):
         result = await executor.run(req, sinks={"stdout": out, "stderr": err}, on_start=notices.append)
     return Outcome(result, out, err, notices)
