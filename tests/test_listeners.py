@@ -9,21 +9,21 @@ import pytest
 
 import wtflow.engine
 from tests.helpers import Collect, config
-from wtflow.console import PlainConsole, RawConsole
+from wtflow.consoles import PlainConsole, RawConsole, console_for
 from wtflow.db.recorder import Recorder
-from wtflow.listeners import Fanout, console_for, default_listeners
+from wtflow.listeners import Fanout, default_listeners
 
 
 @pytest.mark.parametrize(
     ("mode", "kind"), [("raw", RawConsole), ("plain", PlainConsole), ("live", PlainConsole)]
 )
-def test_the_console_of_each_mode_off_a_terminal(tmp_path: Path, mode: str, kind: type) -> None:
+def test_the_console_of_each_mode_off_a_terminal(mode: str, kind: type) -> None:
     # pytest's stdout is not a terminal: a live tree there would be noise, so plain lines it is.
-    assert type(console_for(config(tmp_path, run__console=mode))) is kind
+    assert type(console_for(mode, color="auto", verbose=False)) is kind
 
 
 def test_quiet_has_no_console(tmp_path: Path) -> None:
-    assert console_for(config(tmp_path, run__console="quiet")) is None
+    assert console_for("quiet", color="auto", verbose=False) is None
     assert default_listeners(config(tmp_path, run__console="quiet")) == []
 
 

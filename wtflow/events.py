@@ -130,12 +130,3 @@ def node_spec(p: Placed) -> NodeSpec:
         p.node.parallel,
         p.node.allow_failure,
     )
-
-
-def __getattr__(name: str) -> object:
-    # The Listener protocol lived here before listeners.py; importing it from here still works.
-    if name == "Listener":
-        from wtflow.listeners import Listener
-
-        return Listener
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
