@@ -160,8 +160,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     lister = commands.add_parser(
         "list", help="list workflows and their node counts", formatter_class=fmt,
         description="List the workflows the wtfile defines.",
-        epilog="examples:\n  wtflow list\n  wtflow -f ci/ list --json",
+        epilog="examples:\n  wtflow list\n  wtflow list ci/ --json\n  wtflow -f ci/wtfile.py list",
     )  # fmt: skip
+    lister.add_argument("path", nargs="?", metavar="PATH", help="a wtfile or a folder (same as -f PATH)")
     lister.add_argument("--json", action="store_true", help="machine-readable output")
     lister.set_defaults(handler=cmd_list)
 
@@ -239,16 +240,19 @@ def load_config(args: argparse.Namespace) -> Config:
 # -- discovery ----------------------------------------------------------------------------
 
 
-def _discover(args: argparse.Namespace) -> dict[str, Registered]:
-    return discover.load(Path(args.file))
+def _discover(args: argparse.Namespace, *, keep_going: bool = False) -> discover.Discovery:
+    found = discover.find(Path(args.file), keep_going=keep_going)
+    for skipped in found.skipped if args.verbose else ():
+        print(f"wtflow: skipped {skipped}: not named like {discover.WTFILE_GLOB}", file=sys.stderr)
+    return found
 
 
 def _build(reg: Registered) -> Workflow:
     """Call the user's function; its mistakes are usage errors showing its own traceback."""
     try:
         return reg.build()
-    except WtflowError as e:
-        raise type(e)(f"workflow {reg.name!r} ({reg.source}): {e}") from None
+    except WtflowError:
+        raise  # already names the workflow and its source
     except Exception as e:
         raise WtfileError(
             f"workflow {reg.name!r} ({reg.source}) raised while building its tree:\n{_user_traceback(e)}"
@@ -278,7 +282,7 @@ def _choose(found: dict[str, Registered], names: list[str], *, every: bool, wher
         return list(found.values())
     chosen: dict[str, Registered] = {}
     for name in names:
-        reg = found.get(name) or found.get(name.replace("_", "-"))
+        reg = discover.lookup(found, name)
         if reg is None:
             # Upstream took the wtfile as a positional argument; say where it goes now.
             hint = (
@@ -311,24 +315,39 @@ def _only(patterns: list[str], workflows: list[Workflow]) -> Callable[[Placed], 
 
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
-    found = _discover(args)
-    workflows = [(reg, _build(reg)) for reg in found.values()]
+    args.file, _ = discover.positional_path(
+        [args.path] if args.path else [], args.file, default=DEFAULT_WTFILE, names=False
+    )
+    found = _discover(args, keep_going=True)
+    # One broken wtfile or workflow does not hide the others: list them, then report it (exit 2).
+    broken: list[UsageError] = list(found.broken)
+    workflows = []
+    for reg in found.workflows.values():
+        try:
+            workflows.append((reg, _build(reg)))
+        except UsageError as e:
+            broken.append(e)
+    code = EXIT_USAGE if broken else EXIT_OK
     if args.json:
-        rows = [{"name": r.name, "nodes": len(wf.placed), "source": r.source} for r, wf in workflows]
+        rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source} for r, wf in workflows]
         print(json.dumps(rows, indent=2))
-        return EXIT_OK
-    if not workflows:
-        print("No workflows found.")
-        return EXIT_OK
-    print(f"Found {len(workflows)} workflow(s):")
-    for reg, wf in workflows:
-        count = len(wf.placed)
-        print(f"- {reg.name} ({count} node{'' if count == 1 else 's'})")
-    return EXIT_OK
+    elif not workflows:
+        if not broken:
+            print("No workflows found.")
+    else:
+        print(f"Found {len(workflows)} workflow(s):")
+        for _reg, wf in workflows:
+            count = len(wf.placed)
+            print(f"- {wf.name} ({count} node{'' if count == 1 else 's'})")
+    sys.stdout.flush()
+    for error in broken:
+        print(f"wtflow: error: {error}", file=sys.stderr)
+    return code
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    found = _discover(args)
+    args.file, args.names = discover.positional_path(args.names, args.file, default=DEFAULT_WTFILE)
+    found = _discover(args).workflows
     chosen = _choose(found, [*args.names, *args.workflow], every=args.all, where=args.file)
     workflows = [_build(reg) for reg in chosen]
     only = _only(args.only, workflows)

@@ -33,6 +33,7 @@ from wtflow.executables import Command
 from wtflow.executors import ExecRequest, Executor
 from wtflow.executors.local import TOKEN_VAR, LocalExecutor, kill_token
 from wtflow.model import Placed, Workflow
+from wtflow.reads import check_reads
 from wtflow.status import Status
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -171,6 +172,7 @@ class Engine:
 
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
+        check_reads(self.workflow, self._selection())
         if self.dry_run:
             from wtflow.console import write_bytes
 
