@@ -80,7 +80,7 @@ _GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], Any], ...] = (
         ("-f", "--file"),
         {
             "metavar": "PATH",
-            "help": f"wtfile, or a folder: every *.py below it (default: ./{DEFAULT_WTFILE})",
+            "help": f"wtfile, or a folder: every *wtfile*.py below it (default: ./{DEFAULT_WTFILE})",
         },
         DEFAULT_WTFILE,
     ),

@@ -175,7 +175,7 @@ def _check_fields(section: object, group: str) -> None:
     for s in SETTINGS:
         if s.group == group:
             value = getattr(section, s.field)
-            checked = check_value(s, value, source=f"{group}.{s.field}")
+            checked = check_value(s, value, source=s.name)
             if checked is not value:
                 object.__setattr__(section, s.field, checked)
 

@@ -184,16 +184,17 @@ def positional_path(
     and the workflow names left.
 
     The first word is a path when it names an existing `.py` file or a folder; with `names`
-    (for `run`), a bare folder name such as `ci` stays a workflow name while a `./wtfile.py`
-    is there to hold it (write `ci/` for the folder). Without `names` (for `list`), the word
-    must be a path."""
+    (for `run`), a bare folder name such as `ci` stays a workflow name while `-f` is given or a
+    `./wtfile.py` is there to hold it (write `ci/` for the folder). Without `names` (for
+    `list`), the word must be a path."""
     if not words:
         return file, []
     first, rest = words[0], list(words[1:])
     candidate = Path(first)
     is_file = candidate.suffix == ".py" and candidate.is_file()
     bare = os.sep not in first and first not in (".", "..")
-    is_folder = candidate.is_dir() and not (names and bare and Path(default).is_file())
+    name_first = names and bare and (file != default or Path(default).is_file())
+    is_folder = candidate.is_dir() and not name_first
     if not (is_file or is_folder):
         if names:
             return file, list(words)

@@ -170,6 +170,13 @@ def test_a_positional_path_works_like_file(wtflow: Run, wtfile: WtfileWriter, tm
         2,
         "wtflow: error: both -f 'ci/wtfile.py' and the path 'ci/more_wtfile.py' were given; pass one of them\n",
     )
+    # With -f given, a bare word is a workflow name even where a folder of that name exists.
+    (tmp_path / "wtfile.py").unlink()
+    named = wtflow("-f", "ci/more_wtfile.py", "run", "ci", "--dry-run")
+    assert (named.code, named.err) == (
+        2,
+        "wtflow: error: workflow 'ci' not found in ci/more_wtfile.py; available: other; to load 'ci' pass it with -f\n",
+    )
     missing = wtflow("list", "nowhere/")
     assert (missing.code, missing.err) == (
         2,
