@@ -331,7 +331,6 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         for _reg, wf in workflows:
             count = len(wf.placed)
             print(f"- {wf.name} ({count} node{'' if count == 1 else 's'})")
-    sys.stdout.flush()
     for error in broken:
         print(f"wtflow: error: {error}", file=sys.stderr)
     return code
