@@ -270,13 +270,13 @@ def _choose(found: dict[str, Registered], names: list[str], *, every: bool, wher
         raise UsageError(
             f"--all and workflow names {', '.join(names)} were both given; pass one or the other"
         )
-    if every or not names:  # as the seed: no name runs every workflow, in file order
+    if every or not names:  # no name runs every workflow, in file order
         return list(found.values())
     chosen: dict[str, Registered] = {}
     for name in names:
         reg = discover.lookup(found, name)
         if reg is None:
-            # Upstream took the wtfile as a positional argument; say where it goes now.
+            # A word that looks like a path but names no wtfile or folder here ends up as a name.
             hint = (
                 f"; to load {name!r} pass it with -f" if name.endswith(".py") or Path(name).is_dir() else ""
             )
