@@ -1,4 +1,4 @@
-"""The `@workflow` registry and loading of wtfiles."""
+"""The `@workflow` registry, and finding and loading wtfiles (`-f PATH` or a path argument)."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def lookup(found: Mapping[str, Registered], name: str) -> Registered | None:
             continue
         try:
             built = candidate.build()
-        except Exception:
+        except Exception:  # that workflow's own error is shown when it is the one asked for
             continue
         if built.name == name:
             return candidate
