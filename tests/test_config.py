@@ -74,9 +74,9 @@ def test_upstream_style_section_objects() -> None:
     [
         (
             {"WTFLOW_IGNORE_FAILURE": "maybe"},
-            "^WTFLOW_IGNORE_FAILURE='maybe' is not a boolean; use one of 0, 1, true, false$",
+            "^WTFLOW_IGNORE_FAILURE='maybe' is not a boolean; use one of 0, 1, true, false, yes, no, on, off$",
         ),
-        ({"WTFLOW_IGNORE_FAILURE": "yes"}, "^WTFLOW_IGNORE_FAILURE='yes' is not a boolean"),
+        ({"WTFLOW_IGNORE_FAILURE": "y"}, "^WTFLOW_IGNORE_FAILURE='y' is not a boolean"),
         ({"WTFLOW_MAX_PARALLEL": "-3"}, r"^WTFLOW_MAX_PARALLEL='-3' is not a whole number >= 1; use e.g. 8$"),
         ({"WTFLOW_MAX_PARALLEL": "many"}, r"^WTFLOW_MAX_PARALLEL='many' is not a whole number >= 1"),
         ({"WTFLOW_KILL_GRACE": "soon"}, r"^WTFLOW_KILL_GRACE='soon' is not a number of seconds >= 0"),
@@ -97,7 +97,7 @@ def test_bad_environment_value_names_variable_value_and_fix(env: dict[str, str],
     [
         (
             "[run]\nignore_failure = maybe\n",
-            r"^ci.ini: \[run\] ignore_failure='maybe' is not a boolean; use one of 0, 1, true, false$",
+            r"^ci.ini: \[run\] ignore_failure='maybe' is not a boolean; use one of 0, 1, true, false, yes",
         ),
         ("[run]\nmax_parallel = -3\n", r"^ci.ini: \[run\] max_parallel='-3' is not a whole number >= 1"),
         (
@@ -108,7 +108,14 @@ def test_bad_environment_value_names_variable_value_and_fix(env: dict[str, str],
             "[run]\nignore_failures = 1\n",
             r"^ci.ini: unknown key 'ignore_failures' in \[run\]; known keys: ignore_failure, ",
         ),
-        ("ignore_failure = 1\n", r"^ci.ini: not a valid INI file: "),
+        (
+            "ignore_failure = 1\n",
+            r"^ci.ini:1: not a valid INI file: 'ignore_failure = 1' comes before any \[section\]",
+        ),
+        (
+            "[run]\nmax_parallel = 2\n[storage\n",
+            r"^ci.ini:3: not a valid INI file: .\[storage. is not `key = value`$",
+        ),
     ],
 )
 def test_bad_ini_names_file_section_key_value_and_fix(text: str, message: str) -> None:
@@ -131,3 +138,88 @@ def test_describe_masks_the_database_password() -> None:
     assert cfg.describe()["database.url"] == "postgresql+psycopg://bob:***@db/wtflow"
     assert "s3cret" not in repr(cfg.describe())
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(("raw", "value"), [("yes", True), ("On", True), ("no", False), ("OFF", False)])
+def test_booleans_also_take_yes_no_on_off(raw: str, value: bool) -> None:
+    assert Config.from_env({"WTFLOW_IGNORE_FAILURE": raw}).run.ignore_failure is value
+
+
+def test_ini_values_may_carry_inline_comments(tmp_path: Path) -> None:
+    ini = tmp_path / "c.ini"
+    ini.write_text("[run]\n# why\nmax_parallel = 3  ; three is enough\nignore_failure = yes # for CI\n")
+    cfg = Config.from_ini(ini, environ={})
+    assert (cfg.run.max_parallel, cfg.run.ignore_failure) == (3, True)
+
+
+def test_from_ini_takes_ini_path_as_older_wtflow_did(tmp_path: Path) -> None:
+    ini = tmp_path / "c.ini"
+    ini.write_text("[run]\nmax_parallel = 5\n")
+    assert Config.from_ini(ini_path=ini, environ={}).run.max_parallel == 5
+    with pytest.raises(ConfigError, match=r"takes one INI file"):
+        Config.from_ini()
+
+
+def test_each_section_reads_its_own_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WTFLOW_DB_URL", "sqlite:///e.db")
+    monkeypatch.setenv("WTFLOW_ARTIFACTS_DIR", "/arts")
+    monkeypatch.setenv("WTFLOW_IGNORE_FAILURE", "true")
+    assert DatabaseConfig.from_env() == DatabaseConfig(url="sqlite:///e.db")
+    assert StorageConfig.from_env().artifacts_dir == Path("/arts")
+    assert RunConfig.from_env({"WTFLOW_MAX_PARALLEL": "2"}).max_parallel == 2
+    assert RunConfig.from_env().ignore_failure is True
+
+
+def test_one_spelling_of_each_setting_in_overrides_describe_and_the_table(tmp_path: Path) -> None:
+    """Regression test: overrides took 'db.url' while describe() and the docs said 'database.url'."""
+    from wtflow.config import SETTINGS
+
+    names = [s.name for s in SETTINGS]
+    cfg = Config.load(environ={}, overrides={"database.url": "sqlite:///o.db", "storage.state_dir": tmp_path})
+    assert list(cfg.describe()) == names
+    assert cfg.describe()["database.url"] == "sqlite:///o.db"
+    assert Config.load(environ={}, overrides={"db.url": "sqlite:///old.db"}).db.url == "sqlite:///old.db"
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for s in SETTINGS:
+        assert f"`[{s.section}] {s.key}`" in readme, s.name
+    with pytest.raises(
+        ConfigError, match=r"unknown setting 'run.max_paralel'; did you mean 'run.max_parallel'\?"
+    ):
+        Config.load(environ={}, overrides={"run.max_paralel": 2})
+
+
+def test_every_value_keeps_where_it_came_from(tmp_path: Path) -> None:
+    ini = tmp_path / "c.ini"
+    ini.write_text("[run]\n\nmax_parallel = 2\nkill_grace = 7\n[storage]\nstate_dir = s\n")
+    cfg = Config.load(ini=ini, environ={"WTFLOW_KILL_GRACE": "5"}, overrides={"run.timeout": 9})
+    assert {
+        k: cfg.source(k) for k in ("run.max_parallel", "run.kill_grace", "run.timeout", "storage.state_dir")
+    } == {
+        "run.max_parallel": f"{ini}:3",
+        "run.kill_grace": "WTFLOW_KILL_GRACE",
+        "run.timeout": "argument",
+        "storage.state_dir": f"{ini}:6",
+    }
+    assert cfg.source("run.console") == "default"
+
+
+def test_unknown_variable_warns_with_the_closest_name_and_internal_ones_do_not() -> None:
+    from wtflow.config import unknown_variables
+
+    environ = {
+        "WTFLOW_MAX_PARALEL": "2", "WTFLOW_RUN_ID": "x", "WTFLOW_NODE": "a/b", "WTFLOW_ATTEMPT": "1",
+        "WTFLOW_ARTIFACTS": "/a", "WTFLOW_PROCESS_TOKENS": "t", "WTFLOW_DEBUG": "1", "WTFLOW_FLAGS": "",
+        "WTFLOW_PARAM_ENV": "prod", "WTFLOW_MAX_PARALLEL": "3", "HOME": "/root",
+    }  # fmt: skip
+    assert unknown_variables(environ) == [
+        "WTFLOW_MAX_PARALEL is not a wtflow setting and is ignored; did you mean WTFLOW_MAX_PARALLEL?"
+    ]
+
+
+def test_duplicate_workflow_name_is_also_a_runtime_error() -> None:
+    from wtflow import WtfileError, discover
+
+    discover.workflow(name="twice")(lambda: None)
+    with pytest.raises(RuntimeError) as e:
+        discover.workflow(name="twice")(lambda: None)
+    assert isinstance(e.value, WtfileError)

@@ -330,9 +330,9 @@ def test_dry_run_prints_the_tree_and_runs_nothing(tmp_path: Path, capsys: pytest
         "Workflow: test dry run\n"
         "- Root Node\n"
         "  - Node 1\n"
-        f"    Executable: Command(cmd=\"echo 'Hello' > {marker}\")\n"
+        f"      $ echo 'Hello' > {marker}\n"
         "  - Node 2\n"
-        "    Executable: PyFunc(<tests.test_engine._print_and_fail>)\n"
+        "      call: tests.test_engine._print_and_fail()\n"
     )
     assert not marker.exists()
 

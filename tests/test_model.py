@@ -46,9 +46,18 @@ def test_same_node_object_twice_is_rejected() -> None:
         )
 
 
-def test_sibling_names_must_differ() -> None:
-    with pytest.raises(WorkflowError, match=r"two children of root are named 'x'"):
-        Workflow(name="w", root=Node(name="root", children=[Node(name="x"), Node(name="x")]))
+def test_same_named_siblings_each_get_their_own_folder_in_the_path() -> None:
+    """Siblings may share a name; the second and later get `-2`, `-3`, ... folders, skipping
+    any number a real sibling already has."""
+    kids = [Node(name="twin"), Node(name="twin"), Node(name="twin-2"), Node(name="twin")]
+    wf = Workflow(name="w", root=Node(name="root", children=kids))
+    assert [p.path_str for p in wf.placed[1:]] == ["root/twin", "root/twin-3", "root/twin-2", "root/twin-4"]
+    assert [p.node.name for p in wf.placed[1:]] == ["twin", "twin", "twin-2", "twin"]
+
+
+def test_copies_of_a_name_never_take_a_reserved_folder() -> None:
+    wf = Workflow(name="w", root=Node(name="root", children=[Node(name="attempt"), Node(name="attempt")]))
+    assert [p.path[-1] for p in wf.placed[1:]] == ["attempt", "attempt_2"]
 
 
 @pytest.mark.parametrize("name", ["stdout", "stderr", "attempt-2"])
@@ -89,9 +98,52 @@ def test_render_masks_secret_env_values() -> None:
     )
     text = Workflow(name="w", root=node).render()
     assert "hunter2" not in text
-    assert "TOKEN='***'" in text
-    assert "X='1'" in text
-    assert "Command(cmd=('deploy', '--prod'))" in text
+    assert "env: TOKEN=*** X=1" in text
+
+
+def _report(artifact: wtflow.Artifact, *, limit: int) -> None:
+    del artifact, limit
+
+
+def test_render_prints_commands_as_typed_in_a_shell_and_calls_by_name() -> None:
+    """--dry-run shows what you would type, never a Python repr."""
+    build = Node(name="build", executable=Command(["pytest", "-k", "not slow"]), cwd="my dir")
+    shell = Node(name="shell", executable=Command("make all | tee log"), env={"A": "x y"})
+    call = Node(
+        name="call", executable=PyFunc(func=_report, args=(build.stdout_artifact,), kwargs={"limit": 3})
+    )
+    text = Workflow(name="w", root=Node(name="root", children=[build, shell, call])).render()
+    assert text == (
+        "Workflow: w\n"
+        "- root\n"
+        "  - build\n"
+        "      cwd: 'my dir'\n"
+        "      $ pytest -k 'not slow'\n"
+        "  - shell\n"
+        "      env: A='x y'\n"
+        "      $ make all | tee log\n"
+        "  - call\n"
+        "      call: tests.test_model._report(<stdout of 'build'>, limit=3)\n"
+    )
+
+
+def test_render_names_the_folder_of_a_same_named_sibling() -> None:
+    wf = Workflow(name="w", root=Node(name="root", children=[Node(name="twin"), Node(name="twin")]))
+    assert wf.render().splitlines()[-1] == "  - twin  [folder twin-2]"
+
+
+def test_declared_artifacts_are_kept_and_stream_names_refused() -> None:
+    report = wtflow.Artifact("report", file_path="out/report.json")
+    node = Node(name="n", executable=Command("true"), artifacts=[report])
+    assert node.artifacts == [report]
+    assert (report.path, report.node_name, report.owner) == (Path("out/report.json"), "n", node)
+    for name in ("stdout", "stderr"):
+        with pytest.raises(ValueError, match=r"^`stdout` and `stderr` are reserved artifact names$"):
+            Node(name="n", artifacts=[wtflow.Artifact(name)])
+    with pytest.raises(WorkflowError, match=r"node 'n': two artifacts are named 'a'"):
+        Node(name="n", artifacts=[wtflow.Artifact("a"), wtflow.Artifact("a")])
+    with pytest.raises(WorkflowError, match=r"artifacts='x' is not a list of Artifacts"):
+        Node(name="n", artifacts="x")  # type: ignore[arg-type]
 
 
 PURE = ["model.py", "executables.py", "status.py", "events.py", "config.py", "errors.py"]
@@ -123,6 +175,11 @@ def test_a_wtfile_function_may_return_the_root_node_or_a_whole_workflow() -> Non
     def as_workflow() -> Workflow:
         return Workflow(name="named inside", root=Node("top", Command("true")))
 
+    @discover.workflow
+    def named_inside() -> Workflow:
+        return Workflow(name="named inside", root=Node("top", Command("true")))
+
     assert discover.REGISTRY["as-node"].build().name == "as-node"
     built = discover.REGISTRY["as-workflow"].build()
-    assert (built.name, built.root.name) == ("named inside", "top")
+    assert (built.name, built.root.name) == ("as-workflow", "top")  # the decorator's name wins
+    assert discover.REGISTRY["named-inside"].build().name == "named inside"

@@ -14,7 +14,6 @@ Exit codes: 0 ok · 1 a node failed · 2 usage, configuration or wtfile error ·
 from __future__ import annotations
 
 import argparse
-import configparser
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import __version__, terminal
+from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
 from wtflow.commands import list as list_command
 from wtflow.commands import logs as logs_command
@@ -33,9 +33,9 @@ from wtflow.commands import runs as runs_command
 from wtflow.commands import show as show_command
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from wtflow.config import Config, parse_positive_int, parse_seconds, parse_timeout
+from wtflow.discover import DEFAULT_WTFILE
 from wtflow.errors import UsageError
 
-DEFAULT_WTFILE = "wtfile.py"
 DEFAULT_INI = "wtflow.ini"
 
 Handler = Callable[[argparse.Namespace, Config], int]
@@ -66,7 +66,7 @@ _GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], Any], ...] = (
         ("-f", "--file"),
         {
             "metavar": "PATH",
-            "help": f"wtfile, or a folder: every *.py below it (default: ./{DEFAULT_WTFILE})",
+            "help": f"wtfile, or a folder: every *wtfile*.py below it (default: ./{DEFAULT_WTFILE})",
         },
         DEFAULT_WTFILE,
     ),
@@ -118,6 +118,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     run_command.register(commands)
     for history_command in (runs_command, show_command, logs_command, db_command):
         history_command.register(commands)
+    config_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
@@ -136,10 +137,10 @@ def _ini_file(args: argparse.Namespace) -> Path | None:
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
-    """Flags given on the command line, as 'group.field' overrides."""
+    """Flags given on the command line, as `section.key` overrides."""
     values: dict[str, Any] = {}
     if args.db_url is not None:
-        values["db.url"] = args.db_url.strip()
+        values["database.url"] = args.db_url.strip()
     if args.state_dir is not None:
         values["storage.state_dir"] = Path(args.state_dir).expanduser()
     if getattr(args, "artifacts_dir", None) is not None:
@@ -159,25 +160,16 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _ini_sets_console(ini: Path | None) -> bool:
-    if ini is None:
-        return False
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(ini)  # already parsed once by Config.load, so it is valid here
-    return parser.has_option("run", "console")
-
-
 def load_config(args: argparse.Namespace) -> Config:
     """defaults < INI file < WTFLOW_* variables < flags; the console defaults to the terminal's kind."""
     ini = _ini_file(args)
     flags = _flag_values(args)
-    config = Config.load(ini=ini, environ=os.environ, overrides=flags)
-    chosen = "run.console" in flags or "WTFLOW_CONSOLE" in os.environ or _ini_sets_console(ini)
-    if not chosen:
+    config = Config.load(ini=ini, environ=os.environ, overrides=flags, overrides_source="flag")
+    if "run.console" not in config.sources:
         # The Python API defaults to the nodes' raw bytes; a person at the CLI gets a view.
-        config = config.with_values({"run.console": "live"})
+        config = config.with_values({"run.console": "live"}, source="default")
     if config.run.console == "live" and not terminal.is_terminal(sys.stdout):
-        config = config.with_values({"run.console": "plain"})
+        config = config.with_values({"run.console": "plain"}, source=config.source("run.console"))
     return config
 
 

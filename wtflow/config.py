@@ -1,14 +1,21 @@
 """Settings: one table maps each to its INI `[section] key` and its `WTFLOW_*` variable.
 
-Precedence is defaults < INI file < environment < explicit arguments, merged in `Config.load`.
+Precedence is defaults < INI file < environment < explicit arguments, merged in `Config.load`,
+which also keeps where each value came from (`Config.sources`, shown by `wtflow config`).
+A setting is spelled `section.key` everywhere (`database.url`, `run.max_parallel`): in
+`Config.load(overrides=...)`, `Config.describe()`, the record and `wtflow config`.
 """
 
 from __future__ import annotations
 
+import ast
 import configparser
+import contextlib
 import dataclasses
+import difflib
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +32,17 @@ def default_max_parallel() -> int:
     return max(8, 4 * (os.cpu_count() or 1))
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def parse_bool(raw: str, *, source: str) -> bool:
     value = raw.strip().lower()
-    if value in {"1", "true"}:
+    if value in _TRUE:
         return True
-    if value in {"0", "false"}:
+    if value in _FALSE:
         return False
-    raise ConfigError(f"{source}={raw!r} is not a boolean; use one of 0, 1, true, false")
+    raise ConfigError(f"{source}={raw!r} is not a boolean; use one of 0, 1, true, false, yes, no, on, off")
 
 
 def parse_positive_int(raw: str, *, source: str) -> int:
@@ -84,6 +95,15 @@ class Setting:
     env: str
     parse: Callable[..., Any]
     help: str
+
+    @property
+    def name(self) -> str:
+        """The one spelling of this setting: `section.key` (e.g. `database.url`)."""
+        return f"{self.section}.{self.key}"
+
+    @property
+    def secret(self) -> bool:
+        return self.field == "url"
 
 
 SETTINGS = (
@@ -155,7 +175,7 @@ def _check_fields(section: object, group: str) -> None:
     for s in SETTINGS:
         if s.group == group:
             value = getattr(section, s.field)
-            checked = check_value(s, value, source=f"{group}.{s.field}")
+            checked = check_value(s, value, source=s.name)
             if checked is not value:
                 object.__setattr__(section, s.field, checked)
 
@@ -168,6 +188,11 @@ class DatabaseConfig:
 
     def __post_init__(self) -> None:
         _check_fields(self, "db")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseConfig:
+        """Defaults, then the `WTFLOW_*` variables of this section."""
+        return Config.from_env(environ).db
 
     def __repr__(self) -> str:  # the URL may carry a password
         return f"DatabaseConfig(url={None if self.url is None else mask_url(self.url)!r})"
@@ -191,6 +216,11 @@ class StorageConfig:
     def __post_init__(self) -> None:
         _check_fields(self, "storage")
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageConfig:
+        """Defaults, then the `WTFLOW_*` variables of this section."""
+        return Config.from_env(environ).storage
+
     def resolved_state_dir(self) -> Path:
         return (self.state_dir or Path(".wtflow")).absolute()
 
@@ -213,6 +243,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check_fields(self, "run")
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunConfig:
+        """Defaults, then the `WTFLOW_*` variables of this section."""
+        return Config.from_env(environ).run
+
 
 @dataclass(frozen=True)
 class Config:
@@ -221,6 +256,9 @@ class Config:
     db: DatabaseConfig = field(default_factory=DatabaseConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    # Where each setting that is not a default came from, by `section.key`: "WTFLOW_DB_URL",
+    # "ci.ini:3", "flag", "argument". Not compared: two configs with equal values are equal.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -228,9 +266,19 @@ class Config:
         return cls.load(environ=environ)
 
     @classmethod
-    def from_ini(cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-        """Defaults, then the INI file, then `WTFLOW_*` variables (which win, as everywhere)."""
-        return cls.load(ini=path, environ=environ)
+    def from_ini(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        ini_path: str | os.PathLike[str] | None = None,
+    ) -> Config:
+        """Defaults, then the INI file, then `WTFLOW_*` variables (which win, as everywhere).
+
+        `Config.from_ini("ci.ini")` or `Config.from_ini(ini_path="ci.ini")`."""
+        if (path is None) == (ini_path is None):
+            raise ConfigError("Config.from_ini() takes one INI file; pass it as from_ini('ci.ini')")
+        return cls.load(ini=path if path is not None else ini_path, environ=environ)
 
     @classmethod
     def load(
@@ -239,38 +287,73 @@ class Config:
         ini: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        overrides_source: str = "argument",
     ) -> Config:
-        """defaults < INI file < environment < `overrides` (keys like 'run.max_parallel')."""
-        values: dict[str, Any] = {}
-        if ini is not None:
-            values.update(values_from_ini(read_ini(ini), filename=str(ini)))
-        values.update(values_from_env(os.environ if environ is None else environ))
-        values.update(overrides or {})
-        return cls().with_values(values)
+        """defaults < INI file < environment < `overrides` (keys like 'run.max_parallel').
 
-    def with_values(self, values: Mapping[str, Any]) -> Config:
-        """A copy with 'group.field' keys replaced."""
-        known = {f"{s.group}.{s.field}" for s in SETTINGS}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}; known: {', '.join(sorted(known))}")
-        groups: dict[str, dict[str, Any]] = {}
-        for key, value in values.items():
-            group, name = key.split(".")
-            groups.setdefault(group, {})[name] = value
-        return dataclasses.replace(
-            self, **{g: dataclasses.replace(getattr(self, g), **v) for g, v in groups.items()}
+        An unknown `WTFLOW_*` variable is a warning on stderr (once per variable and process)
+        naming the closest known one; an unknown INI key or override is an error."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        if ini is not None:
+            text = read_ini(ini)
+            values.update(values_from_ini(text, filename=str(ini)))
+            lines = ini_lines(text)
+            sources.update({k: f"{ini}:{lines[k]}" if k in lines else str(ini) for k in values})
+        from_env = values_from_env(environ)
+        values.update(from_env)
+        sources.update({s.name: s.env for s in SETTINGS if s.name in from_env})
+        for warning in unknown_variables(environ):
+            if warning not in _WARNED:
+                _WARNED.add(warning)
+                # Here, not in the CLI: `Engine(wf)` from a script reads the environment too.
+                sys.stderr.write(f"wtflow: warning: {warning}\n")
+        config = cls().with_values(values)
+        return dataclasses.replace(config, sources=sources).with_values(
+            overrides or {}, source=overrides_source
         )
 
+    def with_values(self, values: Mapping[str, Any], *, source: str = "argument") -> Config:
+        """A copy with the settings named `section.key` replaced (`group.field`, as in
+        `db.url`, is taken too); `source` says where they came from."""
+        by_name = {s.name: s for s in SETTINGS} | {f"{s.group}.{s.field}": s for s in SETTINGS}
+        unknown = sorted(set(values) - set(by_name))
+        if unknown:
+            known = ", ".join(s.name for s in SETTINGS)
+            close = difflib.get_close_matches(unknown[0], list(by_name), n=1)
+            hint = f"did you mean {by_name[close[0]].name!r}? " if close else ""
+            raise ConfigError(f"unknown setting {unknown[0]!r}; {hint}known: {known}")
+        groups: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            s = by_name[key]
+            groups.setdefault(s.group, {})[s.field] = check_value(s, value, source=key)
+        sources = dict(self.sources) | {by_name[key].name: source for key in values}
+        return dataclasses.replace(
+            self,
+            sources=sources,
+            **{g: dataclasses.replace(getattr(self, g), **v) for g, v in groups.items()},
+        )
+
+    def value(self, setting: Setting) -> Any:
+        """The effective value of one setting."""
+        return getattr(getattr(self, setting.group), setting.field)
+
     def describe(self) -> dict[str, Any]:
-        """The effective settings as plain values, passwords masked (for the record)."""
+        """The effective settings as plain values by `section.key`, passwords masked (for the
+        record, `show --json` and `wtflow config`)."""
         out: dict[str, Any] = {}
         for s in SETTINGS:
-            value = getattr(getattr(self, s.group), s.field)
-            if s.field == "url" and isinstance(value, str):
+            value = self.value(s)
+            if s.secret and isinstance(value, str):
                 value = mask_url(value)
-            out[f"{s.section}.{s.key}"] = str(value) if isinstance(value, Path) else value
+            out[s.name] = str(value) if isinstance(value, Path) else value
         return out
+
+    def source(self, setting: Setting | str) -> str:
+        """Where a setting's value came from: "default", a `WTFLOW_*` variable, "file.ini:LINE",
+        "flag" or "argument"."""
+        return self.sources.get(setting if isinstance(setting, str) else setting.name, "default")
 
 
 def read_ini(path: str | os.PathLike[str]) -> str:
@@ -282,14 +365,18 @@ def read_ini(path: str | os.PathLike[str]) -> str:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {e}") from None
 
 
+def _ini_parser() -> configparser.ConfigParser:
+    # `key = value  ; why` and `# why` after a value are comments, as in most INI files.
+    return configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+
+
 def values_from_ini(text: str, *, filename: str) -> dict[str, Any]:
-    """Parse INI text into 'group.field' values; unknown sections and keys are errors."""
-    parser = configparser.ConfigParser(interpolation=None)
+    """Parse INI text into `section.key` values; unknown sections and keys are errors."""
+    parser = _ini_parser()
     try:
         parser.read_string(text, source=filename)
     except configparser.Error as e:
-        first = str(e).splitlines()[0]
-        raise ConfigError(f"{filename}: not a valid INI file: {first}") from None
+        raise ConfigError(f"{filename}:{_error_line(e)}: not a valid INI file: {_error_text(e)}") from None
     by_key = {(s.section, s.key): s for s in SETTINGS}
     sections = sorted({s.section for s in SETTINGS})
     values: dict[str, Any] = {}
@@ -303,17 +390,78 @@ def values_from_ini(text: str, *, filename: str) -> dict[str, Any]:
             if setting is None:
                 keys = ", ".join(s.key for s in SETTINGS if s.section == section)
                 raise ConfigError(f"{filename}: unknown key {key!r} in [{section}]; known keys: {keys}")
-            values[f"{setting.group}.{setting.field}"] = setting.parse(
-                raw, source=f"{filename}: [{section}] {key}"
-            )
+            values[setting.name] = setting.parse(raw, source=f"{filename}: [{section}] {key}")
     return values
 
 
+def _error_line(e: configparser.Error) -> int:
+    if isinstance(e, configparser.MissingSectionHeaderError):
+        return e.lineno
+    if isinstance(e, configparser.ParsingError) and e.errors:
+        return int(e.errors[0][0])
+    return int(getattr(e, "lineno", 1) or 1)
+
+
+def _error_text(e: configparser.Error) -> str:
+    if isinstance(e, configparser.MissingSectionHeaderError):
+        return f"{e.line.strip()!r} comes before any [section]; start the file with e.g. [run]"
+    if isinstance(e, configparser.ParsingError) and e.errors:
+        line = str(e.errors[0][1])
+        with contextlib.suppress(ValueError, SyntaxError):  # Python 3.11 keeps the line's repr
+            line = str(ast.literal_eval(line))
+        return f"{line.strip()!r} is not `key = value`"
+    if isinstance(e, configparser.DuplicateOptionError):
+        return f"key {e.option!r} appears twice in [{e.section}]; keep one"
+    if isinstance(e, configparser.DuplicateSectionError):
+        return f"section [{e.section}] appears twice; merge them"
+    return str(e).splitlines()[0]
+
+
+_SECTION_LINE = re.compile(r"\s*\[(?P<section>[^\]]+)\]")
+_KEY_LINE = re.compile(r"(?P<key>[^\s=:;#\[][^=:]*?)\s*[=:]")
+
+
+def ini_lines(text: str) -> dict[str, int]:
+    """The line of each `section.key` set in valid INI text (configparser does not keep them)."""
+    lines: dict[str, int] = {}
+    section = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if m := _SECTION_LINE.match(line):
+            section = m["section"].strip()
+        elif section is not None and (m := _KEY_LINE.match(line)):
+            lines[f"{section}.{_ini_parser().optionxform(m['key'])}"] = number
+    return lines
+
+
 def values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Parse the `WTFLOW_*` variables that are set into 'group.field' values."""
-    return {
-        f"{s.group}.{s.field}": s.parse(environ[s.env], source=s.env) for s in SETTINGS if s.env in environ
-    }
+    """Parse the `WTFLOW_*` variables that are set into `section.key` values."""
+    return {s.name: s.parse(environ[s.env], source=s.env) for s in SETTINGS if s.env in environ}
+
+
+# Variables wtflow sets in a node's environment or reads itself: not settings, but a nested
+# `wtflow run` inside a node sees them, so they are never "unknown".
+INTERNAL_VARIABLES = frozenset(
+    {"WTFLOW_PROCESS_TOKENS", "WTFLOW_RUN_ID", "WTFLOW_NODE", "WTFLOW_ATTEMPT", "WTFLOW_ARTIFACTS",
+     "WTFLOW_DEBUG", "WTFLOW_FLAGS"}
+)  # fmt: skip
+INTERNAL_PREFIXES = ("WTFLOW_PARAM_",)
+_WARNED: set[str] = set()
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each `WTFLOW_*` variable that is neither a setting nor one wtflow sets,
+    naming the closest setting (a typo such as WTFLOW_MAX_PARALEL would otherwise do nothing)."""
+    known = [s.env for s in SETTINGS]
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("WTFLOW_") or name in known or name in INTERNAL_VARIABLES:
+            continue
+        if name.startswith(INTERNAL_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+        warnings.append(f"{name} is not a wtflow setting and is ignored; {hint}")
+    return warnings
 
 
 # Greedy up to the last '@': a password with a raw '@' in it is masked whole (over-masking a

@@ -1,40 +1,77 @@
-"""The `@workflow` registry and loading of wtfiles."""
+"""The `@workflow` registry, and finding and loading wtfiles (`-f PATH` or a path argument)."""
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import importlib.util
+import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, overload
 
-from wtflow.errors import WtfileError
-from wtflow.model import Node, Workflow
+from wtflow.errors import UsageError, WtfileError, WtflowError
+from wtflow.model import Node, Workflow, shown
 
-F = TypeVar("F", bound=Callable[[], Node | Workflow])
+Built = Node | Workflow | Sequence[Node]
+F = TypeVar("F", bound=Callable[[], Built])
+
+DEFAULT_WTFILE = "wtfile.py"  # what -f means when not given
+
+WTFILE_GLOB = "*wtfile*.py"  # what a folder given to -f loads: wtfile.py, ci_wtfile.py, ...
+
+
+class DuplicateWorkflowError(WtfileError, RuntimeError):
+    """Two `@workflow` functions have one name (a RuntimeError too, as older wtflow raised)."""
 
 
 @dataclass(frozen=True)
 class Registered:
     name: str
-    func: Callable[[], Node | Workflow]
+    func: Callable[[], Built]
     source: str  # "file.py:function" for messages
+    explicit: bool = False  # named by @workflow("name") / @workflow(name=...), not by the function
 
     def build(self) -> Workflow:
-        """Call the function and wrap the root it returns (user code runs here, not at import).
+        """Call the function and make its result a Workflow (user code runs here, not at import).
 
-        A returned Workflow is taken as it is, its own name included."""
+        A returned Workflow keeps its own name unless the decorator named the workflow; a list
+        of nodes becomes the children of a root named after the workflow. Errors name the
+        workflow and its source once."""
+        try:
+            return self._build()
+        except WtflowError as e:
+            text = str(e)
+            for name in {self.name, _inner_name(text)} - {None}:
+                head = f"workflow {name!r}: "
+                if text.startswith(head):
+                    raise type(e)(f"workflow {name!r} ({self.source}): {text[len(head) :]}") from None
+            raise type(e)(f"workflow {self.name!r} ({self.source}): {text}") from None
+
+    def _build(self) -> Workflow:
         root = self.func()
         if isinstance(root, Workflow):
+            if self.explicit and root.name != self.name:
+                return dataclasses.replace(root, name=self.name)
             return root
+        if isinstance(root, list | tuple) and all(isinstance(n, Node) for n in root):
+            return Workflow(name=self.name, root=Node(name=self.name, children=list(root)))
         if not isinstance(root, Node):
             raise WtfileError(
-                f"workflow {self.name!r} ({self.source}) returned {root!r}, not a Node; "
-                "return the root node (or a Workflow), e.g. return wtflow.Node(name='root', ...)"
+                f"workflow {self.name!r}: returned {shown(root)}, not a Node; "
+                "return the root node (or a list of nodes, or a Workflow), e.g. return wtflow.Node(name='root', ...)"
             )
         return Workflow(name=self.name, root=root)
+
+
+def _inner_name(text: str) -> str | None:
+    # A returned Workflow names itself in its own errors ("workflow 'ci': ...").
+    if text.startswith("workflow '") and "': " in text:
+        return text[len("workflow '") : text.index("': ")]
+    return None
 
 
 REGISTRY: dict[str, Registered] = {}
@@ -49,7 +86,8 @@ def workflow(*, name: str | None = None) -> Callable[[F], F]: ...
 
 
 def workflow(fn: F | str | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
-    """Register a function returning the root Node as a workflow (`@workflow`, `@workflow("name")`)."""
+    """Register a function returning the root Node (or a list of nodes, or a Workflow) as a workflow
+    (`@workflow`, `@workflow("name")`, `@workflow(name="name")`)."""
     if isinstance(fn, str):
         name, fn = fn, None
 
@@ -58,31 +96,114 @@ def workflow(fn: F | str | None = None, /, *, name: str | None = None) -> F | Ca
         code = getattr(f, "__code__", None)
         source = f"{code.co_filename}:{f.__name__}" if code else f.__qualname__
         if key in REGISTRY:
-            raise WtfileError(
+            raise DuplicateWorkflowError(
                 f"workflow {key!r} is defined twice ({REGISTRY[key].source} and {source}); "
                 "give one of them another name with @workflow(name=...)"
             )
-        REGISTRY[key] = Registered(key, f, source)
+        REGISTRY[key] = Registered(key, f, source, explicit=name is not None)
         return f  # still a plain function: callable, importable, testable
 
     return register if fn is None else register(fn)
 
 
-def wtfiles(path: Path) -> list[Path]:
-    """The files to load for `-f PATH`: the file itself, or every *.py below a folder."""
+@dataclass(frozen=True)
+class Discovery:
+    """What `-f PATH` found: the workflows, the files of a folder that are not wtfiles, and the
+    wtfiles that failed to import (when asked to keep going)."""
+
+    workflows: dict[str, Registered]
+    skipped: tuple[Path, ...] = ()
+    broken: tuple[WtfileError, ...] = ()
+
+
+def wtfiles(path: Path) -> tuple[list[Path], list[Path]]:
+    """The files to load for `-f PATH`, and those of a folder left out.
+
+    A file is loaded as it is. A folder loads the files below it named like `*wtfile*.py`
+    (`wtfile.py`, `ci_wtfile.py`), never other modules: a script that runs a pipeline when
+    imported must not run because it sits in the folder. Hidden entries below the folder are
+    skipped; the folder itself may be anywhere (`.`, `..`, inside `.github/`)."""
     if not path.exists():
         raise WtfileError(f"wtfile {str(path)!r} does not exist; pass an existing file or folder with -f")
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*.py") if not any(part.startswith(".") for part in p.parts))
-    return [path]
+    if not path.is_dir():
+        return [path], []
+    chosen: list[Path] = []
+    skipped: list[Path] = []
+    for file in sorted(path.rglob("*.py")):
+        below = file.relative_to(path).parts
+        if any(part.startswith(".") for part in below):
+            continue
+        (chosen if fnmatch.fnmatchcase(file.name, WTFILE_GLOB) else skipped).append(file)
+    return chosen, skipped
 
 
 def load(path: Path) -> dict[str, Registered]:
     """Import the wtfile(s) at `path` and return the workflows they registered."""
+    return find(path).workflows
+
+
+def find(path: Path, *, keep_going: bool = False) -> Discovery:
+    """Import the wtfile(s) at `path`; with `keep_going`, a wtfile that fails to import is kept
+    in `broken` (its own workflows left out) and the others still load."""
     REGISTRY.clear()
-    for file in wtfiles(path):
-        _import(file)
-    return dict(REGISTRY)
+    files, skipped = wtfiles(path)
+    broken: list[WtfileError] = []
+    for file in files:
+        before = set(REGISTRY)
+        try:
+            _import(file)
+        except WtfileError as e:
+            if not keep_going:
+                raise
+            for key in set(REGISTRY) - before:
+                del REGISTRY[key]
+            broken.append(e)
+    return Discovery(dict(REGISTRY), tuple(skipped), tuple(broken))
+
+
+def lookup(found: Mapping[str, Registered], name: str) -> Registered | None:
+    """The workflow called `name`: by its registered name, or by the name of the Workflow a
+    function returns (which calls the functions that did not name their workflow)."""
+    reg = found.get(name) or found.get(name.replace("_", "-"))
+    if reg is not None:
+        return reg
+    for candidate in found.values():
+        if candidate.explicit:
+            continue
+        try:
+            built = candidate.build()
+        except Exception:  # that workflow's own error is shown when it is the one asked for
+            continue
+        if built.name == name:
+            return candidate
+    return None
+
+
+def positional_path(
+    words: Sequence[str], file: str, *, default: str, names: bool = True
+) -> tuple[str, list[str]]:
+    """`wtflow run path/to/wtfile.py [NAME ...]`, `wtflow list path/to/folder`: the wtfile to load
+    and the workflow names left.
+
+    The first word is a path when it names an existing `.py` file or a folder; with `names`
+    (for `run`), a bare folder name such as `ci` stays a workflow name while `-f` is given or a
+    `./wtfile.py` is there to hold it (write `ci/` for the folder). Without `names` (for
+    `list`), the word must be a path."""
+    if not words:
+        return file, []
+    first, rest = words[0], list(words[1:])
+    candidate = Path(first)
+    is_file = candidate.suffix == ".py" and candidate.is_file()
+    bare = os.sep not in first and first not in (".", "..")
+    name_first = names and bare and (file != default or Path(default).is_file())
+    is_folder = candidate.is_dir() and not name_first
+    if not (is_file or is_folder):
+        if names:
+            return file, list(words)
+        raise WtfileError(f"wtfile {first!r} does not exist; pass an existing .py file or folder")
+    if file != default:
+        raise UsageError(f"both -f {file!r} and the path {first!r} were given; pass one of them")
+    return first, rest
 
 
 def _import(file: Path) -> None:

@@ -23,6 +23,7 @@ from wtflow.events import NodeFinished, NodeStarted, OutputReceived, RunFinished
 from wtflow.executors import AttemptId, ExecRequest, ExecResult, Executor, StartNotice, default_executor
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
+from wtflow.reads import check_reads
 from wtflow.runstate import Interrupts, RunState
 from wtflow.status import Status
 
@@ -102,6 +103,7 @@ class Engine:
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
         selected = plan.selection(self.workflow, self._only)
+        check_reads(self.workflow, selected)
         if self.dry_run:
             sys.stdout.write(self.workflow.render(selected))
             sys.stdout.flush()

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wtflow.errors import WorkflowError, WtflowError
 from wtflow.executables import Command, Executable, PyFunc, check_timeout
@@ -27,12 +30,22 @@ class Secret(str):
 
 
 class Artifact:
-    """One output stream of a node, kept in a file; `data` reads it from disk when asked."""
+    """One output of a node, kept in a file; `data` reads it from disk when asked.
 
-    def __init__(self, name: str, node_name: str = "") -> None:
+    Every node has two, `stdout_artifact` and `stderr_artifact`; `Node(artifacts=[...])`
+    declares more, e.g. `Artifact("report", file_path="out/report.json")`."""
+
+    def __init__(
+        self, name: str, node_name: str = "", *, file_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise WorkflowError(f"artifact name {shown(name)} is empty; give it a name, e.g. 'report'")
         self.name = name
         self.node_name = node_name
-        self._path: Path | None = None
+        self.file_path = None if file_path is None else Path(file_path)
+        self._path: Path | None = self.file_path
+        # The node whose output this is, so a reader can be checked against the run's order.
+        self.owner: Node | None = None
 
     def bind(self, path: Path) -> None:
         """Point the handle at the file the engine is writing (the latest attempt's)."""
@@ -102,6 +115,7 @@ class Node:
     env: Mapping[str, str] | None = field(default=None, kw_only=True)
     cwd: str | Path | None = field(default=None, kw_only=True)
     timeout: float | None = field(default=None, kw_only=True)
+    artifacts: list[Artifact] = field(default_factory=list, kw_only=True)
 
     retcode: int | None = field(default=None, init=False)
     status: Status = field(default=Status.PENDING, init=False)
@@ -136,8 +150,30 @@ class Node:
         ):
             raise WorkflowError(f"{where}: env must map str to str, e.g. env={{'DEBUG': '1'}}")
         check_timeout(self.timeout, owner=f"Node({self.name!r})")
+        self._check_artifacts()
         self.stdout_artifact = Artifact("stdout", self.name)
         self.stderr_artifact = Artifact("stderr", self.name)
+        for artifact in (self.stdout_artifact, self.stderr_artifact, *self.artifacts):
+            artifact.owner = self
+            artifact.node_name = artifact.node_name or self.name
+
+    def _check_artifacts(self) -> None:
+        if not isinstance(self.artifacts, list | tuple) or not all(
+            isinstance(a, Artifact) for a in self.artifacts
+        ):
+            raise WorkflowError(
+                f"node {self.name!r}: artifacts={shown(self.artifacts)} is not a list of Artifacts; "
+                "use e.g. artifacts=[wtflow.Artifact('report', file_path='out/report.json')]"
+            )
+        self.artifacts = list(self.artifacts)
+        names = [a.name for a in self.artifacts]
+        if any(name in STREAMS for name in names):
+            raise WorkflowError("`stdout` and `stderr` are reserved artifact names")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise WorkflowError(
+                f"node {self.name!r}: two artifacts are named {twice[0]!r}; give each its own name"
+            )
 
     @property
     def effective_timeout(self) -> float | None:
@@ -156,7 +192,7 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """A node with its place in the tree: preorder index, path of names, parent index, position."""
+    """A node with its place in the tree: preorder index, path of folder names, parent index, position."""
 
     index: int
     path: tuple[str, ...]
@@ -214,24 +250,17 @@ class Workflow:
             seen[id(node)] = path
             _check_name(node.name, what="node")  # again: a name may have been changed since
             yield Placed(index, path, parent, position, node)
-            names: set[str] = set()
             for child in node.children:
-                if child.name in names:
-                    raise WorkflowError(
-                        f"workflow {self.name!r}: two children of {'/'.join(path)} are named {child.name!r}; "
-                        "sibling names must differ because each names its artifacts folder"
-                    )
-                if child.name in STREAMS or _ATTEMPT_DIR.fullmatch(child.name):
+                if _reserved(child.name):
                     raise WorkflowError(
                         f"workflow {self.name!r}: child name {child.name!r} of {'/'.join(path)} is reserved "
                         "for artifact files; rename the node"
                     )
-                names.add(child.name)
             me = index
             index += 1
+            folders = folder_names([child.name for child in node.children])
             for pos in range(len(node.children) - 1, -1, -1):
-                child = node.children[pos]
-                stack.append((child, (*path, child.name), me, pos))
+                stack.append((node.children[pos], (*path, folders[pos]), me, pos))
 
     @property
     def nodes(self) -> list[Node]:
@@ -239,27 +268,82 @@ class Workflow:
         return [p.node for p in self.placed]
 
     def render(self, selected: Collection[int] | None = None) -> str:
-        """The tree as text, with what each node would execute (what `--dry-run` prints);
-        only the nodes whose index is in `selected`, when given."""
+        """The tree as text, with what each node would execute as you would type it in a shell
+        (what `--dry-run` prints); only the nodes whose index is in `selected`, when given."""
         lines = [f"Workflow: {self.name}"]
         for p in self.placed:
             if selected is not None and p.index not in selected:
                 continue
+            node = p.node
             indent = "  " * (len(p.path) - 1)
             flags = []
-            if p.node.parallel and p.node.children:
+            if p.path[-1] != node.name:
+                flags.append(f"folder {p.path[-1]}")
+            if node.parallel and node.children:
                 flags.append("parallel")
-            if p.node.allow_failure:
+            if node.allow_failure:
                 flags.append("allow_failure")
-            if p.node.retries:
-                flags.append(f"retries={p.node.retries}")
-            if p.node.effective_timeout is not None:
-                flags.append(f"timeout={p.node.effective_timeout:g}s")
+            if node.retries:
+                flags.append(f"retries={node.retries}")
+            if node.effective_timeout is not None:
+                flags.append(f"timeout={node.effective_timeout:g}s")
             suffix = f"  [{', '.join(flags)}]" if flags else ""
-            lines.append(f"{indent}- {p.node.name}{suffix}")
-            if p.node.executable is not None:
-                lines.append(f"{indent}  Executable: {p.node.executable!r}")
-            if p.node.env:
-                shown = ", ".join(f"{k}={v!r}" for k, v in p.node.env.items())
-                lines.append(f"{indent}  Env: {shown}")
+            lines.append(f"{indent}- {node.name}{suffix}")
+            if node.cwd is not None:
+                lines.append(f"{indent}    cwd: {shlex.quote(str(node.cwd))}")
+            if node.env:
+                changes = " ".join(f"{k}={_shell_value(v)}" for k, v in node.env.items())
+                lines.append(f"{indent}    env: {changes}")
+            if isinstance(node.executable, Command):
+                lines.append(f"{indent}    $ {node.executable.describe()}")
+            elif isinstance(node.executable, PyFunc):
+                lines.append(f"{indent}    call: {describe_call(node.executable)}")
         return "\n".join(lines) + "\n"
+
+
+def _reserved(name: str) -> bool:
+    return name in STREAMS or _ATTEMPT_DIR.fullmatch(name) is not None
+
+
+def folder_names(names: list[str]) -> list[str]:
+    """Each sibling's folder name (its place in paths, the record, `logs` and `--only`).
+
+    A name used once is its own folder. The second and later siblings of one name get
+    `name-2`, `name-3`, ...: the first such number that no sibling is named, so a real sibling
+    named `twin-2` keeps its name and the copy becomes `twin-3`. (Copies of `attempt` get
+    `attempt_2`, ...: `attempt-2` names a retry's folder.)"""
+    taken = set(names)
+    count: dict[str, int] = {}
+    folders = []
+    for name in names:
+        if name not in count:
+            count[name] = 1
+            folders.append(name)
+            continue
+        sep = "_" if _reserved(f"{name}-2") else "-"
+        number = count[name] + 1
+        while f"{name}{sep}{number}" in taken:
+            number += 1
+        count[name] = number
+        taken.add(f"{name}{sep}{number}")
+        folders.append(f"{name}{sep}{number}")
+    return folders
+
+
+def _shell_value(value: str) -> str:
+    return "***" if isinstance(value, Secret) else shlex.quote(value)
+
+
+def _argument(value: Any) -> str:
+    if isinstance(value, Artifact):
+        return f"<{value.name} of {value.node_name!r}>"
+    if isinstance(value, Secret):
+        return "***"
+    return shown(value)
+
+
+def describe_call(func: PyFunc) -> str:
+    """`module.function(arg, key=value)`: arguments cut short, artifacts by whose output they are."""
+    args = [_argument(a) for a in func.args]
+    args += [f"{k}={_argument(v)}" for k, v in func.kwargs.items()]
+    return f"{func.describe()}({', '.join(args)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_malformed_config_file_is_one_line_and_exit_2(
     (tmp_path / "bad.ini").write_text("this is not ini\n")
     result = wtflow("-c", "bad.ini", "list")
     assert result.code == 2
-    assert result.err.startswith("wtflow: error: bad.ini: not a valid INI file: "), result
+    assert result.err.startswith("wtflow: error: bad.ini:1: not a valid INI file: "), result
     assert result.err.count("\n") == 1
 
 
@@ -100,7 +101,7 @@ def test_bad_environment_value_names_the_variable(wtflow: Run, wtfile: WtfileWri
     result = wtflow("run", env=cli_env(tmp_path, WTFLOW_IGNORE_FAILURE="maybe"))
     assert (result.code, result.err) == (
         2,
-        "wtflow: error: WTFLOW_IGNORE_FAILURE='maybe' is not a boolean; use one of 0, 1, true, false\n",
+        "wtflow: error: WTFLOW_IGNORE_FAILURE='maybe' is not a boolean; use one of 0, 1, true, false, yes, no, on, off\n",
     )
 
 
@@ -117,3 +118,39 @@ def test_unwritable_state_dir_is_a_usage_error(wtflow: Run, wtfile: WtfileWriter
     assert result.code == 2
     assert result.err.startswith("wtflow: error: "), result
     assert result.err.count("\n") == 1, result
+
+
+def test_unknown_wtflow_variable_is_one_warning_naming_the_closest(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path
+) -> None:
+    wtfile(ONE)
+    env = cli_env(tmp_path, WTFLOW_MAX_PARALEL="2", WTFLOW_RUN_ID="outer", WTFLOW_NODE="outer/step")
+    result = wtflow("run", "--console", "raw", env=env)
+    assert (result.code, result.out) == (0, "hi\n")
+    assert result.err.startswith(
+        "wtflow: warning: WTFLOW_MAX_PARALEL is not a wtflow setting and is ignored; "
+        "did you mean WTFLOW_MAX_PARALLEL?\n"
+    )
+    assert result.err.count("wtflow: warning:") == 1, result
+
+
+def test_config_command_shows_each_value_and_its_source(wtflow: Run, tmp_path: Path) -> None:
+    (tmp_path / "wtflow.ini").write_text(
+        "[run]\nmax_parallel = 3 ; ini\n[database]\nurl = postgresql://bob:pw@h/db\n"
+    )
+    env = cli_env(tmp_path, WTFLOW_KILL_GRACE="4")
+    del env["WTFLOW_DB_URL"]
+    result = wtflow("config", env=env)
+    lines = {line.split()[0]: line.split()[1:] for line in result.out.splitlines()[1:]}
+    assert result.code == 0, result
+    assert result.out.splitlines()[0].split() == ["SETTING", "VALUE", "SOURCE"]
+    assert lines["run.max_parallel"] == ["3", "wtflow.ini:2"]
+    assert lines["run.kill_grace"] == ["4.0", "WTFLOW_KILL_GRACE"]
+    assert lines["database.url"] == ["postgresql://bob:***@h/db", "wtflow.ini:4"]
+    assert lines["storage.state_dir"] == [str(tmp_path / "state"), "WTFLOW_STATE_DIR"]
+    assert lines["run.timeout"] == ["none", "default"]
+    assert "pw@" not in result.out
+    flagged = json.loads(wtflow("--db-url", "", "config", "--json", env=env).out)
+    url = next(row for row in flagged if row["setting"] == "database.url")
+    assert url == {"setting": "database.url", "value": None, "source": "flag", "env": "WTFLOW_DB_URL",
+                   "ini": "[database] url"}  # fmt: skip

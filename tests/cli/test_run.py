@@ -156,7 +156,7 @@ def test_dry_run_prints_the_tree_and_runs_nothing(wtflow: Run, wtfile: WtfileWri
         '@wtflow.workflow\ndef ci():\n    return wtflow.Node(name="make", executable=wtflow.Command("touch made"))\n'
     )
     result = wtflow("run", "--dry-run")
-    assert (result.code, result.out) == (0, "Workflow: ci\n- make\n  Executable: Command(cmd='touch made')\n")
+    assert (result.code, result.out) == (0, "Workflow: ci\n- make\n    $ touch made\n")
     assert not (tmp_path / "made").exists()
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from wtflow import discover
 from wtflow.commands import wtfiles
-from wtflow.commands.exit_codes import EXIT_OK
+from wtflow.commands.exit_codes import EXIT_OK, EXIT_USAGE
 from wtflow.config import Config
+from wtflow.discover import DEFAULT_WTFILE
+from wtflow.errors import UsageError
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,23 +20,36 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "list", help="list workflows and their node counts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="List the workflows the wtfile defines.",
-        epilog="examples:\n  wtflow list\n  wtflow -f ci/ list --json",
+        epilog="examples:\n  wtflow list\n  wtflow list ci/ --json\n  wtflow -f ci/wtfile.py list",
     )  # fmt: skip
+    lister.add_argument("path", nargs="?", metavar="PATH", help="a wtfile or a folder (same as -f PATH)")
     lister.add_argument("--json", action="store_true", help="machine-readable output")
     lister.set_defaults(handler=cmd_list)
 
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
-    workflows = [(reg, wtfiles.build(reg)) for reg in wtfiles.found(args).values()]
+    args.file, _ = discover.positional_path(
+        [args.path] if args.path else [], args.file, default=DEFAULT_WTFILE, names=False
+    )
+    found = wtfiles.found(args, keep_going=True)
+    # One broken wtfile or workflow does not hide the others: list them, then report it (exit 2).
+    broken: list[UsageError] = list(found.broken)
+    workflows = []
+    for reg in found.workflows.values():
+        try:
+            workflows.append((reg, wtfiles.build(reg)))
+        except UsageError as e:
+            broken.append(e)
     if args.json:
-        rows = [{"name": r.name, "nodes": len(wf.placed), "source": r.source} for r, wf in workflows]
+        rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source} for r, wf in workflows]
         print(json.dumps(rows, indent=2))
-        return EXIT_OK
-    if not workflows:
+    elif workflows:
+        print(f"Found {len(workflows)} workflow(s):")
+        for _reg, wf in workflows:
+            count = len(wf.placed)
+            print(f"- {wf.name} ({count} node{'' if count == 1 else 's'})")
+    elif not broken:
         print("No workflows found.")
-        return EXIT_OK
-    print(f"Found {len(workflows)} workflow(s):")
-    for reg, wf in workflows:
-        count = len(wf.placed)
-        print(f"- {reg.name} ({count} node{'' if count == 1 else 's'})")
-    return EXIT_OK
+    for error in broken:
+        print(f"wtflow: error: {error}", file=sys.stderr)
+    return EXIT_USAGE if broken else EXIT_OK

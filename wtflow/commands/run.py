@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from wtflow import consoles, terminal
+from wtflow import consoles, discover, terminal
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from wtflow.config import CONSOLE_MODES, Config
-from wtflow.discover import Registered
+from wtflow.discover import DEFAULT_WTFILE, Registered
 from wtflow.engine import Engine
 from wtflow.errors import LookupFailed, UsageError, WtfileError
 from wtflow.model import Placed, Workflow
@@ -69,7 +69,8 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    found = wtfiles.found(args)
+    args.file, args.names = discover.positional_path(args.names, args.file, default=DEFAULT_WTFILE)
+    found = wtfiles.found(args).workflows
     chosen = _choose(found, [*args.names, *args.workflow], every=args.all, where=args.file)
     workflows = [wtfiles.build(reg) for reg in chosen]
     only = _only(args.only, workflows)
@@ -95,13 +96,13 @@ def _choose(found: dict[str, Registered], names: list[str], *, every: bool, wher
         raise UsageError(
             f"--all and workflow names {', '.join(names)} were both given; pass one or the other"
         )
-    if every or not names:  # as the seed: no name runs every workflow, in file order
+    if every or not names:  # no name runs every workflow, in file order
         return list(found.values())
     chosen: dict[str, Registered] = {}
     for name in names:
-        reg = found.get(name) or found.get(name.replace("_", "-"))
+        reg = discover.lookup(found, name)
         if reg is None:
-            # Upstream took the wtfile as a positional argument; say where it goes now.
+            # A word that looks like a path but names no wtfile or folder here ends up as a name.
             hint = (
                 f"; to load {name!r} pass it with -f" if name.endswith(".py") or Path(name).is_dir() else ""
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import traceback
 from pathlib import Path
 
@@ -14,17 +15,21 @@ from wtflow.model import Workflow
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
-def found(args: argparse.Namespace) -> dict[str, Registered]:
-    """The workflows registered by the wtfile (or folder of wtfiles) that -f names."""
-    return discover.load(Path(args.file))
+def found(args: argparse.Namespace, *, keep_going: bool = False) -> discover.Discovery:
+    """The wtfile (or folder of wtfiles) that -f names, loaded; with -v, says which files of a
+    folder it passed over."""
+    result = discover.find(Path(args.file), keep_going=keep_going)
+    for skipped in result.skipped if args.verbose else ():
+        print(f"wtflow: skipped {skipped}: not named like {discover.WTFILE_GLOB}", file=sys.stderr)
+    return result
 
 
 def build(reg: Registered) -> Workflow:
     """Call the user's function; its mistakes are usage errors showing its own traceback."""
     try:
         return reg.build()
-    except WtflowError as e:
-        raise type(e)(f"workflow {reg.name!r} ({reg.source}): {e}") from None
+    except WtflowError:
+        raise  # already names the workflow and its source
     except Exception as e:
         raise WtfileError(
             f"workflow {reg.name!r} ({reg.source}) raised while building its tree:\n{_user_traceback(e)}"

@@ -1,0 +1,82 @@
+"""Which artifacts a node's `PyFunc` reads, and whether each exists by the time it runs (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from wtflow.errors import WorkflowError
+from wtflow.executables import PyFunc
+from wtflow.model import Artifact, Placed, Workflow
+
+_MAX_DEPTH = 4  # how deep into lists and dicts an artifact handle is looked for
+
+
+def check_reads(workflow: Workflow, selected: Collection[int] | None = None) -> None:
+    """Refuse a run in which a `PyFunc` reads an artifact that cannot be complete when it starts.
+
+    An artifact is complete once its node has ended: an ancestor (its executable runs before
+    its children), or a node in an earlier sibling's subtree of a sequential group. A parallel
+    sibling's, a later node's, one of its own subtree's or an unselected node's is not: the
+    reader would get empty or partial data and the run would succeed anyway."""
+    where = {id(p.node): p for p in workflow.placed}
+    for reader in workflow.placed:
+        if selected is not None and reader.index not in selected:
+            continue
+        func = reader.node.executable
+        if not isinstance(func, PyFunc):
+            continue
+        for artifact in _artifacts([*func.args, *func.kwargs.values()], _MAX_DEPTH):
+            written = where.get(id(artifact.owner))
+            if written is None:
+                continue  # a node of another workflow: its artifact is what that run left
+            why = _why_not_ready(workflow, reader, written, selected)
+            if why:
+                raise WorkflowError(
+                    f"workflow {workflow.name!r}: node {reader.path_str} reads the {artifact.name} of "
+                    f"{written.path_str}, which {why}; move the reader after it in a sequence"
+                )
+
+
+def _why_not_ready(
+    workflow: Workflow, reader: Placed, written: Placed, selected: Collection[int] | None
+) -> str | None:
+    if selected is not None and written.index not in selected:
+        return "is not selected by --only (select it too)"
+    if written.index == reader.index:
+        return "is its own output, still being written while it runs"
+    reader_chain = _chain(workflow, reader)
+    written_chain = _chain(workflow, written)
+    if written.index in {p.index for p in reader_chain}:
+        return None  # an ancestor: its executable ended before its children started
+    if reader.index in {p.index for p in written_chain}:
+        return "is in its own subtree and runs after it"
+    depth = 0
+    while reader_chain[depth + 1].index == written_chain[depth + 1].index:
+        depth += 1
+    common = reader_chain[depth]
+    if common.node.parallel:
+        return f"runs in parallel with it (both under {common.path_str}, parallel=True)"
+    if written_chain[depth + 1].position > reader_chain[depth + 1].position:
+        return "runs later"
+    return None
+
+
+def _chain(workflow: Workflow, p: Placed) -> list[Placed]:
+    """The root, ..., p."""
+    chain = [p]
+    parent = p.parent
+    while parent is not None:
+        chain.append(workflow.placed[parent])
+        parent = chain[-1].parent
+    return chain[::-1]
+
+
+def _artifacts(values: Any, depth: int) -> Iterator[Artifact]:
+    for value in values:
+        if isinstance(value, Artifact):
+            yield value
+        elif depth > 0 and isinstance(value, list | tuple | set | frozenset):
+            yield from _artifacts(value, depth - 1)
+        elif depth > 0 and isinstance(value, dict):
+            yield from _artifacts(value.values(), depth - 1)
