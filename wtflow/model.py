@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +99,7 @@ class Node:
     retries: int = field(default=0, kw_only=True)
     retry_delay: float = field(default=1.0, kw_only=True)
     retry_backoff: float = field(default=2.0, kw_only=True)
-    retry_on: tuple[int, ...] | None = field(default=None, kw_only=True)
+    retry_on: Sequence[int] | None = field(default=None, kw_only=True)  # kept as a tuple
     env: Mapping[str, str] | None = field(default=None, kw_only=True)
     cwd: str | Path | None = field(default=None, kw_only=True)
     timeout: float | None = field(default=None, kw_only=True)

@@ -30,14 +30,14 @@ class Outcome:
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a CLI run: no colour forcing, state under tmp_path, no database.
+    """The environment of a CLI run: no colour forcing, state under tmp_path, recording off.
 
-    The recorder (wtflow/db) is optional here so these tests run with or without it;
-    tests/cli/test_record.py covers runs with recording on."""
+    These tests are about the command line, so they skip the record's set-up;
+    tests/cli/test_record.py runs the default configuration, recording on."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
     env.update({"WTFLOW_DB_URL": "", "WTFLOW_STATE_DIR": str(tmp_path / "state")})
     env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
+    return env
 
 
 Run = Callable[..., Outcome]

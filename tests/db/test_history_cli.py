@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,10 +17,10 @@ from tests.helpers import config, wf
 from wtflow import Command, Engine, Node
 
 
-def wtflow(*args: str, db_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def wtflow(*args: str, db_url: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+                          timeout=60, **kwargs)  # fmt: skip
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
