@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import gone
+from tests.helpers import gone, wait_for
 
 SCRIPT = """
 import sys, wtflow
@@ -37,10 +36,7 @@ def test_signal_stops_every_process_group_and_returns_128_plus_signal(
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(room)], cwd=tmp_path, env=env, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 30
-    while len([p for p in room.iterdir() if p.read_text().strip()]) < 6:
-        assert time.monotonic() < deadline, "nodes did not start"
-        time.sleep(0.02)
+    wait_for(lambda: len([p for p in room.iterdir() if p.read_text().strip()]) == 6, "3 nodes to start")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
