@@ -177,11 +177,12 @@ def test_logs_follow_streams_a_running_node_from_another_process(tmp_path: Path,
         env = {**os.environ, "WTFLOW_DB_URL": db_url}
         follower = subprocess.Popen([sys.executable, "-m", "wtflow", "logs", "last", "tail", "--follow"],
                                     stdout=subprocess.PIPE, env=env)  # fmt: skip
-        time.sleep(0.5)
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"one\n"
         assert follower.poll() is None  # still following: the node has not ended
         gate.touch()
         out, _ = follower.communicate(timeout=30)
-        assert out == b"one\ntwo\n"
+        assert out == b"two\n"
         assert follower.returncode == 0
     finally:
         gate.touch()
