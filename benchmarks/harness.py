@@ -110,15 +110,6 @@ def bash(script: str, cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def recorder_available() -> str | None:
-    """None when the database recorder imports, else why not."""
-    try:
-        import wtflow.db.recorder  # noqa: F401
-    except ImportError as e:
-        return f"wtflow.db.recorder does not import yet ({e})"
-    return None
-
-
 _DATABASE: list[str] = []
 
 
@@ -134,11 +125,9 @@ def shared_database() -> str:
     return _DATABASE[0]
 
 
-def config(folder: Path, *, record: bool | None = None, **overrides: Any) -> Config:
+def config(folder: Path, *, record: bool = True, **overrides: Any) -> Config:
     """wtflow's settings for a workload: state under `folder`, no terminal output (the baselines
-    write to files only). `record=None` means the default: the database on when the layer exists."""
-    if record is None:
-        record = recorder_available() is None
+    write to files only), and the record on, as by default."""
     values: dict[str, Any] = {"storage.state_dir": folder / "state", "run.console": "quiet"}
     values["db.url"] = shared_database() if record else ""
     values.update(overrides)
@@ -156,11 +145,8 @@ def run_engine(wf: wtflow.Workflow, folder: Path, **settings: Any) -> float:
     return took
 
 
-def db_note(record: bool | None = None) -> str:
-    why = recorder_available()
-    if record is False:
-        return "database off"
-    return "database on" if why is None else "database off: " + why
+def db_note(record: bool = True) -> str:
+    return "database on" if record else "database off"
 
 
 # -- output -------------------------------------------------------------------------------

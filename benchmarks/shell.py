@@ -16,7 +16,6 @@ from benchmarks.harness import (
     bash,
     config,
     db_note,
-    recorder_available,
     run_engine,
 )
 from wtflow import Command, Engine, Node, Workflow
@@ -168,9 +167,6 @@ def uneven(ctx: Context) -> list[Figure]:
 
 
 def recording(ctx: Context) -> list[Figure]:
-    why = recorder_available()
-    if why is not None:
-        raise Skip(why)
     n = ctx.size(500, 100)
     with ctx.folder() as folder:
         counter = iter(range(10**6))
@@ -196,17 +192,11 @@ def fanout():
 
 
 def cli(ctx: Context) -> list[Figure]:
-    try:
-        import wtflow.cli  # noqa: F401
-    except ImportError as e:
-        raise Skip(f"wtflow.cli does not import yet ({e})") from None
     n = ctx.size(500, 100)
     commands = [f"echo hello {i}" for i in range(n)]
     with ctx.folder() as folder:
         (folder / "wtfile.py").write_text(_WTFILE.format(n=n))
         env = {"WTFLOW_CONSOLE": "quiet", "WTFLOW_STATE_DIR": str(folder / "state")}
-        if recorder_available() is not None:
-            env["WTFLOW_DB_URL"] = ""
         argv = [sys.executable, "-m", "wtflow", "run", "fanout"]
 
         def base() -> float:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from wtflow import Config, Node, Workflow
 from wtflow.events import Event
+
+T = TypeVar("T")
 
 
 def config(tmp_path: Path, **overrides: Any) -> Config:
@@ -59,3 +63,15 @@ def gone(pid: int) -> bool:
         return True
     # A zombie that is not ours (its parent reaps it) is gone for our purposes.
     return stat.rsplit(")", 1)[1].split()[0] == "Z" and int(stat.rsplit(")", 1)[1].split()[1]) != os.getpid()
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout: float = 30) -> T:
+    """Poll `condition` until it returns something true, and return that.
+
+    The timeout is a hang guard, not a speed claim: past it the test fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+    return value

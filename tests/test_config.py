@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from wtflow import Config, ConfigError, DatabaseConfig, RunConfig, StorageConfig
+from wtflow import Config, ConfigError, DatabaseConfig, Node, RunConfig, StorageConfig
 from wtflow.config import default_max_parallel, mask_url, values_from_env, values_from_ini
 
 
@@ -219,7 +219,10 @@ def test_unknown_variable_warns_with_the_closest_name_and_internal_ones_do_not()
 def test_duplicate_workflow_name_is_also_a_runtime_error() -> None:
     from wtflow import WtfileError, discover
 
-    discover.workflow(name="twice")(lambda: None)
+    def tree() -> Node:
+        return Node("root")
+
+    discover.workflow(name="twice")(tree)
     with pytest.raises(RuntimeError) as e:
-        discover.workflow(name="twice")(lambda: None)
+        discover.workflow(name="twice")(tree)
     assert isinstance(e.value, WtfileError)

@@ -7,12 +7,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import gone
+from tests.helpers import gone, wait_for
 
 SCRIPT = """
 import sys, wtflow
@@ -39,10 +38,7 @@ def test_signal_stops_every_process_group_and_returns_128_plus_signal(
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(room)], cwd=tmp_path, env=env, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 30
-    while len([p for p in room.iterdir() if p.read_text().strip()]) < 6:
-        assert time.monotonic() < deadline, "nodes did not start"
-        time.sleep(0.02)
+    wait_for(lambda: len([p for p in room.iterdir() if p.read_text().strip()]) == 6, "3 nodes to start")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
@@ -86,9 +82,9 @@ def test_a_second_ctrl_c_still_completes_the_record(tmp_path: Path) -> None:
         "WTFLOW_KILL_GRACE": "60",
     }
     proc = subprocess.Popen([sys.executable, "-c", STUBBORN, str(room)], cwd=tmp_path, env=env)
-    _wait_for(room / "pid")
+    wait_for(lambda: (room / "pid").exists() and (room / "pid").stat().st_size, "the pid file")
     proc.send_signal(signal.SIGINT)
-    _wait_for(room / "termed")  # the first Ctrl-C reached the graceful stop
+    wait_for((room / "termed").exists, "the termed file")  # the first Ctrl-C reached the graceful stop
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     assert gone(int((room / "pid").read_text()))
@@ -96,10 +92,3 @@ def test_a_second_ctrl_c_still_completes_the_record(tmp_path: Path) -> None:
         assert conn.execute("select status, exit_code from runs").fetchall() == [("cancelled", 130)]
         assert conn.execute("select status from nodes").fetchall() == [("cancelled",), ("cancelled",)]
         assert conn.execute("select status from attempts").fetchall() == [("cancelled",)]
-
-
-def _wait_for(path: Path) -> None:
-    deadline = time.monotonic() + 30  # a hang guard
-    while not path.exists() or (not path.stat().st_size and path.name == "pid"):
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.02)

@@ -10,13 +10,13 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.py"
-SEED = ROOT.parent / "shared" / "seeds" / "wtflow-README.md"
+README = ROOT / "README.md"
 
 
-def test_quickstart_is_the_seed_readme_block() -> None:
-    if not SEED.exists():
-        pytest.skip("the seed README is not beside this checkout")
-    block = SEED.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+def test_quickstart_is_the_readme_block_byte_for_byte() -> None:
+    section = README.read_text().split("\n## Quick Start\n", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("# main.py\n")  # the block the README's output belongs to
     assert QUICKSTART.read_text() == block
 
 

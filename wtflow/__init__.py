@@ -1,5 +1,6 @@
 """wtflow: run a tree of shell commands and Python functions, with every node's output on disk."""
 
+from wtflow._version import __version__
 from wtflow.config import Config, DatabaseConfig, RunConfig, StorageConfig
 from wtflow.discover import workflow
 from wtflow.engine import Engine
@@ -7,8 +8,6 @@ from wtflow.errors import ConfigError, UsageError, WorkflowError, WtfileError, W
 from wtflow.executables import Command, PyFunc
 from wtflow.model import Artifact, Node, Secret, Workflow
 from wtflow.status import Status
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Artifact",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ class Node:
     retries: int = field(default=0, kw_only=True)
     retry_delay: float = field(default=1.0, kw_only=True)
     retry_backoff: float = field(default=2.0, kw_only=True)
-    retry_on: tuple[int, ...] | None = field(default=None, kw_only=True)
+    retry_on: Sequence[int] | None = field(default=None, kw_only=True)  # kept as a tuple
     env: Mapping[str, str] | None = field(default=None, kw_only=True)
     cwd: str | Path | None = field(default=None, kw_only=True)
     timeout: float | None = field(default=None, kw_only=True)

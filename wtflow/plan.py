@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wtflow.config import Config
-from wtflow.executors import ExecResult
 from wtflow.model import Placed, Workflow
 from wtflow.status import Status
+
+if TYPE_CHECKING:  # the plan reads a result; it needs no executor
+    from wtflow.executors import ExecResult
 
 EXIT_OK, EXIT_FAILED = 0, 1
 JITTER = (0.8, 1.2)  # retries of many nodes failing together spread out instead of retrying in step
@@ -78,7 +81,7 @@ def policy_for(p: Placed, config: Config) -> Policy:
         retries=node.retries,
         retry_delay=node.retry_delay,
         retry_backoff=node.retry_backoff,
-        retry_on=node.retry_on,
+        retry_on=None if node.retry_on is None else tuple(node.retry_on),
         allow_failure=node.allow_failure,
         env=node.env,
         cwd=None if node.cwd is None else Path(node.cwd),

@@ -54,9 +54,9 @@ def ci():
 """
 
 
-def test_internal_error_writes_a_crash_log_and_prints_one_line(wtflow: Run, wtfile: WtfileWriter) -> None:
+def test_internal_error_writes_a_crash_log_and_prints_one_line(wtflow_exe: Run, wtfile: WtfileWriter) -> None:
     wtfile(SABOTAGE)
-    result = wtflow("run")
+    result = wtflow_exe("run")
     assert result.code == 3
     assert result.err.count("\n") == 1, result
     assert result.err.startswith(
@@ -70,9 +70,11 @@ def test_internal_error_writes_a_crash_log_and_prints_one_line(wtflow: Run, wtfi
         log.unlink()
 
 
-def test_wtflow_debug_lets_the_traceback_through(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
+def test_wtflow_debug_lets_the_traceback_through(
+    wtflow_exe: Run, wtfile: WtfileWriter, tmp_path: Path
+) -> None:
     wtfile(SABOTAGE)
-    result = wtflow("run", env=cli_env(tmp_path, WTFLOW_DEBUG="1"))
+    result = wtflow_exe("run", env=cli_env(tmp_path, WTFLOW_DEBUG="1"))
     assert result.code == 1  # Python's own exit code for an uncaught exception
     assert result.err.startswith("Traceback (most recent call last)"), result
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.cli.conftest import WTFLOW, Run, WtfileWriter, cli_env
+from tests.helpers import wait_for
 
 CI = """
 @wtflow.workflow
@@ -69,10 +69,7 @@ def test_ctrl_c_completes_the_record_as_cancelled(wtfile: WtfileWriter, tmp_path
     proc = subprocess.Popen(
         [*WTFLOW, "run"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 30  # a hang guard
-    while not (tmp_path / "started").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for((tmp_path / "started").exists, "the node to start")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 130

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import WTFLOW, WtfileWriter, cli_env
-from tests.helpers import gone
+from tests.helpers import gone, wait_for
 
 # Three parallel nodes, each a shell that left a grandchild behind; each writes both pids.
 SLEEPERS = """
@@ -39,10 +38,10 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _wait_for(room: Path, count: int) -> None:
-    deadline = time.monotonic() + 30  # a hang guard
-    while len([p for p in room.iterdir() if not p.name.endswith(".tmp")]) < count:
-        assert time.monotonic() < deadline, "nodes did not start"
-        time.sleep(0.02)
+    def ready() -> bool:
+        return len([p for p in room.iterdir() if not p.name.endswith(".tmp")]) >= count
+
+    wait_for(ready, f"{count} node(s) to start")
 
 
 def _pids(room: Path) -> list[int]:
@@ -72,22 +71,21 @@ def test_signal_stops_every_process_and_prints_the_summary(
 
 
 def test_second_ctrl_c_ends_at_once_and_still_leaves_nothing(wtfile: WtfileWriter, tmp_path: Path) -> None:
-    # The node ignores SIGTERM and the grace before SIGKILL is long: only a second Ctrl-C ends
-    # the wait (the 30 s guard below is shorter than the 60 s grace).
+    # The node and its grandchild ignore SIGTERM and the grace before SIGKILL is long: only a
+    # second Ctrl-C ends the wait (the 30 s guard below is shorter than the 60 s grace). The
+    # node's shell notes the SIGTERM of the first Ctrl-C, so the second comes after it.
     wtfile("""
     @wtflow.workflow
     def stubborn():
         return wtflow.Node(name="stubborn", executable=wtflow.Command(
-            "trap '' TERM INT; sleep 120 & echo $$ $! > room/pids.tmp; mv room/pids.tmp room/pids; wait"))
+            "trap 'touch room/terminated' TERM; (trap '' TERM; exec sleep 120) & "
+            "echo $$ $! > room/pids.tmp; mv room/pids.tmp room/pids; "
+            "while kill -0 $! 2>/dev/null; do wait $!; done"))
     """)
     proc = _start(tmp_path, "run", "--kill-grace", "60")
     _wait_for(tmp_path / "room", 1)
     proc.send_signal(signal.SIGINT)
-    assert proc.stdout is not None
-    for line in proc.stdout:  # ends at EOF too, rather than spinning on empty reads
-        if "==> stubborn started" in line:
-            break
-    time.sleep(0.2)  # let the first Ctrl-C reach the engine's graceful stop
+    wait_for((tmp_path / "room" / "terminated").exists, "the first Ctrl-C to reach the node")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -7,29 +7,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import config, wf
+from tests.helpers import config, wait_for, wf
 from wtflow import Command, Engine, Node
 
 
-def wtflow(*args: str, db_url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def wtflow(*args: str, db_url: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
-    result: subprocess.CompletedProcess[str] = subprocess.run(
-        [sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env, timeout=60,
-        **kwargs,  # type: ignore[call-overload]
-    )  # fmt: skip
-    return result
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
+    return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
+                          timeout=60, **kwargs)  # fmt: skip
 
 
 def record(tmp_path: Path, db_url: str, *nodes: Node, name: str = "wf") -> Engine:
@@ -183,11 +173,12 @@ def test_logs_follow_streams_a_running_node_from_another_process(tmp_path: Path,
         env = {**os.environ, "WTFLOW_DB_URL": db_url}
         follower = subprocess.Popen([sys.executable, "-m", "wtflow", "logs", "last", "tail", "--follow"],
                                     stdout=subprocess.PIPE, env=env)  # fmt: skip
-        time.sleep(0.5)
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"one\n"
         assert follower.poll() is None  # still following: the node has not ended
         gate.touch()
         out, _ = follower.communicate(timeout=30)
-        assert out == b"one\ntwo\n"
+        assert out == b"two\n"
         assert follower.returncode == 0
     finally:
         gate.touch()

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert, make_url, select, text
 
-from tests.db.test_history_cli import record, start_run, wait_for
-from tests.helpers import config, wf
+from tests.db.test_history_cli import record, start_run
+from tests.helpers import config, wait_for, wf
 from wtflow import Command, Engine, Node
 from wtflow.db import schema
 from wtflow.db import tables as t

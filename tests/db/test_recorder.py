@@ -8,7 +8,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +16,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Table, create_engine, insert, inspect, make_url, select, text
 
-from tests.helpers import config, py, wf
+from tests.helpers import config, py, wait_for, wf
 from wtflow import Command, Engine, Node
 from wtflow.db import recorder, schema
 from wtflow.db import tables as t
@@ -252,7 +251,7 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"started\n"
-    time.sleep(0.3)  # let the recorder's batch land
+    wait_for(lambda: rows(url, t.attempts), "the recorder to write the running attempt")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()

@@ -200,20 +200,20 @@ def test_the_same_node_twice_names_both_places() -> None:
 
 @pytest.mark.parametrize(
     ("build", "expected"),
-    [
+    [  # the type: ignores mark the wrong types these cases pass on purpose
         (
-            lambda: Node(name="n", executable="make"),
+            lambda: Node(name="n", executable="make"),  # type: ignore[arg-type]
             r"^node 'n': executable='make' is not a Command or a PyFunc",
         ),
-        (lambda: Node(name="n", executable=print), r"is not a Command or a PyFunc; wrap it"),
-        (lambda: Node(name="n", children=["x"]), r"^node 'n': child 'x' is not a Node"),
+        (lambda: Node(name="n", executable=print), r"is not a Command or a PyFunc; wrap it"),  # type: ignore[arg-type]
+        (lambda: Node(name="n", children=["x"]), r"^node 'n': child 'x' is not a Node"),  # type: ignore[list-item]
         (lambda: Node(name="n", retries=-1), r"^node 'n': retries=-1 is not a whole number >= 0"),
         (lambda: Node(name="n", timeout=0), r"^Node\('n'\).timeout=0 is not a positive number"),
         (lambda: Command(""), r"^Command\(cmd=''\) has nothing to run"),
         (lambda: Command([]), r"is not a shell string or a non-empty list"),
         (lambda: Command("x", timeout=True), r"^Command.timeout=True is not a positive number"),
-        (lambda: PyFunc(func="build"), r"^PyFunc\(func='build'\) is not callable"),
-        (lambda: Workflow(name="w", root="root"), r"^workflow 'w': root='root' is not a Node"),
+        (lambda: PyFunc(func="build"), r"^PyFunc\(func='build'\) is not callable"),  # type: ignore[arg-type]
+        (lambda: Workflow(name="w", root="root"), r"^workflow 'w': root='root' is not a Node"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_workflow_shape_is_one_line_naming_the_thing(build: Any, expected: str) -> None:

@@ -14,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import config, gone, wf
+from tests.helpers import config, gone, wait_for, wf
 from tests.procs import argv, wait_for_pids, write_pids
 from wtflow import Command, Engine, Node, PyFunc, Status
 
 
-def _all_gone(pids: list[int], within: float = 10.0) -> bool:
+def _all_gone(pids: list[int]) -> bool:
     # SIGKILL is asynchronous: a killed process needs a moment to become a zombie its (other)
     # parent then reaps. The wait is a hang guard; the assertion is on the pids.
-    deadline = time.monotonic() + within
-    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return all(gone(p) for p in pids)
+    return wait_for(lambda: all(gone(p) for p in pids), f"processes {pids} to end", timeout=10)
 
 
 def test_daemon_left_by_a_finished_node_is_gone_when_the_run_ends(tmp_path: Path) -> None:

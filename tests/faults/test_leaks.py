@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def _write(n: int) -> None:
 @pytest.mark.slow
 def test_a_thousand_nodes_leave_no_fd_child_or_zombie(tmp_path: Path) -> None:
     """Commands and PyFuncs, passing and failing, some killed, some timing out, in parallel groups."""
-    kinds = [
+    kinds: list[Callable[[int], Command | PyFunc]] = [
         lambda i: Command(f"echo cmd {i}"),
         lambda i: Command(["sh", "-c", f"echo argv {i} >&2; exit 3"]),
         lambda i: PyFunc(func=_write, args=(i,)),

@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import config, wf
+from tests.helpers import config, wait_for, wf
 from tests.procs import PATTERN, argv, wait_for_pids
 from wtflow import Command, Engine, Node, Status
 
@@ -123,9 +122,7 @@ def test_sigkill_of_wtflow_leaves_the_output_read_so_far_on_disk(tmp_path: Path)
         expected = b"".join(f"line {i}\n".encode() for i in range(5000))
         # The pipe may still hold lines wtflow has not read; wait (a hang guard) until it has all.
         # A store that kept output in memory, or in a write buffer, never gets there.
-        end = time.monotonic() + 30
-        while out.stat().st_size < len(expected) and time.monotonic() < end:
-            time.sleep(0.01)
+        wait_for(lambda: out.stat().st_size >= len(expected), "wtflow to read every line")
         wtflow_proc.send_signal(signal.SIGKILL)
         assert wtflow_proc.wait(timeout=30) == -signal.SIGKILL
         assert out.read_bytes() == expected

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, update
 
-import wtflow
+from wtflow._version import __version__
 from wtflow.config import mask_url
 from wtflow.db import schema
 from wtflow.db.tables import artifacts, attempts, nodes, runs
@@ -199,7 +199,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
     return {
         "id": event.run_id, "workflow": event.workflow, "status": Status.RUNNING.value, "exit_code": None,
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
-        "pid": os.getpid(), "wtflow_version": wtflow.__version__, "config": event.config,
+        "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
         "run_dir": str(event.run_dir), "heartbeat_at": event.started_at,
     }  # fmt: skip
 
