@@ -26,8 +26,10 @@ from typing import Any
 
 from wtflow import __version__, discover, history, live, terminal
 from wtflow.config import (
+    CI_MODES,
     CONSOLE_MODES,
     Config,
+    parse_path,
     parse_positive_int,
     parse_seconds,
     parse_timeout,
@@ -143,6 +145,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--console", choices=CONSOLE_MODES,
         help="output style (default: live on a terminal, plain otherwise)",
     )  # fmt: skip
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report of the nodes to PATH")
+    parser.add_argument(
+        "--ci", choices=CI_MODES,
+        help="CI log format (default: auto, from GITHUB_ACTIONS / GITLAB_CI; none = plain console)",
+    )  # fmt: skip
+    parser.add_argument("--events", metavar="FILE", help="write every engine event to FILE as JSON lines")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
@@ -209,6 +217,12 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
     if getattr(args, "console", None) is not None:
         values["run.console"] = args.console
+    if getattr(args, "junit_xml", None) is not None:
+        values["report.junit_xml"] = parse_path(args.junit_xml, source="--junit-xml")
+    if getattr(args, "ci", None) is not None:
+        values["report.ci"] = args.ci
+    if getattr(args, "events", None) is not None:
+        values["report.events"] = parse_path(args.events, source="--events")
     if args.quiet:
         values["run.console"] = "quiet"
     return values

@@ -225,12 +225,18 @@ class Engine:
         )
 
     def _default_listeners(self, db_url: str | None) -> list[Listener]:
+        from wtflow.reports import replaces_console, reporters  # first: a bad report path stops here
+
+        reports = reporters(self.config, os.environ, self.workflow)
         listeners: list[Listener] = []
         if db_url is not None:
             from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
             listeners.append(Recorder.connect(db_url))
-        if self._console is not None:
+        listeners.extend(reports)
+        if replaces_console(reports):
+            pass  # a CI log shows node output itself
+        elif self._console is not None:
             listeners.append(self._console)
         else:
             from wtflow.console import PlainConsole, RawConsole
