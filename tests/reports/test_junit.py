@@ -154,3 +154,15 @@ def test_a_report_path_that_cannot_be_written_is_a_usage_error(
     assert result.err.startswith("wtflow: error: JUnit report 'taken/j.xml': ")
     assert result.err.rstrip().endswith("; pass a writable file path to --junit-xml (or WTFLOW_JUNIT_XML)")
     assert len(result.err.splitlines()) == 1
+
+
+def test_the_ci_example_as_its_readme_runs_it(wtflow: Run, tmp_path: Path) -> None:
+    wtfile = Path(__file__).parents[2] / "examples" / "ci" / "wtfile.py"
+    env = cli_env(tmp_path, GITHUB_ACTIONS="true", WTFLOW_ARTIFACTS_DIR="artifacts")
+    result = wtflow("-f", str(wtfile), "run", "--junit-xml", "reports/junit.xml", env=env)
+    assert result.code == 0, result
+    assert {name: _verdict(case) for name, case in _cases(tmp_path / "reports" / "junit.xml").items()} == {
+        "lint": None, "tests": None, "build": None,
+    }  # fmt: skip
+    assert "::group::ci/checks/tests\n" in result.out
+    assert any((tmp_path / "artifacts" / "ci").iterdir())
