@@ -166,3 +166,39 @@ def test_the_ci_example_as_its_readme_runs_it(wtflow: Run, tmp_path: Path) -> No
     }  # fmt: skip
     assert "::group::ci/checks/tests\n" in result.out
     assert any((tmp_path / "artifacts" / "ci").iterdir())
+
+
+def test_retried_attempts_are_flaky_when_a_later_one_passed(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path
+) -> None:
+    wtfile("""
+    @wtflow.workflow
+    def r():
+        flaky = "if [ -e once ]; then echo fine; else touch once; echo 'first try' >&2; exit 5; fi"
+        return wtflow.Node(name="r", parallel=True, children=[
+            wtflow.Node(name="flaky", executable=wtflow.Command(flaky), retries=2, retry_delay=0),
+            wtflow.Node(name="broken", executable=wtflow.Command("echo never >&2; exit 1"),
+                        retries=1, retry_delay=0),
+        ])
+    """)
+    assert wtflow("run", "--junit-xml", "j.xml").code == 1
+    cases = _cases(tmp_path / "j.xml")
+    flaky, broken = cases["flaky"], cases["broken"]
+    assert [(c.tag, c.get("message")) for c in flaky if c.tag != "system-out"] == [
+        ("flakyFailure", "attempt 1: exit 5"),
+    ]
+    assert flaky.findtext("flakyFailure/stackTrace") == "first try\n"
+    assert [(c.tag, c.get("message")) for c in broken if c.tag != "system-err"] == [
+        ("failure", "exit 1"), ("rerunFailure", "attempt 1: exit 1"),
+    ]  # fmt: skip
+
+
+def test_an_events_path_that_cannot_be_written_is_a_usage_error(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path
+) -> None:
+    wtfile(TWO)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = wtflow("run", "--events", "taken/e.jsonl")
+    assert result.code == 2
+    assert result.err.startswith("wtflow: error: events file 'taken/e.jsonl': ")
+    assert result.err.endswith("; pass a writable path to --events (or WTFLOW_EVENTS)\n")

@@ -5,6 +5,7 @@ node that executes something.
     succeeded           <testcase/>
     failed              <failure type="failed" message="exit 1">  tail of stderr
     failed, allowed     <skipped type="allowed_failure">           as pytest writes an xfail
+    retried attempts    <flakyFailure> (it passed later) or <rerunFailure>, as Surefire writes
     timed out/cancelled <error type="timed_out|cancelled">
     skipped             <skipped message="<reason>">
 
@@ -138,6 +139,13 @@ class JUnitReport:
             ET.SubElement(case, "skipped", message=node.reason or "skipped")
         elif status is not Status.SUCCEEDED:  # never finished: the run was abandoned
             ET.SubElement(case, "error", type="unfinished", message=f"ended {status}")
+        for attempt, failed, code, stderr in node.retried:
+            # Surefire's words: flaky when a later attempt passed, rerun when none did.
+            kind = "flaky" if status is Status.SUCCEEDED else "rerun"
+            kind += "Failure" if failed is Status.FAILED else "Error"
+            what = f"exit {code}" if failed is Status.FAILED else str(failed).replace("_", " ")
+            rerun = ET.SubElement(case, kind, type=str(failed), message=f"attempt {attempt}: {what}")
+            ET.SubElement(rerun, "stackTrace").text = self._clean(tail(stderr, FAILURE_TAIL)[0])
         for stream, path in (("system-out", node.stdout_path), ("system-err", node.stderr_path)):
             data, size = tail(path, OUTPUT_CAP)
             if size:  # an empty stream is left out

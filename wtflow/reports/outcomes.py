@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +22,8 @@ class Outcome:
     stdout_path: Path | None = None  # of the last attempt
     stderr_path: Path | None = None
     reason: str | None = None  # why it was skipped
+    # Attempts that were retried: (attempt, status, exit code, its stderr file).
+    retried: list[tuple[int, Status, int | None, Path | None]] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -75,6 +77,8 @@ class Outcomes:
             return
         outcome.status, outcome.exit_code, outcome.ended_at = event.status, event.exit_code, event.ended_at
         outcome.attempts = max(outcome.attempts, event.attempt)
+        if event.will_retry:
+            outcome.retried.append((event.attempt, event.status, event.exit_code, outcome.stderr_path))
         if event.started_at is not None:
             outcome.seconds += (event.ended_at - event.started_at).total_seconds()
         if event.status is Status.SKIPPED:
