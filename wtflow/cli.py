@@ -64,7 +64,8 @@ examples:
   wtflow run --all                     every workflow found (the default without names)
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
-  wtflow run ci -q                     only failures and the summary line"""
+  wtflow run ci -q                     only failures and the summary line
+  wtflow run --junit-xml junit.xml     a JUnit report for CI (GitHub / GitLab logs: --ci, auto by default)"""
 
 
 # -- the parser ---------------------------------------------------------------------------
