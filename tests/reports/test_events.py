@@ -127,3 +127,22 @@ def test_exit_code_and_record_do_not_depend_on_the_ci_mode(
     assert plain[0] == 1
     assert record("github") == plain
     assert record("gitlab") == plain
+
+
+def test_reporters_leave_no_thread_or_open_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import threading
+
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    fds_before = set(os.listdir("/proc/self/fd"))
+    cfg = config(tmp_path, report__events=tmp_path / "e.jsonl", report__ci="github",
+                 report__junit_xml=tmp_path / "j.xml")  # fmt: skip
+    node = wtflow.Node(name="a", executable=wtflow.Command(py("print(1)")))
+    assert wtflow.Engine(wf(node), cfg).run() == 0
+    assert not [t.name for t in threading.enumerate() if t.name in ("EventsLog", "GitHubLog")]
+    assert set(os.listdir("/proc/self/fd")) <= fds_before
+    assert (tmp_path / "j.xml").exists()
+    assert json.loads((tmp_path / "e.jsonl").read_text().splitlines()[-1])["event"] == "RunFinished"
+    assert (tmp_path / "summary.md").read_text().startswith("### wtflow: `wf` succeeded\n")
