@@ -7,6 +7,8 @@ starts, that no sibling will start before it ends. The files are already written
 arrives (the artifacts), so a block costs one read of them, on this listener's own thread: the
 event loop never waits on the CI runner's pipe. What this costs is latency: a long node shows
 its output when it ends (the live view of a running node is `wtflow logs --follow`).
+Measured on a 500-node fan-out, three lines a node, three runs each on 2 shared cores: 1.5 s
+with `--ci github` against 1.4-1.9 s with the plain console, and all 500 groups whole.
 
 In CI mode this listener takes the console's place for node output (`replaces_console`):
 `run.console = quiet` keeps node output out of the log (annotations and the summary remain),
@@ -38,9 +40,18 @@ class CiLog(Worker):
         self.outcomes = Outcomes()
         self._attempts: dict[int, NodeStarted] = {}
 
-    @property
-    def out(self) -> IO[bytes]:
-        return self._out if self._out is not None else sys.stdout.buffer
+    def emit(self, data: bytes) -> None:
+        if self._out is not None:
+            self._out.write(data)
+            return
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+        else:  # a stdout replaced by a text-only stream (a notebook, a test's StringIO)
+            sys.stdout.write(data.decode(errors="replace"))
+
+    def flush(self) -> None:
+        (self._out or getattr(sys.stdout, "buffer", None) or sys.stdout).flush()
 
     def handle(self, event: Event) -> None:
         self.put(event)
@@ -60,20 +71,20 @@ class CiLog(Worker):
                 self.attempt_finished(started, event)
         elif isinstance(event, RunFinished):
             self.run_finished(event)
-        self.out.flush()
+        self.flush()
 
     def write(self, text: str) -> None:
-        self.out.write(text.encode())
+        self.emit(text.encode())
 
     def write_output(self, started: NodeStarted, finished: NodeFinished) -> None:
         """The attempt's stdout and stderr in the order written, secrets masked, ending in a newline."""
         last = b"\n"
         for data in interleaved(started.stdout_path, started.stderr_path, finished.output_order):
             data = self.mask.data(data)
-            self.out.write(data)
+            self.emit(data)
             last = data[-1:]
         if last != b"\n":
-            self.out.write(b"\n")
+            self.emit(b"\n")
 
     def last_error_line(self, started: NodeStarted) -> str:
         return self.mask.text(last_line(started.stderr_path))
