@@ -168,3 +168,23 @@ def test_escaping_follows_the_workflow_command_rules(text: str, data: str, prop:
 def test_command_puts_properties_before_the_message() -> None:
     assert command("error", "exit 1: a\nb", title="ci/x,y:z") == "::error title=ci/x%2Cy%3Az::exit 1: a%0Ab\n"
     assert command("endgroup", "") == "::endgroup::\n"
+
+
+def test_a_big_fan_out_lists_only_what_did_not_pass(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path
+) -> None:
+    wtfile("""
+    @wtflow.workflow
+    def fan():
+        return wtflow.Node(name="fan", parallel=True, children=[
+            wtflow.Node(name=f"n{i}", executable=wtflow.Command("exit 1" if i == 7 else "true"))
+            for i in range(301)
+        ])
+    """)
+    summary = tmp_path / "summary.md"
+    assert wtflow("run", "-q", env=_github_env(tmp_path, summary)).code == 1
+    rows = [line for line in summary.read_text().splitlines() if line.startswith("| `")]
+    assert [re.sub(r"\d+\.\d\ds", "N.NNs", row) for row in rows] == [
+        "| `fan/n7` | ✗ failed (exit 1) | 1 | N.NNs |"
+    ]
+    assert "\n300 more nodes not listed (see the JUnit report).\n" in summary.read_text()

@@ -28,6 +28,8 @@ from wtflow.status import Status
 from wtflow.terminal import STATUS_STYLE
 
 SUMMARY_TAIL_LINES = 20
+SUMMARY_ROWS = 300
+SUMMARY_FAILURES = 20
 
 
 def escape_data(text: str) -> str:
@@ -96,15 +98,26 @@ class GitHubLog(CiLog):
             "| node | status | attempts | duration |",
             "| --- | --- | ---: | ---: |",
         ]
-        for n in nodes:
+        # GitHub keeps at most 1 MiB of summary per step: a big fan-out lists what did not pass.
+        shown = (
+            nodes if len(nodes) <= SUMMARY_ROWS else [n for n in nodes if n.status is not Status.SUCCEEDED]
+        )
+        for n in shown[:SUMMARY_ROWS]:
             mark = STATUS_STYLE[n.status][0]
             took = f"{n.seconds:.2f}s" if n.attempts else ""
             lines.append(f"| `{_md(n.path)}` | {mark} {_md(n.label)} | {n.attempts} | {took} |")
+        if len(nodes) > len(shown[:SUMMARY_ROWS]):
+            lines += [
+                "",
+                f"{len(nodes) - len(shown[:SUMMARY_ROWS])} more nodes not listed (see the JUnit report).",
+            ]
         failures = [n for n in nodes if n.status in (Status.FAILED, Status.TIMED_OUT)]
         if failures:
             lines += ["", "#### Failures"]
-            for n in failures:
+            for n in failures[:SUMMARY_FAILURES]:
                 lines += ["", *self._failure(n)]
+            if len(failures) > SUMMARY_FAILURES:
+                lines += ["", f"and {len(failures) - SUMMARY_FAILURES} more failures."]
         return "\n".join(lines) + "\n\n"
 
     def _failure(self, n: Outcome) -> list[str]:
