@@ -49,14 +49,14 @@ def reporters(config: Config, environ: Mapping[str, str], workflow: Workflow | N
     secrets: Iterable[str] = secrets_of(workflow)
     found: list[Listener] = []
     report = config.report
-    if report.events is not None:
-        from wtflow.reports.events_log import EventsLog
-
-        found.append(EventsLog(report.events, secrets))
-    if report.junit_xml is not None:
+    if report.junit_xml is not None:  # before the events log: its path check may stop the run here
         from wtflow.reports.junit import JUnitReport
 
         found.append(JUnitReport(report.junit_xml, secrets))
+    if report.events is not None:
+        from wtflow.reports.events_log import EventsLog
+
+        found.insert(0, EventsLog(report.events, secrets))  # first, so it hears each event first
     mode = ci_mode(config, environ)
     show_output = config.run.console != "quiet"
     if mode == "github":
