@@ -146,6 +146,11 @@ def test_ci_none_switches_it_off_and_quiet_keeps_only_annotations(
     assert "::" not in off.out.replace("echo '::endgroup::'", "").replace("[t/hello] ::endgroup::", "")
     assert "[t/hello] hi\n" in off.out  # the plain console again
     assert not summary.exists()
+    by_setting = wtflow("run", env={**_github_env(tmp_path, summary), "WTFLOW_CI": "none"})
+    assert by_setting.code == 1
+    assert "::group::" not in by_setting.out
+    assert "[t/hello] hi\n" in by_setting.out
+    assert not summary.exists()
     quiet = wtflow("run", "-q", env=_github_env(tmp_path, summary))
     assert quiet.code == 1
     assert quiet.out == "::add-mask::s3cr3t-value\n::error title=t/bad::exit 2: boom: 50%25 done, a:b\n"
