@@ -32,7 +32,7 @@ from wtflow.commands import run as run_command
 from wtflow.commands import runs as runs_command
 from wtflow.commands import show as show_command
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
-from wtflow.config import Config, parse_positive_int, parse_seconds, parse_timeout
+from wtflow.config import Config, parse_path, parse_positive_int, parse_seconds, parse_timeout
 from wtflow.discover import DEFAULT_WTFILE
 from wtflow.errors import UsageError
 
@@ -155,6 +155,12 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
     if getattr(args, "console", None) is not None:
         values["run.console"] = args.console
+    if getattr(args, "junit_xml", None) is not None:
+        values["report.junit_xml"] = parse_path(args.junit_xml, source="--junit-xml")
+    if getattr(args, "ci", None) is not None:
+        values["report.ci"] = args.ci
+    if getattr(args, "events", None) is not None:
+        values["report.events"] = parse_path(args.events, source="--events")
     if args.quiet:
         values["run.console"] = "quiet"
     return values

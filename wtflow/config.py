@@ -24,6 +24,7 @@ from typing import Any
 from wtflow.errors import ConfigError
 
 CONSOLE_MODES = ("raw", "plain", "live", "quiet")
+CI_MODES = ("auto", "github", "gitlab", "none")
 
 
 def default_max_parallel() -> int:
@@ -78,6 +79,13 @@ def parse_console(raw: str, *, source: str) -> str:
     return value
 
 
+def parse_ci(raw: str, *, source: str) -> str:
+    value = raw.strip().lower()
+    if value not in CI_MODES:
+        raise ConfigError(f"{source}={raw!r} is not a CI mode; use one of {', '.join(CI_MODES)}")
+    return value
+
+
 def parse_path(raw: str, *, source: str) -> Path | None:
     return Path(raw).expanduser() if raw.strip() else None
 
@@ -123,6 +131,12 @@ SETTINGS = (
             "default time limit in seconds for every node (none = no limit)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
+    Setting("report", "junit_xml", "report", "junit_xml", "WTFLOW_JUNIT_XML", parse_path,
+            "write a JUnit XML report of every node to this file (empty = none)"),
+    Setting("report", "ci", "report", "ci", "WTFLOW_CI", parse_ci,
+            "CI log format: auto (from GITHUB_ACTIONS / GITLAB_CI), github, gitlab, none"),
+    Setting("report", "events", "report", "events", "WTFLOW_EVENTS", parse_path,
+            "write every engine event to this file as JSON lines, as they happen (empty = none)"),
 )  # fmt: skip
 
 
@@ -168,6 +182,7 @@ _EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
     parse_seconds: ("a number of seconds >= 0", "2.5"),
     parse_timeout: ("a number of seconds > 0 or None", "30, or None for no limit"),
     parse_console: (f"one of {', '.join(CONSOLE_MODES)}", "'plain'"),
+    parse_ci: (f"one of {', '.join(CI_MODES)}", "'github'"),
 }
 
 
@@ -250,12 +265,25 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """`[report]`: what a run writes for CI and for other programs."""
+
+    junit_xml: Path | None = None
+    ci: str = "auto"
+    events: Path | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "report")
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings. Build with `Config.load()`, `Config.from_env()` or `Config.from_ini(path)`."""
 
     db: DatabaseConfig = field(default_factory=DatabaseConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     # Where each setting that is not a default came from, by `section.key`: "WTFLOW_DB_URL",
     # "ci.ini:3", "flag", "argument". Not compared: two configs with equal values are equal.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

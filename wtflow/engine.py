@@ -128,7 +128,10 @@ class Engine:
         if (db_url or "").startswith(f"sqlite:///{state_dir}") or artifacts_dir.is_relative_to(state_dir):
             await ensure_state_dir(state_dir)
         self.run_id, self.problems = uuid.uuid4().hex, []
-        listeners = [*default_listeners(self.config, console=self._console), *self._extra_listeners]
+        listeners = [
+            *default_listeners(self.config, console=self._console, workflow=self.workflow),
+            *self._extra_listeners,
+        ]
         self._fanout = Fanout(listeners, self.problems)
         self._store = ArtifactStore(artifacts_dir)
         self._slots = asyncio.Semaphore(plan.slots(self.config, self._executor.capacity))

@@ -1,8 +1,9 @@
 """Subscribers to the engine's events, and the one factory that builds a run's default set.
 
     Listener (protocol)      handle(event) for every event, close() once at the end
-    default_listeners(...)   the recorder when the config has a database, then the console of
-                             `config.run.console` (consoles.console_for)
+    default_listeners(...)   the reporters the settings ask for (reports/), the recorder when
+                             the config has a database, then the console of `config.run.console`
+                             (consoles.console_for) unless a CI log replaces it
     Fanout                   a run's listeners: events to each, a broken one dropped, each closed once
 
 The factory imports the recorder and the consoles only when asked for them, so a run that does
@@ -11,6 +12,7 @@ not record never imports SQLAlchemy, and the engine imports neither.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +20,7 @@ from wtflow.events import Event, OutputReceived
 
 if TYPE_CHECKING:
     from wtflow.config import Config
+    from wtflow.model import Workflow
 
 
 class Listener(Protocol):
@@ -52,16 +55,27 @@ class BaseListener:
         return []
 
 
-def default_listeners(config: Config, *, console: Listener | None = None) -> list[Listener]:
-    """The recorder if the config names a database, then `console` (else the config's console).
+def default_listeners(
+    config: Config, *, console: Listener | None = None, workflow: Workflow | None = None
+) -> list[Listener]:
+    """The reporters the settings ask for, the recorder if the config names a database, then
+    `console` (else the config's console) unless a CI log shows the nodes' output itself.
 
-    Raises RecorderError before anything runs when the database cannot be reached."""
+    Raises a UsageError before anything runs when a report path or the database is unusable;
+    the reporters come first, so a bad path stops the run before the database is touched. The
+    workflow lets the CI logs learn its Secret values, which the events never carry."""
+    from wtflow.reports import replaces_console, reporters
+
+    reports = reporters(config, os.environ, workflow)
     listeners: list[Listener] = []
     db_url = config.db.resolved_url(config.storage.resolved_state_dir())
     if db_url is not None:
         from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
         listeners.append(Recorder.connect(db_url))
+    listeners.extend(reports)
+    if replaces_console(reports):
+        return listeners  # a CI log shows node output itself
     if console is None:
         from wtflow.consoles import console_for
 

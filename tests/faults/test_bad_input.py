@@ -31,11 +31,18 @@ BAD_ENV = {
     "WTFLOW_KILL_GRACE": ["-1", "soon", "nan", "inf", ""],
     "WTFLOW_TIMEOUT": ["-5", "forever", "nan", "inf"],
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
+    "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
 }
 
 
 def test_every_variable_that_can_be_wrong_is_tested() -> None:
-    free_text = {"WTFLOW_DB_URL", "WTFLOW_ARTIFACTS_DIR", "WTFLOW_STATE_DIR"}
+    free_text = {
+        "WTFLOW_DB_URL",
+        "WTFLOW_ARTIFACTS_DIR",
+        "WTFLOW_STATE_DIR",
+        "WTFLOW_JUNIT_XML",
+        "WTFLOW_EVENTS",
+    }
     assert set(BAD_ENV) == {s.env for s in SETTINGS} - free_text
 
 
@@ -63,6 +70,8 @@ def test_bad_environment_value_names_variable_value_and_fix(var: str, raw: str) 
         ("run.ignore_failure", "maybe"),
         ("run.ignore_failure", 1),
         ("run.console", 3),
+        ("report.ci", 3),
+        ("report.junit_xml", 42),
         ("storage.state_dir", 42),
         ("storage.artifacts_dir", ["a"]),
         ("db.url", 5),

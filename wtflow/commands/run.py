@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from wtflow import consoles, discover, terminal
+from wtflow import consoles, discover, reports, terminal
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
-from wtflow.config import CONSOLE_MODES, Config
+from wtflow.config import CI_MODES, CONSOLE_MODES, Config
 from wtflow.discover import DEFAULT_WTFILE, Registered
 from wtflow.engine import Engine
 from wtflow.errors import LookupFailed, UsageError, WtfileError
@@ -26,7 +26,8 @@ examples:
   wtflow run --all                     every workflow found (the default without names)
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
-  wtflow run ci -q                     only failures and the summary line"""
+  wtflow run ci -q                     only failures and the summary line
+  wtflow run --junit-xml junit.xml     a JUnit report for CI (GitHub / GitLab logs: --ci, auto by default)"""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +67,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--console", choices=CONSOLE_MODES,
         help="output style (default: live on a terminal, plain otherwise)",
     )  # fmt: skip
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report of the nodes to PATH")
+    parser.add_argument(
+        "--ci", choices=CI_MODES,
+        help="CI log format (default: auto, from GITHUB_ACTIONS / GITLAB_CI; none = plain console)",
+    )  # fmt: skip
+    parser.add_argument("--events", metavar="FILE", help="write every engine event to FILE as JSON lines")
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
@@ -75,6 +82,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     workflows = [wtfiles.build(reg) for reg in chosen]
     only = _only(args.only, workflows)
     color = terminal.color_wanted(args.color, sys.stderr)
+    reports.start_afresh()  # the workflows of this command share its report files
     outcome = EXIT_OK
     for wf in workflows:
         code = _run_one(wf, config, args, only=only, color=color)
