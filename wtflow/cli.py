@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import __version__, discover, history, live, terminal
+from wtflow.commands import report, ui
 from wtflow.config import (
     CONSOLE_MODES,
     Config,
@@ -143,6 +144,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--console", choices=CONSOLE_MODES,
         help="output style (default: live on a terminal, plain otherwise)",
     )  # fmt: skip
+    parser.add_argument("--report", metavar="FILE", help="write the run's HTML report there when it ends")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
@@ -173,6 +175,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     runner.set_defaults(handler=cmd_run)
 
     history.register(commands)
+    report.register(commands)
+    ui.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
@@ -207,6 +211,8 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.timeout"] = parse_timeout(args.timeout, source="--timeout")
     if getattr(args, "kill_grace", None) is not None:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
+    if getattr(args, "report", None) is not None:
+        values["run.report"] = Path(args.report).expanduser()
     if getattr(args, "console", None) is not None:
         values["run.console"] = args.console
     if args.quiet:

@@ -103,6 +103,8 @@ SETTINGS = (
             "default time limit in seconds for every node (none = no limit)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
+    Setting("run", "report", "report", "html", "WTFLOW_REPORT", parse_path,
+            "write the run's HTML report to this file when it ends, even when it fails"),
 )  # fmt: skip
 
 
@@ -209,6 +211,7 @@ class RunConfig:
     kill_grace: float = 2.0
     timeout: float | None = None
     console: str = "raw"
+    report: Path | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self, "run")

@@ -240,6 +240,10 @@ class Engine:
                 listeners.append(RawConsole())
             elif mode in ("plain", "live"):
                 listeners.append(PlainConsole())
+        if self.config.run.report is not None:  # only runs that want a report pay for its import
+            from wtflow.reports.html import HtmlReport
+
+            listeners.append(HtmlReport(self.config.run.report))
         return listeners
 
     async def _finish(self, outcome: Status) -> None:
