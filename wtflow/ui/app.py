@@ -63,7 +63,7 @@ ASSETS = {"views.css": "text/css", "views.js": "text/javascript", "ui.js": "text
 HEADERS = {
     # Node output is someone else's text: even if some got through unescaped, no script but
     # ours runs, and nothing is loaded from elsewhere.
-    "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",  # a ?token= must not leak to links followed from a page
 }
@@ -319,7 +319,7 @@ def _read_from(path: str, offset: int) -> bytes:
 def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f'<title>{esc(title)}</title><link rel="stylesheet" href="/static/views.css"></head>'
         f'<body><nav class="top"><a href="/">wtflow</a></nav><main>{body}</main>'
         '<script src="/static/views.js"></script><script src="/static/ui.js"></script></body></html>',

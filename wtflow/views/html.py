@@ -87,11 +87,10 @@ def size_text(size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def status_badge(item: Record, *, mark: bool = True) -> str:
+def status_badge(item: Record) -> str:
     status = item.get("status")
     allowed = " (allowed)" if item.get("allow_failure") and _failed(item) else ""
-    shown = f"{_mark(status)} {esc(status)}" if mark else esc(status)
-    return f'<span class="st {_status_class(status)}">{shown}{allowed}</span>'
+    return f'<span class="st {_status_class(status)}">{_mark(status)} {esc(status)}{allowed}</span>'
 
 
 def duration_text(item: Record, now: datetime) -> str:
@@ -158,44 +157,46 @@ def tree(
     node_href: NodeHref | None = None,
 ) -> str:
     """Every node as a collapsible row: status, exit code, time, attempts; opened, what it ran
-    and its output (the tails inline in the report, a link to the node's page in the UI)."""
+    and its output (the tails inline in the report, a link to the node's page in the UI).
+
+    The markup is kept terse on purpose: it is repeated for every node of a 5000-node run."""
     nodes: Sequence[Record] = run.get("nodes") or ()
+    base = str(run.get("run_dir") or "")
     out = [
         '<section class="tree-view"><h2>Tree</h2><p class="tools">'
         '<button type="button" data-tree="expand">Expand all</button> '
         '<button type="button" data-tree="collapse">Collapse all</button> '
         '<button type="button" data-tree="failures">Open failures</button></p><div class="tree">'
     ]
-    depths: list[int] = []  # of the nodes whose <details> are still open in the text
+    # Open elements, innermost last: each node's <details> and, if it has children, its
+    # <div class="kids"> (leaves get none: it is repeated thousands of times otherwise).
+    closers: list[tuple[int, str]] = []
     spans = subtree_intervals(nodes, now)
     for i, node in enumerate(nodes):
         depth = int(node.get("depth") or 0)
-        while depths and depths[-1] >= depth:
-            out.append("</div></details>")
-            depths.pop()
+        while closers and closers[-1][0] >= depth:
+            out.append(closers.pop()[1])
         crit = " crit" if node["path"] in critical.paths else ""
         name = esc(node.get("name"))
         if node_href is not None:
             name = f'<a href="{esc(node_href(node))}">{name}</a>'
         attempts = node.get("attempts") or ()
-        facts = [
-            status_badge(node, mark=False),
-            f'<span class="exit">{esc(exit_text(node.get("exit_code")))}</span>',
-            f'<span class="dur">{esc(_span_text(spans[i], running=_running(node)))}</span>',
-        ]
+        allowed = " (allowed)" if node.get("allow_failure") and _failed(node) else ""
+        facts = [exit_text(node.get("exit_code")), _span_text(spans[i], running=_running(node))]
         if len(attempts) > 1:
-            facts.append(f'<span class="att">attempts {len(attempts)}</span>')
-        if crit:
-            facts.append('<span class="crit-mark" title="on the critical path">critical</span>')
+            facts.append(f"attempts {len(attempts)}")
+        small = " · ".join(esc(f) for f in facts if f)
+        has_kids = i + 1 < len(nodes) and int(nodes[i + 1].get("depth") or 0) > depth
         out.append(
-            f'<details class="node {_status_class(node.get("status"))}{crit}" id="n{i}" '
-            f'data-path="{esc(node["path"])}"{" open" if depth == 0 else ""}>'
-            f'<summary><span class="mark">{_mark(node.get("status"))}</span> '
-            f'<span class="name">{name}</span> {" ".join(facts)}</summary>'
-            f'<div class="info">{_node_info(node, now, tails, node_href)}</div><div class="kids">'
+            f'<details class="node {_status_class(node.get("status"))}{crit}" id="n{i}"'
+            f"{' open' if depth == 0 else ''}><summary><b>{_mark(node.get('status'))}</b> "
+            f'<span class="name">{name}</span> <em>{esc(node.get("status"))}{allowed}</em> <small>{small}</small>'
+            f"{' <span class=crit-mark>critical</span>' if crit else ''}</summary>"
+            f'<div class="info">{_node_info(node, now, base, tails, node_href)}</div>'
+            + ('<div class="kids">' if has_kids else "")
         )
-        depths.append(depth)
-    out.append("</div></details>" * len(depths))
+        closers.append((depth, "</div></details>" if has_kids else "</details>"))
+    out.extend(closer for _, closer in reversed(closers))
     out.append("</div></section>")
     return "".join(out)
 
@@ -204,7 +205,9 @@ def _span_text(span: tuple[datetime, datetime] | None, *, running: bool) -> str:
     return seconds_text((span[1] - span[0]).total_seconds(), running=running) if span else ""
 
 
-def _node_info(node: Record, now: datetime, tails: Tails | None, node_href: NodeHref | None) -> str:
+def _node_info(
+    node: Record, now: datetime, base: str, tails: Tails | None, node_href: NodeHref | None
+) -> str:
     parts = []
     if node.get("kind") is not None:
         parts.append(
@@ -212,45 +215,58 @@ def _node_info(node: Record, now: datetime, tails: Tails | None, node_href: Node
             f"<code>{esc(node.get('executes'))}</code></p>"
         )
     attempts = node.get("attempts") or ()
-    if attempts:
-        parts.append(attempts_table(attempts, now))
+    if len(attempts) > 1:
+        parts.append(attempts_table(attempts, now, base))
+    elif attempts:
+        a = attempts[0]
+        facts = [f"pid {a.get('pid')}" if a.get("pid") else "", f"started {time_text(a.get('started_at'))}"]
+        parts.append(f'<p class="note">{esc(" · ".join(f for f in facts if f))}</p>')
     if tails is not None:
         for stream in STREAMS:
             tail = (tails.get(node["path"]) or {}).get(stream)
             if tail is not None:
-                parts.append(output_tail(stream, tail))
+                parts.append(output_tail(stream, tail, base))
     elif node_href is not None and attempts:
         parts.append(f'<p><a href="{esc(node_href(node))}">stdout and stderr</a></p>')
     return "".join(parts)
 
 
-def attempts_table(attempts: Sequence[Record], now: datetime) -> str:
+def attempts_table(attempts: Sequence[Record], now: datetime, base: str = "") -> str:
     rows = "".join(
         f'<tr class="{_status_class(a.get("status"))}"><td>{esc(a.get("n"))}</td><td>{status_badge(a)}</td>'
         f"<td>{esc(exit_text(a.get('exit_code')))}</td><td>{esc(a.get('pid'))}</td>"
         f"<td>{esc(time_text(a.get('started_at')))}</td><td>{esc(duration_text(a, now))}</td>"
-        f"<td>{_output_paths(a)}</td></tr>"
+        f"<td>{_output_paths(a, base)}</td></tr>"
         for a in attempts
     )
     return (
         '<table class="attempts"><thead><tr><th>attempt</th><th>status</th><th>exit</th><th>pid</th>'
-        f"<th>started</th><th>took</th><th>output files</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<th>started</th><th>took</th><th>output</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
-def _output_paths(attempt: Record) -> str:
+def _output_paths(attempt: Record, base: str) -> str:
     outputs = attempt.get("outputs") or {}
     return " ".join(
-        f'<code title="{esc(o.get("path"))}">{esc(name)} {esc(size_text(int(o.get("size") or 0)))}</code>'
+        f'<code title="{esc(short_path(o.get("path"), base))}">{esc(name)} '
+        f"{esc(size_text(int(o.get('size') or 0)))}</code>"
         for name, o in sorted(outputs.items(), key=lambda item: (*STREAMS, item[0]).index(item[0]))
     )
 
 
-def output_tail(stream: str, tail: Tail) -> str:
+def short_path(path: object, base: str) -> str:
+    """An output file's path below the run's folder (shown in the header), else whole."""
+    text = str(path or "")
+    return text[len(base) + 1 :] if base and text.startswith(base.rstrip("/") + "/") else text
+
+
+def output_tail(stream: str, tail: Tail, base: str = "") -> str:
     """One stream's tail, with its file's path and size, and what was left out."""
+    if tail.size == 0 and tail.text == "":
+        return f'<p class="note">{esc(stream)}: empty</p>'
     head = (
         f'<div class="out-head"><b>{esc(stream)}</b> {esc(size_text(tail.size))} '
-        f"<code>{esc(tail.path)}</code></div>"
+        f"<code>{esc(short_path(tail.path, base))}</code></div>"
     )
     if tail.text is None:
         return f'<div class="out {esc(stream)}">{head}<p class="note">{esc(tail.note)}</p></div>'
@@ -288,19 +304,16 @@ def timeline(run: Record, now: datetime, *, critical: CriticalPath, node_href: N
         left = (start - origin).total_seconds() / total * 100
         width = (stop - start).total_seconds() / total * 100
         crit = " crit" if node["path"] in critical.paths else ""
-        label = esc(node["path"]) + (
-            f" #{esc(attempt.get('n'))}" if len(node.get("attempts") or ()) > 1 else ""
-        )
+        several = len(node.get("attempts") or ()) > 1
+        label = esc(node["path"]) + (f" #{esc(attempt.get('n'))}" if several else "")
         tip = (
-            f"{node['path']} attempt {attempt.get('n')}: {attempt.get('status')} "
-            f"{exit_text(attempt.get('exit_code'))}, {seconds_text((stop - start).total_seconds())} "
-            f"from +{seconds_text((start - origin).total_seconds())}"
+            f"{attempt.get('status')} {exit_text(attempt.get('exit_code'))}, "
+            f"{seconds_text((stop - start).total_seconds())} from +{seconds_text((start - origin).total_seconds())}"
         )
         rows.append(
-            f'<div class="tl-row{crit}"><a class="tl-label" href="{esc(_href(node, i, node_href))}" '
-            f'title="{esc(node["path"])}">{label}</a><span class="tl-track"><span class="bar '
-            f'{_status_class(attempt.get("status"))}" style="left:{left:.3f}%;width:{width:.3f}%" '
-            f'title="{esc(tip)}"></span></span></div>'
+            f'<div class="tl-row{crit}"><a href="{esc(_href(node, i, node_href))}">{label}</a><span>'
+            f'<i class="{_status_class(attempt.get("status"))}" style="left:{left:.2f}%;width:{width:.2f}%" '
+            f'title="{esc(tip)}"></i></span></div>'
         )
     legend = (
         f"{len(bars)} attempt{'s' if len(bars) != 1 else ''} over {esc(seconds_text(total))}; "

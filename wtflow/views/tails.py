@@ -19,7 +19,7 @@ from wtflow.views.timing import Record
 TAIL_LINES = 40
 TAIL_BYTES = 4 * 1024  # per stream of a node that went well
 FAILED_TAIL_BYTES = 16 * 1024  # per stream of a node that failed
-BUDGET = 1024 * 1024  # output inlined into one report, in all
+BUDGET = 512 * 1024  # output inlined into one report, in all
 STREAMS = ("stdout", "stderr")
 
 # CSI and OSC sequences (colours, cursor moves, titles), then any other C0 control but \t and \n.

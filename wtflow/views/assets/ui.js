@@ -24,16 +24,16 @@
         return;
       }
       const opened = new Map();
-      region.querySelectorAll("details.node").forEach(function (d) { opened.set(d.dataset.path, d.open); });
+      region.querySelectorAll("details.node").forEach(function (d) { opened.set(d.id, d.open); });
       fresh.querySelectorAll("details.node").forEach(function (d) {
-        if (opened.has(d.dataset.path)) d.open = opened.get(d.dataset.path);
+        if (opened.has(d.id)) d.open = opened.get(d.id);
       });
       region.replaceWith(fresh);
       poll(fresh);
     }, POLL_MS);
   }
 
-  // <pre data-stream-url> panes: Server-Sent Events append what the node writes.
+  // A [data-sse] element names the event stream whose output goes into the <pre id=out-...> panes.
   function follow(source) {
     const events = new EventSource(source.dataset.sse);
     events.addEventListener("output", function (event) {
