@@ -102,7 +102,7 @@ def test_bad_environment_value_names_variable_value_and_fix(env: dict[str, str],
         ("[run]\nmax_parallel = -3\n", r"^ci.ini: \[run\] max_parallel='-3' is not a whole number >= 1"),
         (
             "[runner]\nx = 1\n",
-            r"^ci.ini: unknown section \[runner\]; known sections: database, run, storage$",
+            r"^ci.ini: unknown section \[runner\]; known sections: database, report, run, storage$",
         ),
         (
             "[run]\nignore_failures = 1\n",

@@ -35,7 +35,7 @@ BAD_ENV = {
 
 
 def test_every_variable_that_can_be_wrong_is_tested() -> None:
-    free_text = {"WTFLOW_DB_URL", "WTFLOW_ARTIFACTS_DIR", "WTFLOW_STATE_DIR"}
+    free_text = {"WTFLOW_DB_URL", "WTFLOW_ARTIFACTS_DIR", "WTFLOW_STATE_DIR", "WTFLOW_REPORT"}
     assert set(BAD_ENV) == {s.env for s in SETTINGS} - free_text
 
 
