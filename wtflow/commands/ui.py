@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import secrets
 import socket
@@ -129,6 +130,10 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as e:
         sock.close()
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(
+                f"--host {host} is not an address of this machine; use one of its own, or 0.0.0.0 for all"
+            ) from None
         raise UsageError(
             f"--host {host} --port {port}: cannot listen there: {e.strerror}; choose another --port (0: any free one)"
         ) from None

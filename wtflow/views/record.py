@@ -7,6 +7,7 @@ page and `wtflow show --json` always agree.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ class RecordReader:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._opening = threading.Lock()  # the UI reads from a pool of threads
 
     @classmethod
     def from_config(cls, config: Config) -> RecordReader:
@@ -39,14 +41,16 @@ class RecordReader:
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        if self._engine is None:
-            missing = history._missing_sqlite_file(self.url)
-            if missing is not None:
-                raise LookupFailed(f"no runs recorded yet: database {str(missing)!r} does not exist")
-            from wtflow.db import schema
+        with self._opening:
+            if self._engine is None:
+                missing = history._missing_sqlite_file(self.url)
+                if missing is not None:
+                    raise LookupFailed(f"no runs recorded yet: database {str(missing)!r} does not exist")
+                from wtflow.db import schema
 
-            self._engine = schema.connect(self.url, writer=False)
-        with self._engine.connect() as conn:
+                self._engine = schema.connect(self.url, writer=False)
+            engine = self._engine
+        with engine.connect() as conn:
             yield conn
 
     def close(self) -> None:
