@@ -179,3 +179,13 @@ def test_a_5000_node_report_opens_and_scrolls(
     last = driver.find_elements(By.CSS_SELECTOR, ".tl-row")[-1]
     assert last.is_displayed()
     screenshot(driver, tmp_path / "big.png")
+
+
+def test_the_report_and_the_cli_need_no_web_extra() -> None:
+    code = (
+        "import sys, wtflow.cli, wtflow.reports.html\n"
+        "loaded = {m.partition('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'jinja2'}\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
