@@ -139,14 +139,17 @@ def test_a_running_node_streams_into_its_page(tmp_path: Path, db_url: str, serve
     driver.get(server.url)
     run = _start_run(tmp_path, db_url)
     try:
-        link = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.run a"), "the run on the list")[0]
-        assert "live" in driver.find_element(By.CSS_SELECTOR, "tr.run").text
-        link.click()
-        node_link = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, 'a[href$="/nodes/root/tail"]'),
-                         "the run page with its tree")[0]  # fmt: skip
-        run_page = driver.current_url
+        # Pages of a run still going are replaced every poll, so links are read in one go
+        # (an element found now may be gone at the next step) and followed like a click.
+        run_page = wait(driver, lambda d: d.execute_script(
+            "const row = document.querySelector('tr.run');"
+            "return row && row.textContent.includes('live') && row.querySelector('a').href"), "the run on the list")  # fmt: skip
         assert re.fullmatch(rf"{server.url}runs/[0-9a-f]{{32}}", run_page)
-        node_link.click()
+        driver.get(run_page)
+        node_page = wait(driver, lambda d: d.execute_script(
+            "const a = document.querySelector('a[href$=\"/nodes/root/tail\"]'); return a && a.href"),
+            "the run page with its tree")  # fmt: skip
+        driver.get(node_page)
         pane = "#out-stdout"
         wait(driver, lambda d: "first line" in d.find_element(By.CSS_SELECTOR, pane).text, "the first line")
         driver.execute_script("window.samePage = true")
