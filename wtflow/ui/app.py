@@ -156,8 +156,10 @@ class _Pages:
             return RedirectResponse(run_href(run["id"]), status_code=303)
         now = run_now(run, self.clock)
         final = run["status"] != Status.RUNNING
+        # A big run's page is megabytes: fetch it again less often the bigger it is.
+        every = min(10_000, max(1_500, len(run["nodes"]) * 2))
         body = (
-            f'<div data-live data-final="{int(final)}">'
+            f'<div data-live data-final="{int(final)}" data-poll="{every}">'
             + run_sections(run, now, node_href=lambda n: node_href(run["id"], n["path"]))
             + "</div>"
         )

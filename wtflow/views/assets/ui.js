@@ -30,7 +30,7 @@
       });
       region.replaceWith(fresh);
       poll(fresh);
-    }, POLL_MS);
+    }, Number(region.dataset.poll) || POLL_MS);
   }
 
   // A [data-sse] element names the event stream whose output goes into the <pre id=out-...> panes.
