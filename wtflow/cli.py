@@ -28,9 +28,11 @@ from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
 from wtflow.commands import list as list_command
 from wtflow.commands import logs as logs_command
+from wtflow.commands import report as report_command
 from wtflow.commands import run as run_command
 from wtflow.commands import runs as runs_command
 from wtflow.commands import show as show_command
+from wtflow.commands import ui as ui_command
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from wtflow.config import Config, parse_path, parse_positive_int, parse_seconds, parse_timeout
 from wtflow.discover import DEFAULT_WTFILE
@@ -119,6 +121,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     for history_command in (runs_command, show_command, logs_command, db_command):
         history_command.register(commands)
     config_command.register(commands)
+    report_command.register(commands)
+    ui_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
@@ -153,6 +157,8 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.timeout"] = parse_timeout(args.timeout, source="--timeout")
     if getattr(args, "kill_grace", None) is not None:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
+    if getattr(args, "report", None) is not None:
+        values["report.html"] = parse_path(args.report, source="--report")
     if getattr(args, "console", None) is not None:
         values["run.console"] = args.console
     if getattr(args, "junit_xml", None) is not None:

@@ -137,6 +137,8 @@ SETTINGS = (
             "CI log format: auto (from GITHUB_ACTIONS / GITLAB_CI), github, gitlab, none"),
     Setting("report", "events", "report", "events", "WTFLOW_EVENTS", parse_path,
             "write every engine event to this file as JSON lines, as they happen (empty = none)"),
+    Setting("report", "html", "report", "html", "WTFLOW_REPORT", parse_path,
+            "write the run's HTML report to this file when it ends, even when it fails"),
 )  # fmt: skip
 
 
@@ -271,6 +273,7 @@ class ReportConfig:
     junit_xml: Path | None = None
     ci: str = "auto"
     events: Path | None = None
+    html: Path | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self, "report")

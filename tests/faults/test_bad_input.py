@@ -42,6 +42,7 @@ def test_every_variable_that_can_be_wrong_is_tested() -> None:
         "WTFLOW_STATE_DIR",
         "WTFLOW_JUNIT_XML",
         "WTFLOW_EVENTS",
+        "WTFLOW_REPORT",
     }
     assert set(BAD_ENV) == {s.env for s in SETTINGS} - free_text
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from wtflow.commands.record import database_url
 from wtflow.config import Config, mask_url
 from wtflow.errors import RecorderError
 
@@ -39,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
     from wtflow.artifacts import ensure_private_dir
     from wtflow.db import schema
+    from wtflow.db.read import record_url
 
-    url = database_url(config)
+    url = record_url(config)
     if config.db.url is None:  # the default database lives in wtflow's own state folder
         state = config.storage.resolved_state_dir()
         try:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
 from wtflow.config import Config
-from wtflow.errors import UsageError
 from wtflow.status import Status
 from wtflow.terminal import color_wanted, paint, paint_status
 
@@ -23,23 +22,13 @@ if TYPE_CHECKING:
 RUN_HELP = "run id, unique prefix, or last (the newest run, also one still going on)"
 
 
-def database_url(config: Config) -> str:
-    url = config.db.resolved_url(config.storage.resolved_state_dir())
-    if url is None:
-        raise UsageError(
-            "recording is off (the database URL is empty), so there is no history; "
-            "set WTFLOW_DB_URL to the database the runs were recorded in"
-        )
-    return url
-
-
 @contextmanager
 def reading(config: Config) -> Iterator[Reader]:
     """The record, read-only (it never upgrades, creates or marks anything)."""
-    from wtflow.db.read import open_record
+    from wtflow.db.read import open_record, record_url
 
     # The default database lives in the project's state folder: none yet means nothing ran here.
-    with open_record(database_url(config), missing_folder_is_empty=config.db.url is None) as reader:
+    with open_record(record_url(config), missing_folder_is_empty=config.db.url is None) as reader:
         yield reader
 
 

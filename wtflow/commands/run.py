@@ -73,6 +73,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="CI log format (default: auto, from GITHUB_ACTIONS / GITLAB_CI; none = plain console)",
     )  # fmt: skip
     parser.add_argument("--events", metavar="FILE", help="write every engine event to FILE as JSON lines")
+    parser.add_argument("--report", metavar="FILE", help="write the run's HTML report there when it ends")
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:

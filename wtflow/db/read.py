@@ -28,10 +28,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from wtflow.config import mask_url
+from wtflow.config import Config, mask_url
 from wtflow.db import schema
 from wtflow.db.tables import artifacts, attempts, nodes, runs
-from wtflow.errors import LookupFailed, RecorderError
+from wtflow.errors import LookupFailed, RecorderError, UsageError
 from wtflow.status import Status
 
 # A Row is a tuple, whose .index() method hides a column named "index": read it under this name.
@@ -129,6 +129,17 @@ class RunSummary:
 
 
 # -- opening -----------------------------------------------------------------------------
+
+
+def record_url(config: Config) -> str:
+    """The URL of the record the config names, or a UsageError when recording is off."""
+    url = config.db.resolved_url(config.storage.resolved_state_dir())
+    if url is None:
+        raise UsageError(
+            "recording is off (the database URL is empty), so there is no history; "
+            "set WTFLOW_DB_URL to the database the runs were recorded in"
+        )
+    return url
 
 
 @contextmanager
@@ -259,8 +270,14 @@ class Reader:
                 "check WTFLOW_DB_URL / [database] url"
             ) from None
 
+    @property
+    def empty(self) -> bool:
+        """The database has no record yet (no tables): every query finds nothing."""
+        return self._empty
+
     def check_schema(self) -> None:
         """This wtflow's schema, or a one-line error naming the fix (never an upgrade here)."""
+        self._empty = False
         with self._read() as conn:
             current = schema.current_revision(conn)
             if current is None:
@@ -388,6 +405,14 @@ class Reader:
             ordered.append(replace(info, depth=depth))
             stack.extend((c, depth + 1) for c in reversed(children.get(info.index, [])))
         return ordered
+
+    def node_at(self, run: RunInfo, path: str) -> NodeInfo | None:
+        """The node at `path` ('root/a/b') afresh, or None when the run has none there."""
+        with self._read() as conn:
+            index = conn.execute(
+                select(nodes.c.index).where(nodes.c.run_id == run.id, nodes.c.path == path)
+            ).scalar()
+        return None if index is None else self.node(run, index)
 
     def node(self, run: RunInfo, index: int) -> NodeInfo:
         """One node afresh, with its attempts (for `logs --follow`, polling it)."""

@@ -60,6 +60,10 @@ def reporters(config: Config, environ: Mapping[str, str], workflow: Workflow | N
         from wtflow.reports.events_log import EventsLog
 
         found.insert(0, EventsLog(report.events, secrets))  # first, so it hears each event first
+    if report.html is not None:  # only runs that want the HTML report pay for its import
+        from wtflow.reports.html import HtmlReport
+
+        found.append(HtmlReport(report.html))
     mode = ci_mode(config, environ)
     show_output = config.run.console != "quiet"
     if mode == "github":

@@ -1,0 +1,1 @@
+"""`wtflow ui`: a read-only web app over the record (Starlette; `pip install 'wtflow[ui]'`)."""
