@@ -1,0 +1,25 @@
+"""A real local Dask cluster for the Dask executor's tests: 2 worker processes, 1 thread each.
+
+Each test module starts its own (a module-scoped fixture): starting one takes seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+distributed = pytest.importorskip(
+    "distributed", reason="dask.distributed is not installed (pip install 'wtflow[dask]')"
+)
+
+
+def start_cluster() -> distributed.LocalCluster:
+    return distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[distributed.LocalCluster]:
+    with start_cluster() as running:
+        yield running

@@ -1,0 +1,420 @@
+"""Runs each attempt as one task on a Dask cluster; on the worker the node runs as it does locally.
+
+    engine ── DaskExecutor.run ── client.submit(_attempt_task, key=<the attempt>) ──> a worker thread
+                                                                                       │
+        start, output, end  <── scheduler <── worker.log_event(<the run's topic>) ── _Host
+                                                 (one per worker process: an asyncio loop thread
+                                                  with a LocalExecutor, and a reaper process)
+        cancel ── client.run(_stop_attempt, token, workers=[the one running it]) ──> _Host
+
+The engine keeps order, failure policy, retries, time limits and events; Dask only places
+attempts. Its own retries are off (`retries=0`), and a task the scheduler hands to a second worker
+after the first died refuses to start: it claims a Dask `Event` named by the attempt before the
+node starts, so a second start finds it set. Either way the engine hears `lost`.
+
+Output travels as Dask log events (worker -> scheduler -> client, over the connections Dask keeps
+anyway; ordered, since one worker's events share one batched stream), in pieces of at most
+`PIECE` bytes: the scheduler keeps the last `distributed.admin.low-level-log-length` events of a
+topic (1,000 by default), so that bounds what it holds for a run. (distributed's Pub/Sub is gone
+from current releases; a Dask Queue costs a round trip per put.) The client writes each piece to
+the engine's sinks as it arrives, so the artifact files grow while the node runs, in the layout of
+a local run, and `wtflow logs --follow` reads them.
+
+Imported only when a run names a scheduler: the local path never imports dask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import distributed
+
+from wtflow.errors import UsageError
+from wtflow.executables import Command, PyFunc
+from wtflow.executors import ExecRequest, ExecResult, Sink, StartNotice
+from wtflow.executors.local import LocalExecutor
+
+PIECE = 64 * 1024
+CONNECT_TIMEOUT = 10.0
+STOP_SLACK = 10.0  # seconds past the grace a stop may take (the worker's answer travels too)
+END_WAIT = 10.0  # seconds the end message may trail the task's own result
+
+
+def _claim_name(token: str) -> str:
+    return f"wtflow-claim-{token}"
+
+
+def _topic(run_id: str) -> str:
+    return f"wtflow-{run_id}"
+
+
+def _result_of(fields: Mapping[str, Any]) -> ExecResult:
+    known = {f.name for f in dataclasses.fields(ExecResult)}
+    return ExecResult(**{k: v for k, v in fields.items() if k in known})
+
+
+class _Attempt:
+    """What the client knows of one attempt: its messages, in order, and where it runs."""
+
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.worker: str | None = None
+
+
+class DaskExecutor:
+    """Hands each attempt to a dask.distributed scheduler (`tcp://host:8786`) as one task."""
+
+    def __init__(self, address: str, *, kill_grace: float = 2.0) -> None:
+        self.address = address
+        self.kill_grace = kill_grace
+        self._client: distributed.Client | None = None
+        self._threads: int | None = None
+        self._attempts: dict[str, _Attempt] = {}
+        self._topics: set[str] = set()
+        self._claimed: list[str] = []  # claims to drop at the end of the run, off the attempts' path
+        self._opening: asyncio.Lock | None = None
+
+    @property
+    def capacity(self) -> int | None:
+        return self._threads  # the cluster's worker threads, once connected
+
+    async def open(self) -> None:
+        """Connect to the scheduler (before anything runs, so a bad address is a usage error)."""
+        if self._client is not None:
+            return
+        try:
+            client = await distributed.Client(
+                self.address, asynchronous=True, set_as_default=False, timeout=CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError, ValueError) as e:
+            raise UsageError(
+                f"executor {self.address!r}: cannot reach the Dask scheduler ({e}); "
+                "start one with `wtflow cluster` or `dask scheduler`, or use --executor local"
+            ) from None
+        self._client = client
+        self._threads = sum((await client.nthreads()).values()) or None
+
+    async def _ready(self) -> distributed.Client:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            await self.open()
+        assert self._client is not None
+        return self._client
+
+    def _subscribe(self, client: distributed.Client, run_id: str) -> None:
+        topic = _topic(run_id)
+        if topic not in self._topics:
+            self._topics.add(topic)
+            client.subscribe_topic(topic, self._on_event)
+
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        msg = event[1]
+        attempt = self._attempts.get(msg["t"])
+        if attempt is not None:
+            attempt.messages.put_nowait(msg)
+
+    async def run(
+        self,
+        request: ExecRequest,
+        *,
+        sinks: Mapping[str, Sink],
+        on_start: Callable[[StartNotice], None],
+    ) -> ExecResult:
+        """Run the attempt on some worker; the result is the node's, or `lost` with the worker."""
+        client = await self._ready()
+        try:
+            payload = _pickle(request)
+        except _NotPortable as e:
+            return ExecResult(error=str(e))
+        a = request.attempt
+        # One id per submission, for its task key, its claim and its messages: the attempt's
+        # token would do, but a caller may send the same attempt twice (the conformance suite).
+        token = f"{a.run_id}-{a.index}-{a.number}-{uuid.uuid4().hex[:8]}"
+        attempt = self._attempts[token] = _Attempt()
+        self._subscribe(client, a.run_id)
+        resources = getattr(request, "resources", None) or None
+        future = client.submit(
+            _attempt_task, payload, token, _topic(a.run_id), self.kill_grace,
+            key=f"wtflow-{token}", pure=False, retries=0, resources=resources,
+        )  # fmt: skip
+        watcher = asyncio.ensure_future(self._watch(future, attempt))
+        try:
+            result = await self._follow(attempt, sinks, on_start)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop(client, future, token, attempt))
+            raise
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+            self._attempts.pop(token, None)
+            future.release()
+        if not result.lost:
+            self._claimed.append(token)  # its task has ended: no second start can come
+        return result
+
+    async def _watch(self, future: distributed.Future, attempt: _Attempt) -> None:
+        """Put the task's own end in the queue: its result, or why it has none (the worker died)."""
+        try:
+            outcome = await future
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # KilledWorker, or the task itself broke
+            attempt.messages.put_nowait({"k": "failed", "why": f"{type(e).__name__}: {e}"})
+        else:
+            attempt.messages.put_nowait({"k": "done", **outcome})
+
+    async def _follow(
+        self, attempt: _Attempt, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
+    ) -> ExecResult:
+        started = False
+        done: dict[str, Any] | None = None
+        streams = {"o": sinks["stdout"], "e": sinks["stderr"]}
+        while True:
+            if done is None:
+                msg = await attempt.messages.get()
+            else:  # the task has ended: its end message is on its way, through the scheduler
+                try:
+                    async with asyncio.timeout(END_WAIT):
+                        msg = await attempt.messages.get()
+                except TimeoutError:
+                    return _result_of(done)
+            kind = msg["k"]
+            if kind in streams:
+                await streams[kind].write(msg["d"])
+            elif kind == "s":
+                started, attempt.worker = True, msg["w"]
+                on_start(StartNotice(msg["h"], msg["p"]))
+            elif kind == "x":
+                return _result_of(msg["r"])
+            elif kind == "done":
+                if "refused" in msg:
+                    return ExecResult(error=f"worker lost: {msg['refused']}; not started again", lost=True)
+                done = msg["r"]
+            else:  # failed: the task has no result
+                where = f" ({attempt.worker})" if attempt.worker else ""
+                if started or "KilledWorker" in msg["why"]:
+                    return ExecResult(error=f"worker lost{where}: {msg['why']}", lost=True)
+                return ExecResult(error=f"the Dask task failed{where}: {msg['why']}")
+
+    async def _stop(
+        self, client: distributed.Client, future: distributed.Future, token: str, attempt: _Attempt
+    ) -> None:
+        """Stop the node's process group on its worker (a running task's thread is not interrupted
+        by cancelling its future), waiting until it has stopped; a task not started yet never will."""
+        workers = [attempt.worker] if attempt.worker else None
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.kill_grace + STOP_SLACK):
+                if workers is None:
+                    await future.cancel()
+                await client.run(_stop_attempt, token, workers=workers)
+
+    def abandon(self) -> None:
+        # The loop is gone (a second Ctrl-C): no connection to tell the workers through. Their
+        # nodes end with their tasks' time limits, or with the workers (see _reaper).
+        self._attempts.clear()
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        self._topics.clear()
+        self._opening = None
+        if client is not None:
+            claimed, self._claimed = self._claimed, []
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*(distributed.Event(_claim_name(t), client=client).clear() for t in claimed))
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+# -- what goes over the wire -----------------------------------------------------------------
+
+
+class _NotPortable(Exception):
+    pass
+
+
+_BY_VALUE: set[str] = set()
+_INSTALLED = tuple(
+    str(Path(p).resolve()) for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["stdlib"]}
+)
+
+
+def _pickle(request: ExecRequest) -> bytes:
+    """The request as bytes; a PyFunc from the user's own files (a wtfile, a module beside it) goes
+    by value, since the workers need not have those files; installed code goes by reference."""
+    executable = request.executable
+    if isinstance(executable, PyFunc):
+        module = sys.modules.get(getattr(executable.func, "__module__", "") or "")
+        origin = getattr(module, "__file__", None)
+        if module is not None and origin and not str(Path(origin).resolve()).startswith(_INSTALLED):
+            if module.__name__ not in _BY_VALUE and module.__name__ != "__main__":
+                cloudpickle.register_pickle_by_value(module)
+                _BY_VALUE.add(module.__name__)
+    try:
+        return bytes(cloudpickle.dumps(request))
+    except Exception as e:
+        raise _NotPortable(
+            f"PyFunc {executable.describe()} cannot be sent to the Dask workers ({type(e).__name__}: {e}); "
+            "make it a module-level function of a module the workers can import (installed, or on a "
+            "shared path in PYTHONPATH)"
+        ) from None
+
+
+# -- on the worker ---------------------------------------------------------------------------
+
+
+def _attempt_task(payload: bytes, token: str, topic: str, grace: float) -> dict[str, Any]:
+    """The Dask task of one attempt: claim it, then run it on this worker's host and wait."""
+    worker = distributed.get_worker()
+    claim = distributed.Event(_claim_name(token))
+    if claim.is_set():
+        # The scheduler handed us a task whose first worker died after starting it: it may have
+        # run, so it must not run again; the engine decides on a retry.
+        return {"refused": f"attempt {token} was started on a worker that is gone"}
+    claim.set()
+    host = _Host.get()
+    try:
+        request: ExecRequest = cloudpickle.loads(payload)
+    except Exception as e:
+        return {"r": {"error": _import_error(e, worker.address)}}
+    job = asyncio.run_coroutine_threadsafe(host.attempt(request, token, topic, worker, grace), host.loop)
+    return {"r": job.result()}
+
+
+def _import_error(error: Exception, where: str) -> str:
+    return (
+        f"the node cannot be loaded on worker {where} ({type(error).__name__}: {error}); install its "
+        "module on the workers or put it on a shared path (PYTHONPATH of the workers)"
+    )
+
+
+async def _stop_attempt(token: str) -> None:
+    """Run on a worker's event loop by `client.run`: stop that attempt if it runs here, and keep
+    it from starting if it has not yet."""
+    host = _Host.get()
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(host.stop(token), host.loop))
+
+
+class _Sink:
+    def __init__(self, worker: distributed.Worker, topic: str, token: str, kind: str) -> None:
+        self._worker, self._topic, self._token, self._kind = worker, topic, token, kind
+
+    async def write(self, data: bytes) -> None:
+        for at in range(0, len(data), PIECE):
+            self._worker.log_event(self._topic, {"t": self._token, "k": self._kind, "d": data[at : at + PIECE]})
+
+
+class _Host:
+    """One per worker process: a thread with an event loop where nodes run under a LocalExecutor
+    (its process groups, TERM -> grace -> KILL, token sweep), and the reaper that ends them if
+    the worker dies."""
+
+    _instance: _Host | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _Host:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.hostname = socket.gethostname()
+        self._executors: dict[float, LocalExecutor] = {}
+        self._running: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._stopped: set[str] = set()
+        read, self._reaper_pipe = os.pipe()  # both close-on-exec: only the reaper gets the read end
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-m", "wtflow.executors._reaper"],
+            stdin=read,
+            start_new_session=True,
+        )
+        os.close(read)
+        threading.Thread(target=self.loop.run_forever, name="wtflow-nodes", daemon=True).start()
+
+    def _tell_reaper(self, line: str) -> None:
+        os.write(self._reaper_pipe, line.encode())
+
+    async def attempt(
+        self, request: ExecRequest, token: str, topic: str, worker: distributed.Worker, grace: float
+    ) -> dict[str, Any]:
+        if token in self._stopped:
+            self._stopped.discard(token)
+            return dataclasses.asdict(ExecResult(error="stopped before it started"))
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[token] = task  # type: ignore[assignment]
+        try:
+            result = await self._run(request, token, topic, worker, grace)
+        except asyncio.CancelledError:
+            # Stopped by the client (_stop_attempt), whose own run() raises: this task ends with a
+            # report instead, so the worker logs no error.
+            result = ExecResult(error="stopped")
+        finally:
+            self._running.pop(token, None)
+        fields = dataclasses.asdict(result)
+        worker.log_event(topic, {"t": token, "k": "x", "r": fields})
+        return fields
+
+    async def _run(
+        self, request: ExecRequest, token: str, topic: str, worker: distributed.Worker, grace: float
+    ) -> ExecResult:
+        executor = self._executors.get(grace)
+        if executor is None:
+            executor = self._executors[grace] = LocalExecutor(kill_grace=grace)
+        request, pickled = _as_spawned(request)
+        groups: list[int] = []
+
+        def on_start(notice: StartNotice) -> None:
+            if notice.pid is not None:
+                groups.append(notice.pid)
+                self._tell_reaper(f"+{notice.pid} {request.attempt.token}\n")
+            host = f"{self.hostname} ({worker.address})"
+            worker.log_event(topic, {"t": token, "k": "s", "h": host, "p": notice.pid, "w": worker.address})
+
+        sinks = {"stdout": _Sink(worker, topic, token, "o"), "stderr": _Sink(worker, topic, token, "e")}
+        try:
+            return await executor.run(request, sinks=sinks, on_start=on_start)
+        finally:
+            for pgid in groups:
+                self._tell_reaper(f"-{pgid}\n")
+            if pickled is not None:
+                pickled.unlink(missing_ok=True)
+
+    async def stop(self, token: str) -> None:
+        task = self._running.get(token)
+        if task is None:
+            self._stopped.add(token)  # its task may not have reached us yet
+            return
+        task.cancel()
+        await asyncio.wait([task])
+
+
+def _as_spawned(request: ExecRequest) -> tuple[ExecRequest, Path | None]:
+    """A PyFunc becomes a fresh interpreter running it (see _spawned): a worker has threads, and
+    forking a threaded process for user code is how locks end up held forever in the child."""
+    executable = request.executable
+    if not isinstance(executable, PyFunc):
+        return request, None
+    fd, name = tempfile.mkstemp(prefix="wtflow-pyfunc-", suffix=".pickle")
+    with os.fdopen(fd, "wb") as f:
+        f.write(cloudpickle.dumps(executable))
+    command = Command([sys.executable, "-m", "wtflow.executors._spawned", name])
+    return dataclasses.replace(request, executable=command), Path(name)
