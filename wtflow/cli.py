@@ -28,6 +28,7 @@ from wtflow import __version__, discover, history, live, terminal
 from wtflow.config import (
     CONSOLE_MODES,
     Config,
+    parse_executor,
     parse_positive_int,
     parse_seconds,
     parse_timeout,
@@ -140,6 +141,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="run only nodes whose path matches (e.g. 'build/*'; repeatable), and what leads to them",
     )  # fmt: skip
     parser.add_argument(
+        "--executor", metavar="WHERE",
+        help="where nodes run: local (the default), or a Dask scheduler, e.g. tcp://scheduler:8786",
+    )  # fmt: skip
+    parser.add_argument(
         "--console", choices=CONSOLE_MODES,
         help="output style (default: live on a terminal, plain otherwise)",
     )  # fmt: skip
@@ -209,6 +214,8 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
     if getattr(args, "console", None) is not None:
         values["run.console"] = args.console
+    if getattr(args, "executor", None) is not None:
+        values["run.executor"] = parse_executor(args.executor, source="--executor")
     if args.quiet:
         values["run.console"] = "quiet"
     return values

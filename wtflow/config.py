@@ -67,6 +67,22 @@ def parse_console(raw: str, *, source: str) -> str:
     return value
 
 
+EXECUTOR_SCHEMES = ("tcp://", "tls://", "inproc://")
+
+
+def parse_executor(raw: str, *, source: str) -> str:
+    value = raw.strip()
+    if value.lower() == "local":
+        return "local"
+    scheme, _, where = value.partition("://")
+    if f"{scheme.lower()}://" in EXECUTOR_SCHEMES and where.strip("/"):
+        return value
+    raise ConfigError(
+        f"{source}={raw!r} is not an executor; use local, or a Dask scheduler address "
+        "such as tcp://scheduler:8786 (tls://, inproc:// too)"
+    )
+
+
 def parse_path(raw: str, *, source: str) -> Path | None:
     return Path(raw).expanduser() if raw.strip() else None
 
@@ -103,6 +119,8 @@ SETTINGS = (
             "default time limit in seconds for every node (none = no limit)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
+    Setting("run", "executor", "run", "executor", "WTFLOW_EXECUTOR", parse_executor,
+            "where nodes run: local, or a Dask scheduler address (tcp://host:8786)"),
 )  # fmt: skip
 
 
@@ -148,6 +166,7 @@ _EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
     parse_seconds: ("a number of seconds >= 0", "2.5"),
     parse_timeout: ("a number of seconds > 0 or None", "30, or None for no limit"),
     parse_console: (f"one of {', '.join(CONSOLE_MODES)}", "'plain'"),
+    parse_executor: ("'local' or a Dask scheduler address", "'tcp://scheduler:8786'"),
 }
 
 
@@ -209,6 +228,7 @@ class RunConfig:
     kill_grace: float = 2.0
     timeout: float | None = None
     console: str = "raw"
+    executor: str = "local"
 
     def __post_init__(self) -> None:
         _check_fields(self, "run")

@@ -177,12 +177,15 @@ class Engine:
                     f"state folder {str(state_dir)!r} cannot be created: {e.strerror}; "
                     "set WTFLOW_STATE_DIR to a writable folder"
                 ) from None
+        opening = getattr(self._executor, "open", None)  # a cluster is reached before anything starts
+        if opening is not None:
+            await opening()
         self.run_id, self.problems = uuid.uuid4().hex, []
         self._listeners = [*default_listeners(self.config, console=self._console), *self._extra_listeners]
         self._unclosed = list(self._listeners)
         self._output_listeners = [x for x in self._listeners if x.wants_output]
         self._store = ArtifactStore(artifacts_dir)
-        self._slots = asyncio.Semaphore(self.config.run.max_parallel)
+        self._slots = asyncio.Semaphore(plan.parallel_limit(self.config, self._executor.capacity))
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()

@@ -157,6 +157,8 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
             row = node.row
             extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else ""
             extra += "  (allowed to fail)" if row.allow_failure and Status(row.status).is_failure else ""
+            elsewhere = sorted({a.row.host for a in node.attempts if a.row.host and a.row.host != run.host})
+            extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
             rows.append(("  " * node.depth + row.name, row.status, _exit(row.exit_code),
                          _duration(row.started_at, row.ended_at, row.status) if row.started_at else "", extra))  # fmt: skip
         for node, line in zip(nodes, _columns(rows), strict=True):
@@ -339,7 +341,7 @@ def _node_json(node: Any) -> dict[str, Any]:
         "started_at": _iso(row.started_at), "ended_at": _iso(row.ended_at),
         "duration": _seconds(row.started_at, row.ended_at),
         "attempts": [
-            {"n": a.row.n, "status": a.row.status, "exit_code": a.row.exit_code, "pid": a.row.pid,
+            {"n": a.row.n, "status": a.row.status, "exit_code": a.row.exit_code, "pid": a.row.pid, "host": a.row.host,
              "started_at": _iso(a.row.started_at), "ended_at": _iso(a.row.ended_at),
              "duration": _seconds(a.row.started_at, a.row.ended_at),
              "outputs": {name: {"path": o.path, "size": o.size} for name, o in a.outputs.items()}}

@@ -5,6 +5,7 @@ subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
 should_retry / retry_delay   whether another attempt comes, and after how long
 verdict(outcome, signal)     the run's status and exit code
+parallel_limit(config, cap)  most attempts at once: max_parallel, or the cluster's threads
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wtflow.config import Config
+from wtflow.config import Config, default_max_parallel
 from wtflow.model import Placed, Workflow
 from wtflow.status import Status
 
@@ -107,3 +108,14 @@ def verdict(outcome: Status, interrupted_by: int | None = None) -> tuple[Status,
     if outcome.is_failure:
         return Status.FAILED, EXIT_FAILED
     return Status.SUCCEEDED, EXIT_OK
+
+
+def parallel_limit(config: Config, capacity: int | None) -> int:
+    """Most attempts at once: `max_parallel` when it was set; otherwise the executor's capacity
+    (a Dask cluster's worker threads) when it has one, else max_parallel's default.
+
+    "Set" is read as "differs from the default": a value equal to the default cannot be told
+    apart from it once the settings are merged."""
+    if capacity is None or config.run.max_parallel != default_max_parallel():
+        return config.run.max_parallel
+    return capacity

@@ -1,7 +1,9 @@
 """How an executable becomes a process: the seam between the engine and where things run.
 
     Executor (protocol)
-    └── LocalExecutor        asyncio + a process group per node on this machine (local.py)
+    ├── LocalExecutor        asyncio + a process group per node on this machine (local.py)
+    └── DaskExecutor         one dask.distributed task per attempt; on the worker, a LocalExecutor
+                             (dask.py; imported only when a run names a scheduler)
 
 The engine sends an `ExecRequest`: what to run, the environment *changes* (the executor merges
 them onto its own environment), the working directory and the attempt's identity. `run()` calls
@@ -120,7 +122,23 @@ class Executor(Protocol):
 
 
 def default_executor(config: Config) -> Executor:
-    """The executor a run uses when none is given: processes on this machine."""
+    """The executor a run uses when none is given: processes on this machine, or on the Dask
+    cluster `[run] executor` names."""
+    if config.run.executor != "local":
+        return _dask_executor(config)
     from wtflow.executors.local import LocalExecutor  # the engine stays free of local-process code
 
     return LocalExecutor(kill_grace=config.run.kill_grace)
+
+
+def _dask_executor(config: Config) -> Executor:
+    from wtflow.errors import UsageError
+
+    try:  # imported only here: the local path never pays for dask
+        from wtflow.executors.dask import DaskExecutor
+    except ImportError as e:
+        raise UsageError(
+            f"executor {config.run.executor!r} needs dask.distributed, which is missing ({e.name}); "
+            "pip install 'wtflow[dask]'"
+        ) from None
+    return DaskExecutor(config.run.executor, kill_grace=config.run.kill_grace)

@@ -35,5 +35,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for `wtflow cluster` must not stop the guard
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # a Ctrl-C meant for `wtflow cluster` must not stop the guard
     os._exit(main())

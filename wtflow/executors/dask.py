@@ -38,6 +38,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import cloudpickle
@@ -168,7 +169,7 @@ class DaskExecutor:
             self._claimed.append(token)  # its task has ended: no second start can come
         return result
 
-    async def _watch(self, future: distributed.Future, attempt: _Attempt) -> None:
+    async def _watch(self, future: distributed.Future[Any], attempt: _Attempt) -> None:
         """Put the task's own end in the queue: its result, or why it has none (the worker died)."""
         try:
             outcome = await future
@@ -213,7 +214,7 @@ class DaskExecutor:
                 return ExecResult(error=f"the Dask task failed{where}: {msg['why']}")
 
     async def _stop(
-        self, client: distributed.Client, future: distributed.Future, token: str, attempt: _Attempt
+        self, client: distributed.Client, future: distributed.Future[Any], token: str, attempt: _Attempt
     ) -> None:
         """Stop the node's process group on its worker (a running task's thread is not interrupted
         by cancelling its future), waiting until it has stopped; a task not started yet never will."""
@@ -236,7 +237,9 @@ class DaskExecutor:
         if client is not None:
             claimed, self._claimed = self._claimed, []
             with contextlib.suppress(Exception):
-                await asyncio.gather(*(distributed.Event(_claim_name(t), client=client).clear() for t in claimed))
+                await asyncio.gather(
+                    *(distributed.Event(_claim_name(t), client=client).clear() for t in claimed)
+                )
             with contextlib.suppress(Exception):
                 await client.close()
 
@@ -254,17 +257,21 @@ _INSTALLED = tuple(
 )
 
 
+def _is_users(module: ModuleType) -> bool:
+    origin = getattr(module, "__file__", None)
+    installed = origin is None or str(Path(origin).resolve()).startswith(_INSTALLED)
+    return not installed and module.__name__ != "__main__"  # cloudpickle sends __main__ by value anyway
+
+
 def _pickle(request: ExecRequest) -> bytes:
     """The request as bytes; a PyFunc from the user's own files (a wtfile, a module beside it) goes
     by value, since the workers need not have those files; installed code goes by reference."""
     executable = request.executable
     if isinstance(executable, PyFunc):
         module = sys.modules.get(getattr(executable.func, "__module__", "") or "")
-        origin = getattr(module, "__file__", None)
-        if module is not None and origin and not str(Path(origin).resolve()).startswith(_INSTALLED):
-            if module.__name__ not in _BY_VALUE and module.__name__ != "__main__":
-                cloudpickle.register_pickle_by_value(module)
-                _BY_VALUE.add(module.__name__)
+        if module is not None and _is_users(module) and module.__name__ not in _BY_VALUE:
+            cloudpickle.register_pickle_by_value(module)
+            _BY_VALUE.add(module.__name__)
     try:
         return bytes(cloudpickle.dumps(request))
     except Exception as e:
@@ -316,7 +323,9 @@ class _Sink:
 
     async def write(self, data: bytes) -> None:
         for at in range(0, len(data), PIECE):
-            self._worker.log_event(self._topic, {"t": self._token, "k": self._kind, "d": data[at : at + PIECE]})
+            self._worker.log_event(
+                self._topic, {"t": self._token, "k": self._kind, "d": data[at : at + PIECE]}
+            )
 
 
 class _Host:
@@ -338,7 +347,7 @@ class _Host:
         self.loop = asyncio.new_event_loop()
         self.hostname = socket.gethostname()
         self._executors: dict[float, LocalExecutor] = {}
-        self._running: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
         self._stopped: set[str] = set()
         read, self._reaper_pipe = os.pipe()  # both close-on-exec: only the reaper gets the read end
         self._reaper = subprocess.Popen(
@@ -360,7 +369,7 @@ class _Host:
             return dataclasses.asdict(ExecResult(error="stopped before it started"))
         task = asyncio.current_task()
         assert task is not None
-        self._running[token] = task  # type: ignore[assignment]
+        self._running[token] = task
         try:
             result = await self._run(request, token, topic, worker, grace)
         except asyncio.CancelledError:
