@@ -157,7 +157,9 @@ class DaskExecutor:
         try:
             result = await self._follow(attempt, sinks, on_start)
         except asyncio.CancelledError:
-            await asyncio.shield(self._stop(client, future, token, attempt))
+            notice = await asyncio.shield(self._stop(client, future, token, attempt))
+            if notice is not None and attempt.worker is None:
+                on_start(notice)  # it had started, but the word had not come yet: the record says so
             raise
         finally:
             watcher.cancel()
@@ -215,15 +217,19 @@ class DaskExecutor:
 
     async def _stop(
         self, client: distributed.Client, future: distributed.Future[Any], token: str, attempt: _Attempt
-    ) -> None:
+    ) -> StartNotice | None:
         """Stop the node's process group on its worker (a running task's thread is not interrupted
-        by cancelling its future), waiting until it has stopped; a task not started yet never will."""
+        by cancelling its future), waiting until it has stopped; a task not started yet never will.
+        Returns where it had started, if it had."""
         workers = [attempt.worker] if attempt.worker else None
+        answers: dict[str, Any] = {}
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.kill_grace + STOP_SLACK):
                 if workers is None:
                     await future.cancel()
-                await client.run(_stop_attempt, token, workers=workers)
+                answers = await client.run(_stop_attempt, token, workers=workers)
+        started = [a for a in answers.values() if a is not None]
+        return StartNotice(*started[0]) if started else None
 
     def abandon(self) -> None:
         # The loop is gone (a second Ctrl-C): no connection to tell the workers through. Their
@@ -310,11 +316,11 @@ def _import_error(error: Exception, where: str) -> str:
     )
 
 
-async def _stop_attempt(token: str) -> None:
-    """Run on a worker's event loop by `client.run`: stop that attempt if it runs here, and keep
-    it from starting if it has not yet."""
+async def _stop_attempt(token: str) -> tuple[str, int | None] | None:
+    """Run on a worker's event loop by `client.run`: stop that attempt if it runs here (and say
+    where it had started), and keep it from starting if it has not yet."""
     host = _Host.get()
-    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(host.stop(token), host.loop))
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(host.stop(token), host.loop))
 
 
 class _Sink:
@@ -349,6 +355,7 @@ class _Host:
         self._executors: dict[float, LocalExecutor] = {}
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._stopped: set[str] = set()
+        self._started: dict[str, tuple[str, int | None]] = {}
         read, self._reaper_pipe = os.pipe()  # both close-on-exec: only the reaper gets the read end
         self._reaper = subprocess.Popen(
             [sys.executable, "-m", "wtflow.executors._reaper"],
@@ -396,24 +403,28 @@ class _Host:
                 groups.append(notice.pid)
                 self._tell_reaper(f"+{notice.pid} {request.attempt.token}\n")
             host = f"{self.hostname} ({worker.address})"
+            self._started[token] = (host, notice.pid)
             worker.log_event(topic, {"t": token, "k": "s", "h": host, "p": notice.pid, "w": worker.address})
 
         sinks = {"stdout": _Sink(worker, topic, token, "o"), "stderr": _Sink(worker, topic, token, "e")}
         try:
             return await executor.run(request, sinks=sinks, on_start=on_start)
         finally:
+            self._started.pop(token, None)
             for pgid in groups:
                 self._tell_reaper(f"-{pgid}\n")
             if pickled is not None:
                 pickled.unlink(missing_ok=True)
 
-    async def stop(self, token: str) -> None:
+    async def stop(self, token: str) -> tuple[str, int | None] | None:
         task = self._running.get(token)
         if task is None:
             self._stopped.add(token)  # its task may not have reached us yet
-            return
+            return None
+        started = self._started.get(token)
         task.cancel()
         await asyncio.wait([task])
+        return started
 
 
 def _as_spawned(request: ExecRequest) -> tuple[ExecRequest, Path | None]:
