@@ -102,7 +102,7 @@ def test_a_time_limit_kills_the_grandchild_on_the_worker(tmp_path: Path, cluster
     pids = tmp_path / "pids"
     slow = Node(name="slow", timeout=1, executable=Command(
         f"sleep 100 & echo $$ $! > {pids}.tmp; mv {pids}.tmp {pids}; wait"))  # fmt: skip
-    code, events = run(tree(slow), on_cluster(tmp_path, cluster))
+    code, _ = run(tree(slow), on_cluster(tmp_path, cluster))
     assert code == 1
     assert slow.status == Status.TIMED_OUT
     leader, grandchild = map(int, wait_for(pids, parts=2))
