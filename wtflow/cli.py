@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import __version__, discover, history, live, terminal
+from wtflow.commands import cluster as cluster_command
 from wtflow.config import (
     CONSOLE_MODES,
     Config,
@@ -178,6 +179,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     runner.set_defaults(handler=cmd_run)
 
     history.register(commands)
+    cluster_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands

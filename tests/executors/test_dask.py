@@ -233,3 +233,41 @@ def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cl
         rows = conn.execute(sa.text("select status, exit_code from attempts")).all()
     engine.dispose()
     assert rows == [("failed", None)]
+
+
+def test_wtflow_cluster_starts_workers_runs_a_wtfile_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    (tmp_path / "wtfile.py").write_text(
+        "import wtflow\n@wtflow.workflow\ndef w():\n"
+        "    return wtflow.Node(name='r', parallel=True, children=[\n"
+        "        wtflow.Node(name=f'n{i}', executable=wtflow.Command('echo $PPID')) for i in range(4)])\n"
+    )
+    env = {**os.environ, "WTFLOW_CONSOLE": "quiet"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "wtflow", "cluster", "--workers", "2", "--port", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    ) as cluster:  # fmt: skip
+        try:
+            _use_and_stop(cluster, tmp_path, env)
+        finally:
+            if cluster.poll() is None:
+                os.killpg(cluster.pid, signal.SIGKILL)
+                cluster.wait()
+
+
+def _use_and_stop(cluster: subprocess.Popen[bytes], tmp_path: Path, env: dict[str, str]) -> None:
+    assert cluster.stdout is not None
+    assert cluster.stderr is not None
+    first = cluster.stdout.readline().decode()
+    assert first.startswith("scheduler tcp://"), first + cluster.stderr.read().decode()
+    address = first.split()[1]
+    assert cluster.stdout.readline().decode().split() == ["workers", "2", "x", "1", "thread"]
+    done = subprocess.run([sys.executable, "-m", "wtflow", "run", "--executor", address],
+                          cwd=tmp_path, env=env, capture_output=True, timeout=WAIT)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    with distributed.Client(address) as client:
+        workers = set(client.run(os.getpid).values())
+    # The group gets the Ctrl-C, as from a terminal: the workers ignore it, the cluster stops them.
+    os.killpg(cluster.pid, signal.SIGINT)
+    assert cluster.wait(timeout=WAIT) == 0, cluster.stderr.read().decode()
+    assert b"Traceback" not in cluster.stderr.read()
+    wait_gone(*workers)

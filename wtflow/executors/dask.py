@@ -172,21 +172,21 @@ class DaskExecutor:
         return result
 
     async def _watch(self, future: distributed.Future[Any], attempt: _Attempt) -> None:
-        """Put the task's own end in the queue: its result, or why it has none (the worker died)."""
-        try:
-            outcome = await future
-        except asyncio.CancelledError:
-            raise
-        except BaseException as e:  # KilledWorker, or the task itself broke
-            attempt.messages.put_nowait({"k": "failed", "why": f"{type(e).__name__}: {e}"})
-        else:
-            attempt.messages.put_nowait({"k": "done", **outcome})
+        """Put the task's own end in the queue: done (its messages said how it went), or why it
+        has no result (the worker died). Its result is fetched only if its end message never came:
+        fetching it costs a connection to the worker, per attempt."""
+        await distributed.wait(future)
+        if future.status == "finished":
+            attempt.messages.put_nowait({"k": "done", "future": future})
+            return
+        error = await future.exception()  # KilledWorker, or the task itself broke
+        attempt.messages.put_nowait({"k": "failed", "why": f"{type(error).__name__}: {error}"})
 
     async def _follow(
         self, attempt: _Attempt, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
     ) -> ExecResult:
         started = False
-        done: dict[str, Any] | None = None
+        done: distributed.Future[Any] | None = None
         streams = {"o": sinks["stdout"], "e": sinks["stderr"]}
         while True:
             if done is None:
@@ -196,7 +196,7 @@ class DaskExecutor:
                     async with asyncio.timeout(END_WAIT):
                         msg = await attempt.messages.get()
                 except TimeoutError:
-                    return _result_of(done)
+                    return _result_of((await done)["r"])
             kind = msg["k"]
             if kind in streams:
                 await streams[kind].write(msg["d"])
@@ -205,10 +205,10 @@ class DaskExecutor:
                 on_start(StartNotice(msg["h"], msg["p"]))
             elif kind == "x":
                 return _result_of(msg["r"])
+            elif kind == "refused":
+                return ExecResult(error=f"worker lost: {msg['why']}; not started again", lost=True)
             elif kind == "done":
-                if "refused" in msg:
-                    return ExecResult(error=f"worker lost: {msg['refused']}; not started again", lost=True)
-                done = msg["r"]
+                done = msg["future"]
             else:  # failed: the task has no result
                 where = f" ({attempt.worker})" if attempt.worker else ""
                 if started or "KilledWorker" in msg["why"]:
@@ -298,13 +298,19 @@ def _attempt_task(payload: bytes, token: str, topic: str, grace: float) -> dict[
     if claim.is_set():
         # The scheduler handed us a task whose first worker died after starting it: it may have
         # run, so it must not run again; the engine decides on a retry.
-        return {"refused": f"attempt {token} was started on a worker that is gone"}
+        why = f"attempt {token} was started on a worker that is gone"
+        worker.log_event(topic, {"t": token, "k": "refused", "why": why})
+        return {
+            "r": dataclasses.asdict(ExecResult(error=f"worker lost: {why}; not started again", lost=True))
+        }
     claim.set()
     host = _Host.get()
     try:
         request: ExecRequest = cloudpickle.loads(payload)
     except Exception as e:
-        return {"r": {"error": _import_error(e, worker.address)}}
+        fields = dataclasses.asdict(ExecResult(error=_import_error(e, worker.address)))
+        worker.log_event(topic, {"t": token, "k": "x", "r": fields})
+        return {"r": fields}
     job = asyncio.run_coroutine_threadsafe(host.attempt(request, token, topic, worker, grace), host.loop)
     return {"r": job.result()}
 
