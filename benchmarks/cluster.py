@@ -3,6 +3,11 @@ cluster of 2 worker processes, against the local executor, alternately in the sa
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,15 +21,21 @@ THREADS = 8  # per worker: an echo node is latency, not CPU, as a cluster's node
 
 @contextmanager
 def _cluster() -> Iterator[str]:
-    try:
-        import distributed
-    except ImportError:
-        raise Skip("dask.distributed is not installed (pip install 'wtflow[dask]')") from None
-    with distributed.LocalCluster(
-        n_workers=WORKERS, threads_per_worker=THREADS, processes=True, dashboard_address=None,
-        host="127.0.0.1",
-    ) as cluster:  # fmt: skip
-        yield cluster.scheduler_address
+    """`wtflow cluster` in a process of its own: the scheduler must not share the engine's GIL."""
+    if importlib.util.find_spec("distributed") is None:
+        raise Skip("dask.distributed is not installed (pip install 'wtflow[dask]')")
+    argv = [sys.executable, "-m", "wtflow", "cluster", "--workers", str(WORKERS), "--threads", str(THREADS),
+            "--port", "0"]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True) as cluster:
+        try:
+            assert cluster.stdout is not None
+            first = cluster.stdout.readline().decode()
+            if not first.startswith("scheduler "):
+                raise Skip(f"wtflow cluster did not start: {first!r}")
+            yield first.split()[1]
+        finally:
+            os.killpg(cluster.pid, signal.SIGINT)
+            cluster.wait()
 
 
 def dask(ctx: Context) -> list[Figure]:

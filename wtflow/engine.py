@@ -320,7 +320,7 @@ class Engine:
             "WTFLOW_ATTEMPT": str(attempt),
             "WTFLOW_ARTIFACTS": str(files["stdout"].path.parent),
         }
-        request = ExecRequest(p.node.executable, env, policy.cwd, identity)
+        request = ExecRequest(p.node.executable, env, policy.cwd, identity, resources=p.node.resources)
         announced: list[StartNotice] = []
 
         def on_start(notice: StartNotice) -> None:

@@ -1,4 +1,5 @@
-"""A real local Dask cluster for the Dask executor's tests: 2 worker processes, 1 thread each.
+"""A real local Dask cluster for the Dask executor's tests: 2 worker processes, 1 thread each,
+each offering the resource GPU=1.
 
 Each test module starts its own (a module-scoped fixture): starting one takes seconds."""
 
@@ -15,7 +16,12 @@ distributed = pytest.importorskip(
 
 def start_cluster() -> distributed.LocalCluster:
     return distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        resources={"GPU": 1},  # a label for Node(resources=...) to ask for; no GPU is needed
     )
 
 

@@ -271,3 +271,13 @@ def _use_and_stop(cluster: subprocess.Popen[bytes], tmp_path: Path, env: dict[st
     assert cluster.wait(timeout=WAIT) == 0, cluster.stderr.read().decode()
     assert b"Traceback" not in cluster.stderr.read()
     wait_gone(*workers)
+
+
+def test_resources_pass_through_to_the_workers(tmp_path: Path, cluster) -> None:
+    gpu = Node(name="gpu", executable=Command("echo on a GPU worker"), resources={"GPU": 1})
+    tpu = Node(name="tpu", executable=Command("echo never"), resources={"TPU": 1})
+    code, _ = run(tree(gpu, tpu), on_cluster(tmp_path, cluster))
+    assert code == 1
+    assert gpu.status == Status.SUCCEEDED
+    assert tpu.status == Status.FAILED
+    assert b"no worker of the cluster offers resources TPU=1" in tpu.stderr_artifact.data

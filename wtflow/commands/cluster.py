@@ -83,7 +83,7 @@ def cmd_cluster(args: argparse.Namespace, config: Config) -> int:
         try:
             cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=args.workers, threads_per_worker=args.threads, processes=True,
-                host=args.host, scheduler_port=args.port, dashboard_address=None,
+                host=args.host, scheduler_port=args.port, dashboard_address=":0",  # any free port
             )  # fmt: skip
         except OSError as e:
             raise UsageError(

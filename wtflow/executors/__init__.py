@@ -59,6 +59,8 @@ class ExecRequest:
     env: Mapping[str, str]
     cwd: Path | None
     attempt: AttemptId
+    # What the worker must offer (Node.resources); only a cluster executor reads it.
+    resources: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

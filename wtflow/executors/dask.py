@@ -53,6 +53,7 @@ PIECE = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 STOP_SLACK = 10.0  # seconds past the grace a stop may take (the worker's answer travels too)
 END_WAIT = 10.0  # seconds the end message may trail the task's own result
+LINGER = 0.005  # seconds a worker holds messages to send them together
 
 
 def _claim_name(token: str) -> str:
@@ -124,10 +125,10 @@ class DaskExecutor:
             client.subscribe_topic(topic, self._on_event)
 
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        msg = event[1]
-        attempt = self._attempts.get(msg["t"])
-        if attempt is not None:
-            attempt.messages.put_nowait(msg)
+        for msg in event[1]["m"]:
+            attempt = self._attempts.get(msg["t"])
+            if attempt is not None:
+                attempt.messages.put_nowait(msg)
 
     async def run(
         self,
@@ -148,7 +149,10 @@ class DaskExecutor:
         token = f"{a.run_id}-{a.index}-{a.number}-{uuid.uuid4().hex[:8]}"
         attempt = self._attempts[token] = _Attempt()
         self._subscribe(client, a.run_id)
-        resources = getattr(request, "resources", None) or None
+        resources = dict(request.resources) if request.resources else None
+        missing = await _unavailable(client, resources)
+        if missing:
+            return ExecResult(error=missing)
         future = client.submit(
             _attempt_task, payload, token, _topic(a.run_id), self.kill_grace,
             key=f"wtflow-{token}", pure=False, retries=0, resources=resources,
@@ -243,11 +247,48 @@ class DaskExecutor:
         if client is not None:
             claimed, self._claimed = self._claimed, []
             with contextlib.suppress(Exception):
-                await asyncio.gather(
-                    *(distributed.Event(_claim_name(t), client=client).clear() for t in claimed)
-                )
+                await _drop_claims(client, [_claim_name(t) for t in claimed])
             with contextlib.suppress(Exception):
                 await client.close()
+
+
+async def _unavailable(client: distributed.Client, resources: dict[str, float] | None) -> str | None:
+    """Why no worker can take a node needing `resources` (Dask would queue it forever), or None."""
+    if not resources:
+        return None
+    assert client.scheduler is not None
+    identity = await client.scheduler.identity(n_workers=-1)
+    offers = [w.get("resources") or {} for w in identity["workers"].values()]
+    if any(all(offer.get(k, 0) >= v for k, v in resources.items()) for offer in offers):
+        return None
+    wanted = " ".join(f"{k}={v:g}" for k, v in resources.items())
+    return (
+        f"no worker of the cluster offers resources {wanted}; start workers that do, e.g. "
+        f"`dask worker <scheduler> --resources '{wanted}'`"
+    )
+
+
+async def _drop_claims(client: distributed.Client, names: list[str]) -> None:
+    """Forget the claims of attempts that ended: one call to the scheduler when it can import
+    wtflow (as `wtflow cluster`'s can), else one Event.clear() each, a few at a time."""
+    if not names:
+        return
+    try:
+        await client.run_on_scheduler(_forget_events, names)
+    except Exception:
+        limit = asyncio.Semaphore(8)
+
+        async def clear(name: str) -> None:
+            async with limit:
+                await distributed.Event(name, client=client).clear()
+
+        await asyncio.gather(*(clear(n) for n in names))
+
+
+def _forget_events(names: list[str], dask_scheduler: distributed.Scheduler) -> None:
+    events = dask_scheduler.extensions["events"]
+    for name in names:
+        events.event_clear(name)  # no one waits on a claim: clearing it deletes it
 
 
 # -- what goes over the wire -----------------------------------------------------------------
@@ -299,7 +340,7 @@ def _attempt_task(payload: bytes, token: str, topic: str, grace: float) -> dict[
         # The scheduler handed us a task whose first worker died after starting it: it may have
         # run, so it must not run again; the engine decides on a retry.
         why = f"attempt {token} was started on a worker that is gone"
-        worker.log_event(topic, {"t": token, "k": "refused", "why": why})
+        worker.log_event(topic, {"m": [{"t": token, "k": "refused", "why": why}]})
         return {
             "r": dataclasses.asdict(ExecResult(error=f"worker lost: {why}; not started again", lost=True))
         }
@@ -309,7 +350,7 @@ def _attempt_task(payload: bytes, token: str, topic: str, grace: float) -> dict[
         request: ExecRequest = cloudpickle.loads(payload)
     except Exception as e:
         fields = dataclasses.asdict(ExecResult(error=_import_error(e, worker.address)))
-        worker.log_event(topic, {"t": token, "k": "x", "r": fields})
+        worker.log_event(topic, {"m": [{"t": token, "k": "x", "r": fields}]})
         return {"r": fields}
     job = asyncio.run_coroutine_threadsafe(host.attempt(request, token, topic, worker, grace), host.loop)
     return {"r": job.result()}
@@ -329,15 +370,41 @@ async def _stop_attempt(token: str) -> tuple[str, int | None] | None:
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(host.stop(token), host.loop))
 
 
+class _Outbox:
+    """Messages to the clients, held for up to LINGER seconds and sent as one log event per topic:
+    a short node's start, output and end cost the scheduler and the client one event, not three."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, worker: distributed.Worker) -> None:
+        self._loop, self._worker = loop, worker
+        self._held: dict[str, list[dict[str, Any]]] = {}
+        self._size = 0
+        self._flush_at: asyncio.TimerHandle | None = None
+
+    def send(self, topic: str, msg: dict[str, Any], *, now: bool = False) -> None:
+        self._held.setdefault(topic, []).append(msg)
+        self._size += len(msg.get("d", b""))
+        if now or self._size >= PIECE:
+            self.flush()
+        elif self._flush_at is None:
+            self._flush_at = self._loop.call_later(LINGER, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        for topic, msgs in self._held.items():
+            self._worker.log_event(topic, {"m": msgs})
+        self._held.clear()
+        self._size = 0
+
+
 class _Sink:
-    def __init__(self, worker: distributed.Worker, topic: str, token: str, kind: str) -> None:
-        self._worker, self._topic, self._token, self._kind = worker, topic, token, kind
+    def __init__(self, outbox: _Outbox, topic: str, token: str, kind: str) -> None:
+        self._outbox, self._topic, self._token, self._kind = outbox, topic, token, kind
 
     async def write(self, data: bytes) -> None:
         for at in range(0, len(data), PIECE):
-            self._worker.log_event(
-                self._topic, {"t": self._token, "k": self._kind, "d": data[at : at + PIECE]}
-            )
+            self._outbox.send(self._topic, {"t": self._token, "k": self._kind, "d": data[at : at + PIECE]})
 
 
 class _Host:
@@ -362,6 +429,7 @@ class _Host:
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._stopped: set[str] = set()
         self._started: dict[str, tuple[str, int | None]] = {}
+        self._box: _Outbox | None = None
         read, self._reaper_pipe = os.pipe()  # both close-on-exec: only the reaper gets the read end
         self._reaper = subprocess.Popen(
             [sys.executable, "-m", "wtflow.executors._reaper"],
@@ -370,6 +438,11 @@ class _Host:
         )
         os.close(read)
         threading.Thread(target=self.loop.run_forever, name="wtflow-nodes", daemon=True).start()
+
+    def _outbox(self, worker: distributed.Worker) -> _Outbox:
+        if self._box is None:
+            self._box = _Outbox(self.loop, worker)
+        return self._box
 
     def _tell_reaper(self, line: str) -> None:
         os.write(self._reaper_pipe, line.encode())
@@ -392,7 +465,7 @@ class _Host:
         finally:
             self._running.pop(token, None)
         fields = dataclasses.asdict(result)
-        worker.log_event(topic, {"t": token, "k": "x", "r": fields})
+        self._outbox(worker).send(topic, {"t": token, "k": "x", "r": fields}, now=True)
         return fields
 
     async def _run(
@@ -410,9 +483,11 @@ class _Host:
                 self._tell_reaper(f"+{notice.pid} {request.attempt.token}\n")
             host = f"{self.hostname} ({worker.address})"
             self._started[token] = (host, notice.pid)
-            worker.log_event(topic, {"t": token, "k": "s", "h": host, "p": notice.pid, "w": worker.address})
+            start = {"t": token, "k": "s", "h": host, "p": notice.pid, "w": worker.address}
+            self._outbox(worker).send(topic, start)
 
-        sinks = {"stdout": _Sink(worker, topic, token, "o"), "stderr": _Sink(worker, topic, token, "e")}
+        outbox = self._outbox(worker)
+        sinks = {"stdout": _Sink(outbox, topic, token, "o"), "stderr": _Sink(outbox, topic, token, "e")}
         try:
             return await executor.run(request, sinks=sinks, on_start=on_start)
         finally:
