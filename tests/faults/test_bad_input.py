@@ -31,6 +31,7 @@ BAD_ENV = {
     "WTFLOW_KILL_GRACE": ["-1", "soon", "nan", "inf", ""],
     "WTFLOW_TIMEOUT": ["-5", "forever", "nan", "inf"],
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
+    "WTFLOW_EXECUTOR": ["dask", "", "scheduler:8786", "tcp://", "http://x:8786"],
 }
 
 

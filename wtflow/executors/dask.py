@@ -179,12 +179,21 @@ class DaskExecutor:
         """Put the task's own end in the queue: done (its messages said how it went), or why it
         has no result (the worker died). Its result is fetched only if its end message never came:
         fetching it costs a connection to the worker, per attempt."""
-        await distributed.wait(future)
-        if future.status == "finished":
-            attempt.messages.put_nowait({"k": "done", "future": future})
-            return
-        error = await future.exception()  # KilledWorker, or the task itself broke
-        attempt.messages.put_nowait({"k": "failed", "why": f"{type(error).__name__}: {error}"})
+        try:
+            await _ended(future)
+            if future.status == "finished":
+                attempt.messages.put_nowait({"k": "done", "future": future})
+                return
+            if future.status == "error":
+                error = await future.exception()  # KilledWorker, or the task itself broke
+                why = f"{type(error).__name__}: {error}"
+            else:  # the scheduler dropped it: it went away, or so did our connection to it
+                why = f"the scheduler says the task is {future.status}"
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            why = f"{type(e).__name__}: {e}"
+        attempt.messages.put_nowait({"k": "failed", "why": why})
 
     async def _follow(
         self, attempt: _Attempt, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
@@ -236,9 +245,23 @@ class DaskExecutor:
         return StartNotice(*started[0]) if started else None
 
     def abandon(self) -> None:
-        # The loop is gone (a second Ctrl-C): no connection to tell the workers through. Their
-        # nodes end with their tasks' time limits, or with the workers (see _reaper).
+        # A second Ctrl-C ended the loop, and the client with it, mid-stop: tell every worker
+        # through a connection of our own, waiting no longer than a stop may take.
+        tokens = list(self._attempts)
         self._attempts.clear()
+        if not tokens:
+            return
+
+        def stop_all() -> None:
+            with (
+                contextlib.suppress(Exception),
+                distributed.Client(self.address, timeout=CONNECT_TIMEOUT, set_as_default=False) as client,
+            ):
+                client.run(_stop_attempts, tokens)
+
+        stopper = threading.Thread(target=stop_all, name="wtflow-abandon", daemon=True)
+        stopper.start()
+        stopper.join(self.kill_grace + STOP_SLACK)
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -266,6 +289,21 @@ async def _unavailable(client: distributed.Client, resources: dict[str, float] |
         f"no worker of the cluster offers resources {wanted}; start workers that do, e.g. "
         f"`dask worker <scheduler> --resources '{wanted}'`"
     )
+
+
+async def _ended(future: distributed.Future[Any]) -> None:
+    """Until the task has finished, failed or been dropped, without fetching its result.
+
+    (`distributed.wait` would do, but it works on the default client, and ours is not one.)"""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    future.add_done_callback(lambda _: loop.call_soon_threadsafe(wake))  # called on a thread
+    await ended
 
 
 async def _drop_claims(client: distributed.Client, names: list[str]) -> None:
@@ -396,6 +434,10 @@ class _Outbox:
             self._worker.log_event(topic, {"m": msgs})
         self._held.clear()
         self._size = 0
+
+
+async def _stop_attempts(tokens: list[str]) -> None:
+    await asyncio.gather(*(_stop_attempt(t) for t in tokens))
 
 
 class _Sink:
