@@ -223,7 +223,9 @@ def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cl
     code, events = outcome[0]
     assert code == 1
     assert victim.status == Status.FAILED
+    # The other worker was handed the task and refused it: the claim, not the scheduler, said so.
     assert b"worker lost" in victim.stderr_artifact.data
+    assert b"not started again" in victim.stderr_artifact.data
     wait_gone(leader, grandchild)
     assert starts.read_text() == "start\n"
     finished = [e for e in events.of(NodeFinished) if e.path[-1] == "victim"]

@@ -9,8 +9,8 @@
 
 The engine keeps order, failure policy, retries, time limits and events; Dask only places
 attempts. Its own retries are off (`retries=0`), and a task the scheduler hands to a second worker
-after the first died refuses to start: it claims a Dask `Event` named by the attempt before the
-node starts, so a second start finds it set. Either way the engine hears `lost`.
+after the first died refuses to start: it takes a Dask lock named by the attempt before the
+node starts (and keeps it), so a second start finds it taken. Either way the engine hears `lost`.
 
 Output travels as Dask log events (worker -> scheduler -> client, over the connections Dask keeps
 anyway; ordered, since one worker's events share one batched stream), in pieces of at most
@@ -307,26 +307,28 @@ async def _ended(future: distributed.Future[Any]) -> None:
 
 
 async def _drop_claims(client: distributed.Client, names: list[str]) -> None:
-    """Forget the claims of attempts that ended: one call to the scheduler when it can import
-    wtflow (as `wtflow cluster`'s can), else one Event.clear() each, a few at a time."""
+    """Release the claims of attempts that ended: one call to the scheduler when it can import
+    wtflow (as `wtflow cluster`'s can), else one release each, a few at a time."""
     if not names:
         return
+    assert client.scheduler is not None
+    scheduler = client.scheduler
     try:
-        await client.run_on_scheduler(_forget_events, names)
+        await client.run_on_scheduler(_release_claims, names)
     except Exception:
         limit = asyncio.Semaphore(8)
 
-        async def clear(name: str) -> None:
+        async def release(name: str) -> None:
             async with limit:
-                await distributed.Event(name, client=client).clear()
+                await scheduler.multi_lock_release(id=name)
 
-        await asyncio.gather(*(clear(n) for n in names))
+        await asyncio.gather(*(release(n) for n in names))
 
 
-def _forget_events(names: list[str], dask_scheduler: distributed.Scheduler) -> None:
-    events = dask_scheduler.extensions["events"]
+def _release_claims(names: list[str], dask_scheduler: distributed.Scheduler) -> None:
+    locks = dask_scheduler.extensions["multi_locks"]
     for name in names:
-        events.event_clear(name)  # no one waits on a claim: clearing it deletes it
+        locks.release(id=name)
 
 
 # -- what goes over the wire -----------------------------------------------------------------
@@ -370,11 +372,25 @@ def _pickle(request: ExecRequest) -> bytes:
 # -- on the worker ---------------------------------------------------------------------------
 
 
+def _claim(name: str) -> bool:
+    """Whether this is the attempt's first start, in one atomic call to the scheduler: a Dask lock
+    (a MultiLock: unlike Lock it has no lease, so it is not freed when its holder's worker dies)
+    taken under its own name as id and kept. A second start asks with the same id, which the
+    scheduler refuses outright."""
+    client = distributed.get_client()
+    assert client.scheduler is not None
+    try:
+        return bool(
+            client.sync(client.scheduler.multi_lock_acquire, locks=[name], id=name, timeout=0, num_locks=1)
+        )
+    except Exception:  # asked again under the same id, or the scheduler cannot answer: do not start
+        return False
+
+
 def _attempt_task(payload: bytes, token: str, topic: str, grace: float) -> dict[str, Any]:
     """The Dask task of one attempt: claim it, then run it on this worker's host and wait."""
     worker = distributed.get_worker()
-    claim = distributed.Event(_claim_name(token))
-    if claim.is_set():
+    if not _claim(_claim_name(token)):
         # The scheduler handed us a task whose first worker died after starting it: it may have
         # run, so it must not run again; the engine decides on a retry.
         why = f"attempt {token} was started on a worker that is gone"
@@ -382,7 +398,6 @@ def _attempt_task(payload: bytes, token: str, topic: str, grace: float) -> dict[
         return {
             "r": dataclasses.asdict(ExecResult(error=f"worker lost: {why}; not started again", lost=True))
         }
-    claim.set()
     host = _Host.get()
     try:
         request: ExecRequest = cloudpickle.loads(payload)
