@@ -283,3 +283,38 @@ def test_resources_pass_through_to_the_workers(tmp_path: Path, cluster) -> None:
     assert gpu.status == Status.SUCCEEDED
     assert tpu.status == Status.FAILED
     assert b"no worker of the cluster offers resources TPU=1" in tpu.stderr_artifact.data
+
+
+FOLLOWED = """
+import wtflow
+
+@wtflow.workflow
+def live():
+    return wtflow.Node(name="root", children=[wtflow.Node(name="tail", executable=wtflow.Command(
+        "echo one; while [ ! -e {GATE} ]; do sleep 0.05; done; echo two"))])
+"""
+
+
+def test_logs_follow_streams_a_node_running_on_a_worker(tmp_path: Path, cluster) -> None:
+    gate = tmp_path / "gate"
+    (tmp_path / "wtfile.py").write_text(FOLLOWED.replace("{GATE}", str(gate)))
+    env = {**os.environ, "WTFLOW_DB_URL": f"sqlite:///{tmp_path / 'w.db'}", "WTFLOW_CONSOLE": "quiet",
+           "NO_COLOR": "1"}  # fmt: skip
+    with subprocess.Popen([sys.executable, "-m", "wtflow", "run", "--executor", cluster.scheduler_address],
+                          cwd=tmp_path, env=env) as runner:  # fmt: skip
+        try:
+            logs = [sys.executable, "-m", "wtflow", "logs", "last", "tail"]
+            deadline = time.monotonic() + WAIT
+            while subprocess.run(logs, cwd=tmp_path, env=env, capture_output=True).stdout != b"one\n":
+                assert time.monotonic() < deadline, "the node's first line never reached its artifact"
+                time.sleep(0.1)
+            with subprocess.Popen(
+                [*logs, "--follow"], cwd=tmp_path, env=env, stdout=subprocess.PIPE
+            ) as follower:
+                gate.touch()
+                out, _ = follower.communicate(timeout=WAIT)
+            assert out == b"one\ntwo\n"
+            assert follower.returncode == 0
+        finally:
+            gate.touch()
+            assert runner.wait(timeout=WAIT) == 0
