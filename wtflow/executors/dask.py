@@ -147,12 +147,12 @@ class DaskExecutor:
         # One id per submission, for its task key, its claim and its messages: the attempt's
         # token would do, but a caller may send the same attempt twice (the conformance suite).
         token = f"{a.run_id}-{a.index}-{a.number}-{uuid.uuid4().hex[:8]}"
-        attempt = self._attempts[token] = _Attempt()
-        self._subscribe(client, a.run_id)
         resources = dict(request.resources) if request.resources else None
         missing = await _unavailable(client, resources)
         if missing:
             return ExecResult(error=missing)
+        attempt = self._attempts[token] = _Attempt()
+        self._subscribe(client, a.run_id)
         future = client.submit(
             _attempt_task, payload, token, _topic(a.run_id), self.kill_grace,
             key=f"wtflow-{token}", pure=False, retries=0, resources=resources,
@@ -164,6 +164,7 @@ class DaskExecutor:
             notice = await asyncio.shield(self._stop(client, future, token, attempt))
             if notice is not None and attempt.worker is None:
                 on_start(notice)  # it had started, but the word had not come yet: the record says so
+            self._claimed.append(token)  # stopped on its worker, or refused there if it comes later
             raise
         finally:
             watcher.cancel()
@@ -320,7 +321,8 @@ async def _drop_claims(client: distributed.Client, names: list[str]) -> None:
 
         async def release(name: str) -> None:
             async with limit:
-                await scheduler.multi_lock_release(id=name)
+                with contextlib.suppress(Exception):  # never taken: it never started
+                    await scheduler.multi_lock_release(id=name)
 
         await asyncio.gather(*(release(n) for n in names))
 
@@ -328,7 +330,8 @@ async def _drop_claims(client: distributed.Client, names: list[str]) -> None:
 def _release_claims(names: list[str], dask_scheduler: distributed.Scheduler) -> None:
     locks = dask_scheduler.extensions["multi_locks"]
     for name in names:
-        locks.release(id=name)
+        if name in locks.requests:  # not if it never started
+            locks.release(id=name)
 
 
 # -- what goes over the wire -----------------------------------------------------------------
