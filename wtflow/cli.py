@@ -3,6 +3,7 @@
     wtflow [-c FILE | --no-config] [-f PATH] [--db-url URL] list [--json]
     wtflow [...] run [NAME ...] [--all] [--dry-run] [-j N] [-k] [--only GLOB] [...]
     wtflow [...] runs | show | logs | db                  (added by wtflow/history.py)
+    wtflow cluster [--workers N]                         (wtflow/commands/cluster.py)
 
 Exit codes: 0 ok · 1 a node failed · 2 usage, configuration or wtfile error · 3 internal error
 (a crash log is written) · 130 Ctrl-C · 143 SIGTERM.
@@ -64,7 +65,8 @@ examples:
   wtflow run --all                     every workflow found (the default without names)
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
-  wtflow run ci -q                     only failures and the summary line"""
+  wtflow run ci -q                     only failures and the summary line
+  wtflow run --executor tcp://sched:8786  on a Dask cluster (see `wtflow cluster`)"""
 
 
 # -- the parser ---------------------------------------------------------------------------

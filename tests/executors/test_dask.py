@@ -318,3 +318,15 @@ def test_logs_follow_streams_a_node_running_on_a_worker(tmp_path: Path, cluster)
         finally:
             gate.touch()
             assert runner.wait(timeout=WAIT) == 0
+
+
+async def test_capacity_is_the_clusters_worker_threads(cluster) -> None:
+    from wtflow.executors.dask import DaskExecutor
+
+    executor = DaskExecutor(cluster.scheduler_address)
+    assert executor.capacity is None  # not known before it connects
+    await executor.open()
+    try:
+        assert executor.capacity == 2
+    finally:
+        await executor.aclose()

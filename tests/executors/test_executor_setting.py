@@ -75,3 +75,13 @@ def test_resources_are_ignored_by_the_local_executor(tmp_path: Path) -> None:
     node = Node(name="n", executable=Command("echo ran"), resources={"GPU": 1})
     assert Engine(Workflow(name="w", root=node), config(tmp_path)).run() == 0
     assert node.stdout_artifact.data == b"ran\n"
+
+
+def test_max_parallel_left_at_its_default_becomes_the_executors_capacity() -> None:
+    from wtflow import plan
+
+    default = Config.load(environ={})
+    assert plan.parallel_limit(default, None) == default.run.max_parallel
+    assert plan.parallel_limit(default, 3) == 3
+    chosen = Config.load(environ={"WTFLOW_MAX_PARALLEL": "5"})
+    assert plan.parallel_limit(chosen, 3) == 5
