@@ -37,6 +37,7 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -91,6 +92,7 @@ class DaskExecutor:
         self._claimed: list[str] = []  # claims to drop at the end of the run, off the attempts' path
         self._opening: asyncio.Lock | None = None
         self._submissions = itertools.count(1)
+        self._nonce = uuid.uuid4().hex[:8]
 
     @property
     def capacity(self) -> int | None:
@@ -147,8 +149,9 @@ class DaskExecutor:
             return ExecResult(error=str(e))
         a = request.attempt
         # One id per submission, for its task key, its claim and its messages: the attempt's
-        # token would do, but a caller may send the same attempt twice (the conformance suite).
-        token = f"{a.run_id}-{a.index}-{a.number}-{next(self._submissions)}"
+        # token would do, but a caller may send the same attempt twice, from one executor or from
+        # several (the conformance suite), and a key must not meet a task the scheduler still has.
+        token = f"{a.run_id}-{a.index}-{a.number}-{self._nonce}{next(self._submissions)}"
         resources = dict(request.resources) if request.resources else None
         missing = await _unavailable(client, resources)
         if missing:
