@@ -330,3 +330,14 @@ async def test_capacity_is_the_clusters_worker_threads(cluster) -> None:
         assert executor.capacity == 2
     finally:
         await executor.aclose()
+
+
+def test_what_left_its_group_on_a_worker_ends_with_the_run(tmp_path: Path, cluster) -> None:
+    pid_file = tmp_path / "escapee"
+    escapes = Node(name="escapes", executable=Command(
+        f"setsid sh -c 'echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 100' & "
+        f"while [ ! -e {pid_file} ]; do sleep 0.01; done"))  # fmt: skip
+    code, _ = run(tree(escapes), on_cluster(tmp_path, cluster))
+    assert code == 0
+    (pid,) = map(int, wait_for(pid_file))
+    assert gone(pid)  # swept before the run returned

@@ -49,7 +49,7 @@ import distributed
 from wtflow.errors import UsageError
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, ExecResult, Sink, StartNotice
-from wtflow.executors.local import LocalExecutor
+from wtflow.executors.local import LocalExecutor, kill_token
 
 PIECE = 64 * 1024
 CONNECT_TIMEOUT = 10.0
@@ -93,6 +93,7 @@ class DaskExecutor:
         self._opening: asyncio.Lock | None = None
         self._submissions = itertools.count(1)
         self._nonce = uuid.uuid4().hex[:8]
+        self._run_ids: set[str] = set()
 
     @property
     def capacity(self) -> int | None:
@@ -158,6 +159,7 @@ class DaskExecutor:
             return ExecResult(error=missing)
         attempt = self._attempts[token] = _Attempt()
         self._subscribe(client, a.run_id)
+        self._run_ids.add(a.run_id)
         future = client.submit(
             _attempt_task, payload, token, _topic(a.run_id), self.kill_grace,
             key=f"wtflow-{token}", pure=False, retries=0, resources=resources,
@@ -274,6 +276,11 @@ class DaskExecutor:
         self._topics.clear()
         self._opening = None
         if client is not None:
+            run_ids, self._run_ids = sorted(self._run_ids), set()
+            if run_ids:  # what left its group on a worker (setsid, a double fork) ends with the run
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.kill_grace + STOP_SLACK):
+                        await client.run(_end_runs, run_ids)
             claimed, self._claimed = self._claimed, []
             with contextlib.suppress(Exception):
                 await _drop_claims(client, [_claim_name(t) for t in claimed])
@@ -459,6 +466,12 @@ class _Outbox:
             self._worker.log_event(topic, {"m": msgs})
         self._held.clear()
         self._size = 0
+
+
+async def _end_runs(run_ids: list[str]) -> None:
+    """Run on every worker by `client.run` at the end of a run: the sweep a LocalExecutor does at
+    its aclose(), for these runs only (the worker's executor lives on for the next run)."""
+    await asyncio.gather(*(asyncio.to_thread(kill_token, run_id) for run_id in run_ids))
 
 
 async def _stop_attempts(tokens: list[str]) -> None:
