@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import output, pyfuncs, shell
+from benchmarks import cluster, output, pyfuncs, shell
 from benchmarks.harness import Context, Figure, Skip, table, write_json
 
 WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
@@ -24,6 +24,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
     "latency": output.latency,
     "memory": output.memory,
     "cli": shell.cli,
+    "dask": cluster.dask,
 }
 
 RESULTS = Path(__file__).parent / "results"

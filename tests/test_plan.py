@@ -8,6 +8,7 @@ import pytest
 
 from tests.helpers import config
 from wtflow import Command, Node, Status, Workflow
+from wtflow.config import Config
 from wtflow.executors import ExecResult
 from wtflow.plan import (
     Policy,
@@ -102,9 +103,11 @@ def test_retry_delay_grows_by_the_backoff_times_the_jitter_drawn() -> None:
     assert drawn == [(0.8, 1.2)]
 
 
-def test_slots_are_max_parallel_unless_the_executor_holds_fewer(tmp_path: Path) -> None:
-    cfg = config(tmp_path, run__max_parallel=8)
-    assert [slots(cfg, c) for c in (None, 3, 100, 0)] == [8, 3, 8, 1]
+def test_slots_are_the_executors_capacity_unless_max_parallel_was_set_lower(tmp_path: Path) -> None:
+    chosen = config(tmp_path, run__max_parallel=8)
+    assert [slots(chosen, c) for c in (None, 3, 100, 0)] == [8, 3, 8, 1]
+    default = Config.load(environ={})
+    assert [slots(default, c) for c in (None, 3, 100, 0)] == [default.run.max_parallel, 3, 100, 1]
 
 
 @pytest.mark.parametrize(

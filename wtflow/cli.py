@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import __version__, terminal
+from wtflow.commands import cluster as cluster_command
 from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
 from wtflow.commands import list as list_command
@@ -34,7 +35,7 @@ from wtflow.commands import runs as runs_command
 from wtflow.commands import show as show_command
 from wtflow.commands import ui as ui_command
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
-from wtflow.config import Config, parse_path, parse_positive_int, parse_seconds, parse_timeout
+from wtflow.config import Config, parse_executor, parse_path, parse_positive_int, parse_seconds, parse_timeout
 from wtflow.discover import DEFAULT_WTFILE
 from wtflow.errors import UsageError
 
@@ -123,6 +124,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     config_command.register(commands)
     report_command.register(commands)
     ui_command.register(commands)
+    cluster_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
@@ -167,6 +169,8 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["report.ci"] = args.ci
     if getattr(args, "events", None) is not None:
         values["report.events"] = parse_path(args.events, source="--events")
+    if getattr(args, "executor", None) is not None:
+        values["run.executor"] = parse_executor(args.executor, source="--executor")
     if args.quiet:
         values["run.console"] = "quiet"
     return values

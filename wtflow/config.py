@@ -86,6 +86,22 @@ def parse_ci(raw: str, *, source: str) -> str:
     return value
 
 
+EXECUTOR_SCHEMES = ("tcp://", "tls://", "inproc://")
+
+
+def parse_executor(raw: str, *, source: str) -> str:
+    value = raw.strip()
+    if value.lower() == "local":
+        return "local"
+    scheme, _, where = value.partition("://")
+    if f"{scheme.lower()}://" in EXECUTOR_SCHEMES and where.strip("/"):
+        return value
+    raise ConfigError(
+        f"{source}={raw!r} is not an executor; use local, or a Dask scheduler address "
+        "such as tcp://scheduler:8786 (tls://, inproc:// too)"
+    )
+
+
 def parse_path(raw: str, *, source: str) -> Path | None:
     return Path(raw).expanduser() if raw.strip() else None
 
@@ -139,6 +155,8 @@ SETTINGS = (
             "write every engine event to this file as JSON lines, as they happen (empty = none)"),
     Setting("report", "html", "report", "html", "WTFLOW_REPORT", parse_path,
             "write the run's HTML report to this file when it ends, even when it fails"),
+    Setting("run", "executor", "run", "executor", "WTFLOW_EXECUTOR", parse_executor,
+            "where nodes run: local, or a Dask scheduler address (tcp://host:8786)"),
 )  # fmt: skip
 
 
@@ -185,6 +203,7 @@ _EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
     parse_timeout: ("a number of seconds > 0 or None", "30, or None for no limit"),
     parse_console: (f"one of {', '.join(CONSOLE_MODES)}", "'plain'"),
     parse_ci: (f"one of {', '.join(CI_MODES)}", "'github'"),
+    parse_executor: ("'local' or a Dask scheduler address", "'tcp://scheduler:8786'"),
 }
 
 
@@ -256,6 +275,7 @@ class RunConfig:
     kill_grace: float = 2.0
     timeout: float | None = None
     console: str = "raw"
+    executor: str = "local"
 
     def __post_init__(self) -> None:
         _check_fields(self, "run")

@@ -127,6 +127,7 @@ class Engine:
         db_url = self.config.db.resolved_url(state_dir)
         if (db_url or "").startswith(f"sqlite:///{state_dir}") or artifacts_dir.is_relative_to(state_dir):
             await ensure_state_dir(state_dir)
+        await self._executor.open()  # a cluster is reached before anything starts
         self.run_id, self.problems = uuid.uuid4().hex, []
         listeners = [
             *default_listeners(self.config, console=self._console, workflow=self.workflow),
@@ -247,7 +248,7 @@ class Engine:
         env = {**(policy.env or {}), "WTFLOW_RUN_ID": self.run_id, "WTFLOW_NODE": p.path_str,
                "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(output.folder)}  # fmt: skip
         identity = AttemptId(self.run_id, p.index, p.path, attempt)
-        request = ExecRequest(p.node.executable, env, policy.cwd, identity, policy.timeout)
+        request = ExecRequest(p.node.executable, env, policy.cwd, identity, policy.timeout, p.node.resources)
         announced: list[StartNotice] = []
 
         def on_start(notice: StartNotice) -> None:

@@ -99,6 +99,20 @@ def _check_name(name: object, *, what: str) -> None:
         raise WorkflowError(f"{what} name {shown(name)} {problem}; use a plain name such as 'unit-tests'")
 
 
+def _check_resources(resources: object, *, where: str) -> None:
+    if resources is None:
+        return
+    ok = isinstance(resources, Mapping) and all(
+        isinstance(k, str) and k and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+        for k, v in resources.items()
+    )
+    if not ok:
+        raise WorkflowError(
+            f"{where}: resources={resources!r} is not a mapping of resource names to amounts > 0; "
+            "use e.g. resources={'GPU': 1}"
+        )
+
+
 @dataclass(eq=False)
 class Node:
     """A step of the workflow: an optional executable, then its children (in order or in parallel)."""
@@ -116,6 +130,9 @@ class Node:
     cwd: str | Path | None = field(default=None, kw_only=True)
     timeout: float | None = field(default=None, kw_only=True)
     artifacts: list[Artifact] = field(default_factory=list, kw_only=True)
+    # What a Dask worker must offer to run it (`dask worker --resources GPU=1`); a cluster notion,
+    # so the local executor runs such a node as any other.
+    resources: Mapping[str, float] | None = field(default=None, kw_only=True)
 
     retcode: int | None = field(default=None, init=False)
     status: Status = field(default=Status.PENDING, init=False)
@@ -135,6 +152,7 @@ class Node:
         for child in self.children:
             if not isinstance(child, Node):
                 raise WorkflowError(f"{where}: child {child!r} is not a Node; wrap it in wtflow.Node(...)")
+        _check_resources(self.resources, where=where)
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise WorkflowError(f"{where}: retries={self.retries!r} is not a whole number >= 0; use e.g. 2")
         for attr in ("retry_delay", "retry_backoff"):

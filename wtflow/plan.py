@@ -3,7 +3,7 @@
 selection(workflow, only)    the nodes an `--only` predicate selects
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
-slots(config, capacity)      how many attempts run at once
+slots(config, capacity)      how many attempts run at once: max_parallel, or the cluster's threads
 attempt_status(result)       an executor's result as a node status
 should_retry / retry_delay   whether another attempt comes, and after how long
 verdict(outcome, signal)     the run's status and exit code
@@ -89,8 +89,14 @@ def policy_for(p: Placed, config: Config) -> Policy:
 
 
 def slots(config: Config, capacity: int | None) -> int:
-    """How many attempts run at once: the run's max_parallel, or less if the executor says so."""
-    return config.run.max_parallel if capacity is None else max(1, min(config.run.max_parallel, capacity))
+    """How many attempts run at once: the executor's capacity (a Dask cluster's worker threads)
+    when max_parallel was left at its default, never more than that capacity when it was set
+    (an attempt queued inside a cluster would spend its time limit waiting), else max_parallel."""
+    if capacity is None:
+        return config.run.max_parallel
+    if config.source("run.max_parallel") == "default":
+        return max(1, capacity)
+    return max(1, min(config.run.max_parallel, capacity))
 
 
 def attempt_status(result: ExecResult) -> Status:

@@ -54,6 +54,9 @@ class MemoryExecutor:
     def capacity(self) -> int | None:
         return self._capacity
 
+    async def open(self) -> None:
+        pass
+
     def script(self, request: ExecRequest) -> Script:
         scripted = self.scripts.get("/".join(request.attempt.path), Script())
         if isinstance(scripted, Script):

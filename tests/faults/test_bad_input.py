@@ -32,6 +32,7 @@ BAD_ENV = {
     "WTFLOW_TIMEOUT": ["-5", "forever", "nan", "inf"],
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
     "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
+    "WTFLOW_EXECUTOR": ["dask", "", "scheduler:8786", "tcp://", "http://x:8786"],
 }
 
 

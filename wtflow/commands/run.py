@@ -27,7 +27,8 @@ examples:
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
   wtflow run ci -q                     only failures and the summary line
-  wtflow run --junit-xml junit.xml     a JUnit report for CI (GitHub / GitLab logs: --ci, auto by default)"""
+  wtflow run --junit-xml junit.xml     a JUnit report for CI (GitHub / GitLab logs: --ci, auto by default)
+  wtflow run --executor tcp://sched:8786  on a Dask cluster (see `wtflow cluster`)"""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +63,10 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", action="append", default=[], metavar="GLOB",
         help="run only nodes whose path matches (e.g. 'build/*'; repeatable), and what leads to them",
+    )  # fmt: skip
+    parser.add_argument(
+        "--executor", metavar="WHERE",
+        help="where nodes run: local (the default), or a Dask scheduler, e.g. tcp://scheduler:8786",
     )  # fmt: skip
     parser.add_argument(
         "--console", choices=CONSOLE_MODES,

@@ -66,6 +66,8 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
     rows = []
     for node in tree:
         extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else ""
+        elsewhere = sorted({a.host for a in node.attempts if a.host and a.host != run.host})
+        extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
         rows.append(("  " * node.depth + node.name, node.shown_status, exit_text(node.exit_code),
                      duration(node.started_at, node.ended_at, node.status) if node.started_at else "", extra))  # fmt: skip
     for node, line in zip(tree, columns(rows), strict=True):

@@ -66,6 +66,7 @@ class AttemptInfo:
     # (stream, byte count) in arrival order; None while it runs, or when too long to keep
     output_order: tuple[tuple[str, int], ...] | None
     outputs: Mapping[str, OutputInfo] = field(default_factory=dict)
+    host: str | None = None  # where it ran: this machine's name, or a Dask worker's
 
 
 @dataclass(frozen=True)
@@ -503,7 +504,7 @@ def _attempts(
         attempt = AttemptInfo(
             n=row.n, status=_node_status(row.status, run_crashed), exit_code=row.exit_code, pid=row.pid,
             started_at=row.started_at, ended_at=row.ended_at, output_order=order,
-            outputs=outputs.get((row.node_index, row.n), {}),
+            outputs=outputs.get((row.node_index, row.n), {}), host=row.host,
         )  # fmt: skip
         found.setdefault(row.node_index, []).append(attempt)
     return {index: tuple(found_attempts) for index, found_attempts in found.items()}

@@ -168,7 +168,7 @@ def write(conn: Connection, events: Iterable[Event]) -> None:
             batch.insert("attempts", {
                 "run_id": event.run_id, "node_index": event.index, "n": event.attempt,
                 "status": Status.RUNNING.value, "exit_code": None, "pid": event.pid,
-                "started_at": event.started_at, "ended_at": None, "output_order": None,
+                "host": event.host or None, "started_at": event.started_at, "ended_at": None, "output_order": None,
             })  # fmt: skip
             for name, path in (("stdout", event.stdout_path), ("stderr", event.stderr_path)):
                 if path is not None:

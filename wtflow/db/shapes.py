@@ -32,6 +32,7 @@ def runs_shape(summaries: list[RunSummary]) -> list[dict[str, Any]]:
 def attempt_shape(attempt: AttemptInfo) -> dict[str, Any]:
     return {
         "n": attempt.n, "status": attempt.status, "exit_code": attempt.exit_code, "pid": attempt.pid,
+        "host": attempt.host,
         "started_at": _iso(attempt.started_at), "ended_at": _iso(attempt.ended_at),
         "duration": _seconds(attempt.started_at, attempt.ended_at),
         "outputs": {name: {"path": o.path, "size": o.size} for name, o in attempt.outputs.items()},

@@ -98,6 +98,7 @@ attempts = Table(
     Column("status", String(16), nullable=False),
     Column("exit_code", Integer),  # negative: killed by that signal
     Column("pid", Integer),
+    Column("host", Text),  # where it ran: this machine's name, or a Dask worker's; None if it never started
     Column("started_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime()),
     # [["stdout", 120], ["stderr", 31], ...]: byte counts in arrival order; None when too long to keep

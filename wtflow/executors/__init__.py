@@ -1,7 +1,9 @@
 """How an executable becomes a process: the seam between the engine and where things run.
 
     Executor (protocol)
-    └── LocalExecutor        asyncio + a process group per node on this machine (local.py)
+    ├── LocalExecutor        asyncio + a process group per node on this machine (local.py)
+    └── DaskExecutor         one dask.distributed task per attempt; on the worker, a LocalExecutor
+                             (dask.py; imported only when a run names a scheduler)
 
 The engine sends an `ExecRequest`: what to run, the environment *changes* (the executor merges
 them onto its own environment), the working directory and the attempt's identity. `run()` calls
@@ -61,6 +63,8 @@ class ExecRequest:
     # Seconds the attempt may run; past it the executor stops it as a cancellation would and
     # returns a result with timed_out set (so the record says which signal ended it).
     timeout: float | None = None
+    # What the worker must offer (Node.resources); only a cluster executor reads it.
+    resources: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,11 @@ class Executor(Protocol):
         """How many attempts it can run at once; None when only the run's max_parallel limits it."""
         ...
 
+    async def open(self) -> None:
+        """Before the run's first attempt: reach what it runs on (a cluster), or raise a
+        UsageError saying why it cannot; the capacity is known once this returns."""
+        ...
+
     async def run(
         self,
         request: ExecRequest,
@@ -127,7 +136,23 @@ class Executor(Protocol):
 
 
 def default_executor(config: Config) -> Executor:
-    """The executor a run uses when none is given: processes on this machine."""
+    """The executor a run uses when none is given: processes on this machine, or on the Dask
+    cluster `[run] executor` names."""
+    if config.run.executor != "local":
+        return _dask_executor(config)
     from wtflow.executors.local import LocalExecutor  # the engine stays free of local-process code
 
     return LocalExecutor(kill_grace=config.run.kill_grace)
+
+
+def _dask_executor(config: Config) -> Executor:
+    from wtflow.errors import UsageError
+
+    try:  # imported only here: the local path never pays for dask
+        from wtflow.executors.dask import DaskExecutor
+    except ImportError as e:
+        raise UsageError(
+            f"executor {config.run.executor!r} needs dask.distributed, which is missing ({e.name}); "
+            "pip install 'wtflow[dask]'"
+        ) from None
+    return DaskExecutor(config.run.executor, kill_grace=config.run.kill_grace)

@@ -249,6 +249,9 @@ class LocalExecutor:
     def capacity(self) -> int | None:
         return None  # the machine's cores are shared out by the run's max_parallel
 
+    async def open(self) -> None:
+        pass  # this machine is always there
+
     def _environment(self, request: ExecRequest) -> dict[str, str]:
         if self._base_env is None:
             # Read once per run: copying os.environ decodes every variable, ~150 us a node.
