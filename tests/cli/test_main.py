@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,16 +84,18 @@ def test_closed_stdout_is_not_a_crash(tmp_path: Path, wtfile: WtfileWriter) -> N
     wtfile(
         "\n".join(
             f"@wtflow.workflow(name='w{i}')\ndef w{i}():\n    return wtflow.Node(name='x')\n"
-            for i in range(2000)
+            for i in range(20)
         )
     )
     from tests.cli.conftest import WTFLOW
 
-    lister = subprocess.Popen(
-        [*WTFLOW, "list"], cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert lister.stdout is not None
-    lister.stdout.readline()
-    lister.stdout.close()  # as `wtflow list | head -1` does
+    # The reader is gone before the first line is written (as `wtflow list | head -1` ends up
+    # once head has its line): every write fails, however small the listing.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "wb") as stdout:
+        lister = subprocess.Popen(
+            [*WTFLOW, "list"], cwd=tmp_path, env=cli_env(tmp_path), stdout=stdout, stderr=subprocess.PIPE
+        )
     _, err = lister.communicate(timeout=60)
     assert (lister.returncode, err) == (141, b"")
