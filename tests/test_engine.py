@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Collect, config, gone, py, wf
+from tests.procs import argv
 from wtflow import Command, Engine, Node, PyFunc, Status, UsageError, Workflow
-from wtflow.events import NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted
+from wtflow.events import (
+    Event,
+    NodeFinished,
+    NodeStarted,
+    NodeStopping,
+    OutputReceived,
+    RunFinished,
+    RunStarted,
+)
 
 RENDEZVOUS = (
     "import pathlib, sys, time\n"
@@ -170,16 +179,53 @@ def test_retry_on_limits_retries_to_given_exit_codes(tmp_path: Path) -> None:
     assert node.attempts == 1
 
 
-def test_backoff_waits_grow_between_attempts(tmp_path: Path) -> None:
-    stamps = tmp_path / "stamps"
-    cmd = py(
-        f"import time; open({str(stamps)!r}, 'a').write(repr(time.monotonic()) + '\\n'); raise SystemExit(1)"
+class Stopping(Collect):
+    """Keeps the events, and notes at each NodeStopping whether the node's process still ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pids: dict[int, int] = {}
+        self.alive_at_stopping: list[bool] = []
+
+    def handle(self, event: Event) -> None:
+        super().handle(event)
+        if isinstance(event, NodeStarted) and event.pid is not None:
+            self.pids[event.index] = event.pid
+        elif isinstance(event, NodeStopping):
+            self.alive_at_stopping.append(not gone(self.pids[event.index]))
+
+
+def test_a_time_limit_says_stopping_while_the_process_still_runs(tmp_path: Path) -> None:
+    """Regression test: the live tree showed `running` through the kill grace of a timed-out node."""
+    node = Node(name="stubborn", executable=Command(argv("stubborn.py", tmp_path / "pids")), timeout=0.5)
+    events = Stopping()
+    assert Engine(wf(node), config(tmp_path, run__kill_grace=0.2), listeners=[events]).run() == 1
+    (stopping,) = events.of(NodeStopping)
+    assert (stopping.path, stopping.attempt, stopping.reason) == (("root", "stubborn"), 1, "timed out")
+    assert events.alive_at_stopping == [True]  # before SIGTERM, let alone the SIGKILL after the grace
+    finished = next(e for e in events.of(NodeFinished) if e.index == stopping.index)
+    assert events.events.index(stopping) < events.events.index(finished)
+    assert (finished.status, finished.exit_code) == (Status.TIMED_OUT, -9)
+    assert finished.started_at <= stopping.at <= finished.ended_at
+
+
+async def test_cancelling_a_running_node_says_stopping_then_cancelled(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    node = Node(name="stubborn", executable=Command(argv("stubborn.py", pids)))
+    events = Stopping()
+    run = asyncio.create_task(
+        Engine(wf(node), config(tmp_path, run__kill_grace=0.2), listeners=[events]).run_async()
     )
-    node = Node(name="n", executable=Command(cmd), retries=2, retry_delay=0.2, retry_backoff=3)
-    assert Engine(wf(node), config(tmp_path)).run() == 1
-    t = [float(x) for x in stamps.read_text().split()]
-    # Delays are 0.2 and 0.6 s, each with +-20 % jitter: the second gap is always the longer.
-    assert t[2] - t[1] > t[1] - t[0] >= 0.16
+    async with asyncio.timeout(30):  # a hang guard
+        while not pids.exists():
+            await asyncio.sleep(0.01)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert [(e.reason, e.attempt) for e in events.of(NodeStopping)] == [("cancelled", 1)]
+    assert events.alive_at_stopping == [True]
+    assert [e.status for e in events.of(NodeFinished) if e.path == ("root", "stubborn")] == [Status.CANCELLED]
+    assert all(gone(pid) for pid in map(int, pids.read_text().split()))
 
 
 def test_time_limit_kills_grandchildren(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ No process runs here; the artifact files are real (the engine writes them), the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ import pytest
 from tests.executors.memory import MemoryExecutor, Script
 from tests.helpers import Collect, config
 from wtflow import Command, Engine, Node, Status, Workflow
-from wtflow.events import NodeFinished, NodeStarted, RunFinished
+from wtflow.consoles.summary import RunReport
+from wtflow.events import NodeFinished, NodeStarted, NodeStopping, RunFinished
+from wtflow.executors import ExecRequest, ExecResult, Sink, StartNotice
 
 WAIT = 30.0  # a hang guard
 
@@ -98,6 +102,23 @@ def test_retries_until_success_count_the_attempts(tmp_path: Path) -> None:
     assert len({r.env["WTFLOW_ARTIFACTS"] for r in executor.requests}) == 3
 
 
+def test_a_retry_says_when_the_next_attempt_starts_and_waits_until_then(tmp_path: Path) -> None:
+    """The delay grows by the backoff (0.05 s, then 0.15 s, each with +-20 % jitter); NodeFinished
+    says when the next attempt is due, and it does not start before."""
+    root = Node(name="root", children=[task("a", retries=2, retry_delay=0.05, retry_backoff=3)])
+    engine, _, events = engine_for(tmp_path, root, {"root/a": Script(exit_code=1)})
+    assert engine.run() == 1
+    finished = [e for e in events.of(NodeFinished) if e.path[-1] == "a"]
+    started = [e for e in events.of(NodeStarted) if e.path[-1] == "a"]
+    assert [e.will_retry for e in finished] == [True, True, False]
+    assert finished[2].retry_at is None
+    waits = [(e.retry_at - e.ended_at).total_seconds() for e in finished[:2]]
+    assert 0.04 <= waits[0] <= 0.06
+    assert 0.12 <= waits[1] <= 0.18
+    for before, after in zip(finished[:2], started[1:], strict=True):
+        assert after.started_at >= before.retry_at - timedelta(milliseconds=5)  # timer granularity
+
+
 def test_retry_on_retries_only_those_exit_codes(tmp_path: Path) -> None:
     root = Node(name="root", children=[task("a", retries=3, retry_delay=0, retry_on=[2])])
     engine, executor, _ = engine_for(tmp_path, root, {"root/a": [Script(exit_code=2), Script(exit_code=3)]})
@@ -178,10 +199,64 @@ async def test_cancelling_while_a_node_waits_for_its_retry_leaves_it_cancelled(t
     with pytest.raises(asyncio.CancelledError):
         await run
     assert root.children[0].status is Status.CANCELLED
-    assert [e.status for e in events.of(NodeFinished) if e.path[-1] == "a"] == [
-        Status.FAILED,
-        Status.CANCELLED,
+    assert [(e.status, e.exit_code) for e in events.of(NodeFinished) if e.path[-1] == "a"] == [
+        (Status.FAILED, 1),
+        (Status.CANCELLED, 1),  # the exit code of the attempt that did run
     ]
+    report = RunReport()
+    for event in events.events:
+        report.handle(event)
+    assert report.counts() == "1 cancelled"
+    assert report.failures(color=False) == []
+
+
+def test_a_time_limit_says_the_node_is_stopping_before_it_ends(tmp_path: Path) -> None:
+    root = Node(name="root", children=[task("a", timeout=0.01)])
+    engine, _, events = engine_for(tmp_path, root, {"root/a": Script(hang=True)})
+    assert engine.run() == 1
+    kinds = [(type(e).__name__, e.status if isinstance(e, NodeFinished) else e.reason)
+             for e in events.events if isinstance(e, NodeStopping | NodeFinished) and e.path[-1] == "a"]  # fmt: skip
+    assert kinds == [("NodeStopping", "timed out"), ("NodeFinished", Status.TIMED_OUT)]
+    (stopping,) = events.of(NodeStopping)
+    assert (stopping.index, stopping.attempt) == (1, 1)
+
+
+async def test_cancelling_says_each_running_node_is_stopping(tmp_path: Path) -> None:
+    root = Node(name="root", children=[Node(name="par", parallel=True, children=[task("a"), task("b")]),
+                                       task("c")])  # fmt: skip
+    engine, executor, events = engine_for(
+        tmp_path, root, {"root/par/a": Script(hang=True), "root/par/b": Script(hang=True)}
+    )
+    run = asyncio.create_task(engine.run_async())
+    await until(lambda: executor.running == 2)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert sorted((e.path[-1], e.reason) for e in events.of(NodeStopping)) == [
+        ("a", "cancelled"),
+        ("b", "cancelled"),
+    ]  # and none for c, which never started
+    for stopping in events.of(NodeStopping):
+        finished = next(e for e in events.of(NodeFinished) if e.index == stopping.index)
+        assert events.events.index(stopping) < events.events.index(finished)
+
+
+class WithoutStoppingNotices(MemoryExecutor):
+    """An executor written before on_stopping: its run() does not take it."""
+
+    async def run(  # type: ignore[override]
+        self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
+    ) -> ExecResult:
+        return await super().run(request, sinks=sinks, on_start=on_start)
+
+
+def test_an_executor_that_does_not_announce_stopping_still_runs(tmp_path: Path) -> None:
+    root = Node(name="root", children=[task("a", timeout=0.01)])
+    executor, events = WithoutStoppingNotices({"root/a": Script(hang=True)}), Collect()
+    engine = Engine(Workflow(name="w", root=root), config(tmp_path), executor=executor, listeners=[events])
+    assert engine.run() == 1
+    assert root.children[0].status is Status.TIMED_OUT
+    assert events.of(NodeStopping) == []
 
 
 def test_a_program_that_cannot_start_is_an_attempt_with_exit_127_and_its_reason(tmp_path: Path) -> None:

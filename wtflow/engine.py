@@ -12,15 +12,31 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from wtflow import plan
 from wtflow.artifacts import ArtifactStore, ensure_state_dir
 from wtflow.config import Config
 from wtflow.errors import UsageError, WtflowError
-from wtflow.events import NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted, node_spec
-from wtflow.executors import AttemptId, ExecRequest, ExecResult, Executor, StartNotice, default_executor
+from wtflow.events import (
+    NodeFinished,
+    NodeStarted,
+    NodeStopping,
+    OutputReceived,
+    RunFinished,
+    RunStarted,
+    node_spec,
+)
+from wtflow.executors import (
+    AttemptId,
+    ExecRequest,
+    ExecResult,
+    Executor,
+    StartNotice,
+    default_executor,
+    run_attempt,
+)
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
 from wtflow.reads import check_reads
@@ -158,9 +174,11 @@ class Engine:
 
     def _node_finished(self, state: RunState, index: int, status: Status) -> None:
         """A node that ends without (another) attempt: skipped, cancelled, or a grouping node."""
-        state.update(index, status=status)
+        result = state.update(index, status=status)  # a node cancelled in its retry wait keeps its exit code
         p = self.workflow.placed[index]
-        self._fanout.emit(NodeFinished(self.run_id, index, p.path, 0, status, None, None, _now()))
+        self._fanout.emit(
+            NodeFinished(self.run_id, index, p.path, 0, status, result.exit_code, result.started_at, _now())
+        )
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -215,19 +233,20 @@ class Engine:
             attempt += 1
             async with self._slots:
                 status, result, started, sizes = await self._attempt(p, state, policy, attempt)
-            code = result.code
+            code, ended = result.code, _now()
             retry = plan.should_retry(policy, status, code, attempt)
-            state.update(p.index, status=status, exit_code=code, attempts=attempt, ended_at=_now())
+            delay = plan.retry_delay(policy, attempt, random.uniform) if retry else 0.0
+            state.update(p.index, status=status, exit_code=code, attempts=attempt, ended_at=ended)
             self._fanout.emit(
                 NodeFinished(
-                    self.run_id, p.index, p.path, attempt, status, code,
-                    started, _now(), retry, *sizes,
+                    self.run_id, p.index, p.path, attempt, status, code, started, ended, retry, *sizes,
+                    retry_at=ended + timedelta(seconds=delay) if retry else None,
                 )
             )  # fmt: skip
             if not retry:
                 return status
             state.update(p.index, status=Status.RUNNING)  # Ctrl-C while it waits: cancelled, not failed
-            await asyncio.sleep(plan.retry_delay(policy, attempt, random.uniform))
+            await asyncio.sleep(delay)
 
     async def _attempt(
         self, p: Placed, state: RunState, policy: plan.Policy, attempt: int
@@ -261,7 +280,9 @@ class Engine:
         self._running += 1
         try:
             await output.create(in_thread=self._running > 1)
-            result = await self._executor.run(request, sinks=sinks, on_start=on_start)
+            result = await run_attempt(self._executor, request, sinks=sinks, on_start=on_start,
+                                       on_stopping=lambda reason: self._fanout.emit(
+                                           NodeStopping(self.run_id, p.index, p.path, attempt, reason, _now())))  # fmt: skip
             if result.error is not None:
                 if not announced:  # it could not start: its attempt is recorded all the same
                     on_start(StartNotice(host="", pid=None))

@@ -28,13 +28,18 @@ class NodeSpec:
     """A node's place in the tree and what it executes, as the record keeps it."""
 
     index: int
-    path: tuple[str, ...]
+    path: tuple[str, ...]  # folder names: a same-named sibling's is e.g. `twin-2` (model.folder_names)
     parent: int | None
     position: int
     kind: str | None  # "command", "pyfunc" or None for a grouping node
     executes: str | None
     parallel: bool
     allow_failure: bool
+    name: str = ""  # the node's own name; "" means the last folder name of its path
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.path[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,4 +134,5 @@ def node_spec(p: Placed) -> NodeSpec:
         None if executable is None else executable.describe(),
         p.node.parallel,
         p.node.allow_failure,
+        p.node.name,
     )

@@ -200,7 +200,7 @@ def test_timeout_flag_is_a_default_limit_per_node(wtflow: Run, wtfile: WtfileWri
     )
     result = wtflow("run", "--timeout", "0.5", "--kill-grace", "0.5")
     assert result.code == 1
-    assert "<== hang timed_out" in result.out
+    assert result.out.index("==> hang stopping (timed out)\n") < result.out.index("<== hang timed_out")
     assert result.err.startswith("TIMED_OUT hang (timed out); log: "), result
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.cli.conftest import WTFLOW, WtfileWriter, cli_env
 from tests.helpers import gone
+from tests.procs import argv
 
 SHOW_CURSOR, HIDE_CURSOR = b"\x1b[?25h", b"\x1b[?25l"
 
@@ -187,3 +188,45 @@ def test_no_process_is_left_after_ctrl_c_in_a_terminal(wtfile: WtfileWriter, tmp
 def _plain(text: str) -> str:
     """Without colour and cursor sequences."""
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_a_node_waiting_for_its_retry_shows_when_and_ends_cancelled_on_ctrl_c(
+    wtfile: WtfileWriter, tmp_path: Path
+) -> None:
+    wtfile("""
+    @wtflow.workflow
+    def flaky():
+        return wtflow.Node(name="ci", children=[
+            wtflow.Node(name="fetch", executable=wtflow.Command("exit 4"), retries=1, retry_delay=60),
+        ])
+    """)
+    code, shown = _run_in_terminal(tmp_path, "run", interrupt_when=b"retry in ")
+    assert code == 130
+    frames = _plain(shown.decode())
+    waiting = re.search(r"↻ fetch .*exit 4  retry in (\d+)s", frames)
+    assert waiting is not None, frames
+    assert 40 <= int(waiting[1]) <= 72  # 60 s +-20 %, counting down
+    final = _plain(shown[shown.rindex(b"\x1b[2K") :].decode())
+    assert "└── ⊘ fetch" in final, final
+    assert "retry" not in final
+    after = _plain(shown[shown.rindex(SHOW_CURSOR) :].decode())
+    assert ": 1 cancelled; output in " in after
+
+
+def test_a_node_in_its_kill_grace_shows_stopping(wtfile: WtfileWriter, tmp_path: Path) -> None:
+    """Regression test: a timed-out node that ignores SIGTERM looked `running` for its whole kill grace."""
+    wtfile(f"""
+    @wtflow.workflow
+    def stuck():
+        return wtflow.Node(name="ci", children=[
+            wtflow.Node(name="hang", timeout=0.5,
+                        executable=wtflow.Command([sys.executable, {str(argv("stubborn.py", "pids")[1])!r}, "pids"])),
+        ])
+    """)
+    code, shown = _run_in_terminal(tmp_path, "run", WTFLOW_KILL_GRACE="60", interrupt_when=b"stopping")
+    assert code == 130  # Ctrl-C during the grace ends it at once
+    frames = _plain(shown.decode())
+    assert "■ hang" in frames, frames
+    final = _plain(shown[shown.rindex(b"\x1b[2K") :].decode())
+    assert "stopping" not in final, final
+    assert all(gone(int(pid)) for pid in (tmp_path / "pids").read_text().split())

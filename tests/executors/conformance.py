@@ -15,10 +15,19 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import gone
-from tests.procs import argv
+from tests.procs import argv, wait_for_pids
 from wtflow import Command, PyFunc
 from wtflow.executables import Executable
-from wtflow.executors import AttemptId, ExecRequest, ExecResult, Executor, StartNotice
+from wtflow.executors import (
+    AttemptId,
+    ExecRequest,
+    ExecResult,
+    Executor,
+    OnStopping,
+    StartNotice,
+    announces_stopping,
+    run_attempt,
+)
 
 WAIT = 30.0  # a hang guard, not a speed claim
 
@@ -39,8 +48,10 @@ class Chunks:
 
 
 class Outcome:
-    def __init__(self, result: ExecResult, out: Chunks, err: Chunks, notices: list[StartNotice]) -> None:
-        self.result, self.out, self.err, self.notices = result, out, err, notices
+    def __init__(
+        self, result: ExecResult, out: Chunks, err: Chunks, notices: list[StartNotice], stops: list[str]
+    ) -> None:
+        self.result, self.out, self.err, self.notices, self.stops = result, out, err, notices, stops
 
 
 def request(
@@ -49,11 +60,18 @@ def request(
     return ExecRequest(executable, env or {}, cwd, AttemptId("conformance", 0, ("n",), 1))
 
 
-async def run(executor: Executor, req: ExecRequest) -> Outcome:
-    out, err, notices = Chunks(), Chunks(), list[StartNotice]()
+async def run(executor: Executor, req: ExecRequest, on_stopping: OnStopping | None = None) -> Outcome:
+    """Run `req`; the reasons given to on_stopping are in `Outcome.stops` unless `on_stopping` is given."""
+    out, err, notices, stops = Chunks(), Chunks(), list[StartNotice](), list[str]()
     async with asyncio.timeout(WAIT):
-        result = await executor.run(req, sinks={"stdout": out, "stderr": err}, on_start=notices.append)
-    return Outcome(result, out, err, notices)
+        result = await run_attempt(executor, req, sinks={"stdout": out, "stderr": err},
+                                   on_start=notices.append, on_stopping=on_stopping or stops.append)  # fmt: skip
+    return Outcome(result, out, err, notices, stops)
+
+
+def needs_stopping_notices(executor: Executor) -> None:
+    if not announces_stopping(executor):
+        pytest.skip(f"{type(executor).__name__}.run() takes no on_stopping (it is optional)")
 
 
 def sh(script: str) -> Command:
@@ -140,6 +158,33 @@ class ExecutorConformance:
         assert outcome.result.timed_out
         assert outcome.result.code == -15
         assert all(gone(int(pid)) for pid in pids.read_text().split())
+
+    async def test_a_time_limit_is_announced_as_stopping(self, executor: Executor) -> None:
+        needs_stopping_notices(executor)
+        outcome = await run(executor, dataclasses.replace(request(sh("sleep 100")), timeout=0.2))
+        assert outcome.stops == ["timed out"]
+
+    async def test_a_cancellation_is_announced_before_the_processes_are_stopped(
+        self, executor: Executor, tmp_path: Path
+    ) -> None:
+        """The notice comes while the processes still run: a node shows as stopping during the grace."""
+        needs_stopping_notices(executor)
+        pids, alive, stops = tmp_path / "pids", list[bool](), list[str]()
+
+        def on_stopping(reason: str) -> None:
+            alive.append(not any(gone(pid) for pid in wait_for_pids(pids)))
+            stops.append(reason)
+
+        task = asyncio.create_task(run(executor, request(Command(argv("stubborn.py", pids))), on_stopping))
+        await wait_for_file(pids)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert stops == ["cancelled"]
+        assert alive == [True]
+
+    async def test_an_attempt_that_ends_by_itself_is_not_stopping(self, executor: Executor) -> None:
+        assert (await run(executor, request(sh("exit 3")))).stops == []
 
     async def test_a_missing_program_could_not_start(self, executor: Executor, tmp_path: Path) -> None:
         outcome = await run(executor, request(Command([str(tmp_path / "no-such-program")])))

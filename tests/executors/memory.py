@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from wtflow.executors import ExecRequest, ExecResult, Sink, StartNotice
+from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,12 @@ class MemoryExecutor:
         return scripted[min(request.attempt.number, len(scripted)) - 1]
 
     async def run(
-        self, request: ExecRequest, *, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
+        self,
+        request: ExecRequest,
+        *,
+        sinks: Mapping[str, Sink],
+        on_start: Callable[[StartNotice], None],
+        on_stopping: OnStopping | None = None,
     ) -> ExecResult:
         self.requests.append(request)
         script = self.script(request)
@@ -84,8 +89,12 @@ class MemoryExecutor:
                 if script.hang:
                     await asyncio.Event().wait()
         except TimeoutError:
+            if on_stopping is not None:
+                on_stopping("timed out")
             return ExecResult(signal=15, timed_out=True)
         except asyncio.CancelledError:
+            if on_stopping is not None:
+                on_stopping("cancelled")
             self.cancelled.append("/".join(request.attempt.path))
             raise
         finally:

@@ -68,7 +68,9 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else ""
         elsewhere = sorted({a.host for a in node.attempts if a.host and a.host != run.host})
         extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
-        rows.append(("  " * node.depth + node.name, node.shown_status, exit_text(node.exit_code),
+        # A same-named sibling is found by its folder name (`twin-2`): show it beside the name.
+        name = node.name if node.folder == node.name else f"{node.name} [{node.folder}]"
+        rows.append(("  " * node.depth + name, node.shown_status, exit_text(node.exit_code),
                      duration(node.started_at, node.ended_at, node.status) if node.started_at else "", extra))  # fmt: skip
     for node, line in zip(tree, columns(rows), strict=True):
         print(paint.node(line.rstrip(), node))

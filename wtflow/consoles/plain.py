@@ -5,6 +5,8 @@
     [ci/build] compiling
     [ci/build] ! a warning on stderr
     <== ci/build succeeded in 0.52s
+    ==> ci/test stopping (timed out)
+    <== ci/test timed_out (exit -15) in 30.01s
     === run 1a2b3c4d succeeded (1 succeeded)
 
 Whole lines only, so lines of nodes running at once are never torn apart; written by a thread
@@ -20,7 +22,15 @@ from typing import IO
 from wtflow.consoles.lines import LineJoiner, Lines
 from wtflow.consoles.summary import allowed_to_fail, count_words
 from wtflow.consoles.writer import Target, Writer
-from wtflow.events import Event, NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted
+from wtflow.events import (
+    Event,
+    NodeFinished,
+    NodeStarted,
+    NodeStopping,
+    OutputReceived,
+    RunFinished,
+    RunStarted,
+)
 from wtflow.status import Status
 from wtflow.terminal import status_word
 
@@ -57,6 +67,8 @@ class PlainConsole:
             self._out.write_text(f"==> {'/'.join(event.path)} started{attempt}\n")
         elif isinstance(event, NodeFinished):
             self._finished(event)
+        elif isinstance(event, NodeStopping):  # the kill grace may take a while: say why it goes quiet
+            self._out.write_text(f"==> {'/'.join(event.path)} stopping ({event.reason})\n")
         elif isinstance(event, RunStarted):
             # Counted like the summary and `wtflow runs`: nodes that execute something, not groups.
             self._outcome = {spec.index: Status.PENDING for spec in event.nodes if spec.kind is not None}

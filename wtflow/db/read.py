@@ -91,6 +91,11 @@ class NodeInfo:
         return self.kind is None
 
     @property
+    def folder(self) -> str:
+        """The last part of its path: its name, or e.g. `twin-2` for a second sibling named `twin`."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
     def failed_allowed(self) -> bool:
         """Failed, but marked allow_failure: it did not fail the run."""
         return self.allow_failure and self.status in _ALLOWABLE
@@ -438,12 +443,13 @@ class Reader:
 
 
 def find_node(tree: Sequence[NodeInfo], ref: str) -> NodeInfo:
-    """A node by tree path ('root/build/test'), path below the root, or name when that is unique."""
+    """A node by tree path ('root/build/test'), path below the root, or name (or folder name,
+    e.g. `twin-2`) when that is unique."""
     ref = ref.strip().strip("/")
     for info in tree:
         if info.path == ref or info.path.partition("/")[2] == ref:
             return info
-    named = [n for n in tree if n.name == ref]
+    named = [n for n in tree if ref in (n.name, n.folder)]
     if len(named) == 1:
         return named[0]
     if named:

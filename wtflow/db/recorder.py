@@ -158,7 +158,7 @@ def write(conn: Connection, events: Iterable[Event]) -> None:
             batch.insert("runs", _run_row(event))
             for spec in event.nodes:
                 batch.insert("nodes", {
-                    "run_id": event.run_id, "index": spec.index, "name": spec.path[-1],
+                    "run_id": event.run_id, "index": spec.index, "name": spec.name,
                     "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
                     "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
                     "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,

@@ -13,16 +13,23 @@ could not start or that its worker was lost. Past the request's time limit the e
 the attempt and says so in the result (`timed_out`, and the signal that ended it). Cancelling
 `run()` stops the whole process tree (SIGTERM, grace, SIGKILL) before the CancelledError goes on.
 
+An executor may also take `on_stopping`: called with "timed out" or "cancelled" when it starts
+stopping an attempt's processes, before the kill grace, so that the run can show the node as
+stopping meanwhile. It is optional: the engine calls `run_attempt()`, which passes it only to an
+executor whose `run()` has that parameter.
+
 An executor owns its processes: the engine never signals a pid. `abandon()` is the last resort
 after a second Ctrl-C (synchronous: the event loop is gone); `aclose()` ends a run cleanly.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from wtflow.executables import Executable
 
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from wtflow.config import Config
 
 COULD_NOT_START = 127  # what a shell returns for a missing program
+OnStopping = Callable[[str], None]  # the reason: "timed out" | "cancelled"
 
 
 class Sink(Protocol):
@@ -133,6 +141,44 @@ class Executor(Protocol):
     async def aclose(self) -> None:
         """The end of a run: release what the executor holds and end anything that escaped."""
         ...
+
+
+class AnnouncesStopping(Protocol):
+    """An executor that says when it starts stopping an attempt (see `run_attempt`)."""
+
+    async def run(
+        self,
+        request: ExecRequest,
+        *,
+        sinks: Mapping[str, Sink],
+        on_start: Callable[[StartNotice], None],
+        on_stopping: OnStopping,
+    ) -> ExecResult: ...
+
+
+@functools.cache
+def _takes_on_stopping(kind: type[Any]) -> bool:
+    return "on_stopping" in inspect.signature(kind.run).parameters
+
+
+def announces_stopping(executor: Executor) -> bool:
+    """Whether the executor's `run()` takes `on_stopping`."""
+    return _takes_on_stopping(type(executor))
+
+
+async def run_attempt(
+    executor: Executor,
+    request: ExecRequest,
+    *,
+    sinks: Mapping[str, Sink],
+    on_start: Callable[[StartNotice], None],
+    on_stopping: OnStopping,
+) -> ExecResult:
+    """`executor.run()`, with `on_stopping` if it takes it (an executor written without it still runs)."""
+    if announces_stopping(executor):
+        stopping = cast("AnnouncesStopping", executor)
+        return await stopping.run(request, sinks=sinks, on_start=on_start, on_stopping=on_stopping)
+    return await executor.run(request, sinks=sinks, on_start=on_start)
 
 
 def default_executor(config: Config) -> Executor:

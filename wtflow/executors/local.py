@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from wtflow.executables import Command, PyFunc
-from wtflow.executors import ExecRequest, ExecResult, Sink, StartNotice
+from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
 from wtflow.executors._child import run_forked
 
 _PIPE_SIZE = 1024 * 1024
@@ -129,13 +129,15 @@ async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: boo
     _signal_group(pgid, signal.SIGTERM)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    while loop.time() < deadline:
-        # A leader still running keeps the group alive: no need to read /proc to know that. (A
-        # zombie leader still counts as a member of its group until reaped, hence the poll.)
-        if leader.poll() is not None and not _group_alive(pgid):
-            break
-        await asyncio.sleep(0.02)
-    _signal_group(pgid, signal.SIGKILL)  # what ignored SIGTERM
+    try:
+        while loop.time() < deadline:
+            # A leader still running keeps the group alive: no need to read /proc to know that. (A
+            # zombie leader still counts as a member of its group until reaped, hence the poll.)
+            if leader.poll() is not None and not _group_alive(pgid):
+                break
+            await asyncio.sleep(0.02)
+    finally:  # also when Ctrl-C cuts the grace short: then the group goes at once
+        _signal_group(pgid, signal.SIGKILL)  # what ignored SIGTERM
     if not leader_exited:
         # Stopped from outside (time limit, Ctrl-C): also what escaped the group with setsid.
         await asyncio.to_thread(kill_token, token)
@@ -228,6 +230,10 @@ async def _kill_started(started: _Started | str) -> None:
     leader.poll()
     os.close(out_r)
     os.close(err_r)
+
+
+def _unheard(reason: str) -> None:
+    pass
 
 
 class LocalExecutor:
@@ -336,17 +342,24 @@ class LocalExecutor:
         *,
         sinks: Mapping[str, Sink],
         on_start: Callable[[StartNotice], None],
+        on_stopping: OnStopping | None = None,
     ) -> ExecResult:
-        """Run to the end; the result says the exit code or the signal (or why it could not start)."""
+        """Run to the end; the result says the exit code or the signal (or why it could not start).
+
+        `on_stopping(reason)` is called as the time limit or a cancellation starts stopping it."""
         self._run_ids.add(request.attempt.run_id)
         self._running += 1
         try:
-            return await self._run(request, sinks, on_start)
+            return await self._run(request, sinks, on_start, on_stopping or _unheard)
         finally:
             self._running -= 1
 
     async def _run(
-        self, request: ExecRequest, sinks: Mapping[str, Sink], on_start: Callable[[StartNotice], None]
+        self,
+        request: ExecRequest,
+        sinks: Mapping[str, Sink],
+        on_start: Callable[[StartNotice], None],
+        on_stopping: OnStopping,
     ) -> ExecResult:
         started = await self._start(request, self._environment(request))
         if isinstance(started, str):
@@ -373,6 +386,10 @@ class LocalExecutor:
                 exited = True
             except TimeoutError:
                 timed_out = True
+                on_stopping("timed out")
+            except asyncio.CancelledError:
+                on_stopping("cancelled")
+                raise
             leader.poll()
         finally:
             # Exited: end what the node left running in its group (`cmd &`), which would hold the
