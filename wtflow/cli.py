@@ -3,6 +3,7 @@
     wtflow [-c FILE | --no-config] [-f PATH] [--db-url URL] list [--json]
     wtflow [...] run [NAME ...] [--all] [--dry-run] [-j N] [-k] [--only GLOB] [...]
     wtflow [...] runs | show | logs | db                  (wtflow/commands/)
+    wtflow [...] kill RUN
 
 The commands themselves are in wtflow/commands/, one module each; this module is the parser
 skeleton, the global options, the settings and `main()`.
@@ -26,6 +27,7 @@ from typing import Any
 from wtflow import __version__, terminal
 from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
+from wtflow.commands import kill as kill_command
 from wtflow.commands import list as list_command
 from wtflow.commands import logs as logs_command
 from wtflow.commands import run as run_command
@@ -119,6 +121,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     for history_command in (runs_command, show_command, logs_command, db_command):
         history_command.register(commands)
     config_command.register(commands)
+    kill_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
