@@ -24,6 +24,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
     "latency": output.latency,
     "memory": output.memory,
     "cli": shell.cli,
+    "cli-fixed": shell.cli_fixed,
 }
 
 RESULTS = Path(__file__).parent / "results"
