@@ -65,18 +65,20 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _WHERE[name]
-    except KeyError:
-        raise AttributeError(f"module 'wtflow' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once: the next lookup is an ordinary attribute
-    return value
+# Hidden from type checkers: they see the imports above, so a misspelt name stays an error.
+if not TYPE_CHECKING:
 
+    def __getattr__(name: str) -> Any:
+        try:
+            module = _WHERE[name]
+        except KeyError:
+            raise AttributeError(f"module 'wtflow' has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # once: the next lookup is an ordinary attribute
+        return value
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+    def __dir__() -> list[str]:
+        return sorted([*globals(), *_WHERE])
 
 
 __all__ = [
