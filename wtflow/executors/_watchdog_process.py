@@ -1,12 +1,14 @@
 """The watchdog that ends a run's processes when the orchestrator dies, even by SIGKILL.
 
-LocalExecutor forks it (`serve`, which never returns) with the read end of a pipe; only the
-orchestrator holds the write end. Over the pipe it hears, one line each:
+LocalExecutor starts this file as a script (`python -I -S _watchdog_process.py PARENT GRACE`: it
+imports nothing of wtflow) in a session of its own, with the read end of a pipe as its stdin;
+only the orchestrator holds the write end. Over the pipe it hears, one line each:
 
     run RUN_ID      processes carrying this token in WTFLOW_PROCESS_TOKENS belong to a live run
     + PGID          a node's process group started
     - PGID          it ended
     exit            the orchestrator is closing cleanly: end without touching anything
+                    (a clean close usually SIGKILLs it instead: it may not even have started)
 
 End of file without `exit` means the orchestrator is gone: every live group and every process
 carrying a live run's token gets SIGTERM, up to GRACE seconds to end, then SIGKILL. The parent-
@@ -19,12 +21,11 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 import time
 
 TOKEN_VAR = b"WTFLOW_PROCESS_TOKENS="
 _PR_SET_PDEATHSIG = 1
-# Loaded here, in the orchestrator: the forked watchdog must not load libraries (dlopen's lock).
-_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class _OrphanedError(Exception):
@@ -39,7 +40,7 @@ def _orphaned(signum: int, frame: object) -> None:
 def _guard_parent_death(parent: int) -> None:
     signal.signal(signal.SIGUSR1, _orphaned)
     with contextlib.suppress(Exception):  # no prctl (not Linux): the pipe alone is the guard
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGUSR1)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGUSR1)
     if os.getppid() != parent:  # it died before the guard was set
         raise _OrphanedError
 
@@ -105,34 +106,13 @@ def end_everything(groups: set[int], run_ids: set[str], grace: float) -> None:
     _signal_all(groups, token_holders(run_ids), signal.SIGKILL)
 
 
-def serve(read_fd: int, parent: int, grace: float) -> None:
-    """The forked watchdog's whole life: set up, listen, and end everything unless told `exit`.
-
-    Forked, not started as a new interpreter: it is up at once, costs no start-up, and by the
-    end of a run it has long read its `exit`. It does only system calls and imports nothing,
-    so no lock another thread of the orchestrator held at fork time can block it."""
-    code = 0
-    try:
-        os.setsid()  # the terminal's Ctrl-C is for the orchestrator, which ends its nodes itself
-        signal.set_wakeup_fd(-1)  # the parent's event loop's self-pipe
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN if sig == signal.SIGINT else signal.SIG_DFL)
-        os.dup2(read_fd, 0)
-        # Every other inherited pipe would keep a node's reader from seeing EOF, or the
-        # watchdog's own write end from ever closing.
-        os.closerange(1, _max_fd())
-        _listen(parent, grace)
-    except BaseException:
-        code = 70
-    finally:
-        os._exit(code)
-
-
-def _max_fd() -> int:
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):
-        return 65536
+def main(argv: list[str]) -> int:
+    """`_watchdog_process.py PARENT GRACE`, the pipe's read end as stdin: listen, and end
+    everything unless the orchestrator kills this process first (its clean close)."""
+    parent, grace = int(argv[1]), float(argv[2])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C at the terminal is for the orchestrator
+    _listen(parent, grace)
+    return 0
 
 
 def _listen(parent: int, grace: float) -> None:
@@ -159,3 +139,7 @@ def _listen(parent: int, grace: float) -> None:
         end_everything(groups, run_ids, grace)
     except _OrphanedError:  # the parent-death signal came after the end of file: start again
         end_everything(groups, run_ids, grace)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
