@@ -25,6 +25,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
     "memory": output.memory,
     "cli": shell.cli,
     "dask": cluster.dask,
+    "cli-fixed": shell.cli_fixed,
 }
 
 RESULTS = Path(__file__).parent / "results"

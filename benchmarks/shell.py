@@ -216,3 +216,65 @@ def cli(ctx: Context) -> list[Figure]:
         b, w = alternate(ctx.reps, base, ours)
     return [Figure(f"CLI: `wtflow run` over a {n}-node fan-out", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.2x",
                    f"includes interpreter start-up, {db_note()}")]  # fmt: skip
+
+
+_ONE = """\
+import wtflow
+
+@wtflow.workflow
+def one():
+    return wtflow.Node(name="one", executable=wtflow.Command("true"))
+"""
+
+
+def _timed_run(argv: list[str], cwd: Path, env: dict[str, str], stdout: Path) -> float:
+    import os
+
+    with stdout.open("wb") as out:  # the raw console writes to a file, as under CI
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.PIPE)
+        took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise Skip(f"`{shlex.join(argv[1:])}` exited {done.returncode}: {done.stderr[-300:]!r}")
+    return took
+
+
+def cli_fixed(ctx: Context) -> list[Figure]:
+    """The CLI's fixed cost, measured the way users run it: settings from WTFLOW_* only, the raw
+    console writing to a file, a fresh database each run (a CI checkout), the ordinary disk."""
+    figures = []
+    with ctx.folder() as folder:
+        (folder / "wtfile.py").write_text(_ONE)
+        wtflow_argv = [sys.executable, "-m", "wtflow"]
+        bare = [sys.executable, "-c", "import subprocess; subprocess.run(['true'])"]
+        counter = iter(range(1_000_000))
+
+        def fresh_env(record: bool = True) -> dict[str, str]:
+            env = {"WTFLOW_CONSOLE": "raw", "WTFLOW_STATE_DIR": str(folder / f"state-{next(counter)}")}
+            return env if record else {**env, "WTFLOW_DB_URL": ""}
+
+        def baseline() -> float:
+            return _timed_run(bare, folder, {}, folder / "out")
+
+        for label, args in (("--version", ["--version"]), ("list", ["list"])):
+
+            def ours(args: list[str] = args) -> float:
+                return _timed_run([*wtflow_argv, *args], folder, fresh_env(), folder / "out")
+
+            b, w = alternate(ctx.reps, baseline, ours)
+            figures.append(Figure(f"CLI: `wtflow {label}`", "python -c subprocess.run(['true'])", "s", b, w,
+                                  "< 100 ms", f"absolute {w.median * 1000:.0f} ms"))  # fmt: skip
+
+        def run_on() -> float:
+            return _timed_run([*wtflow_argv, "run", "one"], folder, fresh_env(), folder / "out")
+
+        def run_off() -> float:
+            return _timed_run([*wtflow_argv, "run", "one"], folder, fresh_env(record=False), folder / "out")
+
+        b, w = alternate(ctx.reps, baseline, run_on)
+        figures.append(Figure("CLI: `wtflow run` of one `true`, fresh SQLite record", "python -c subprocess.run(['true'])",
+                              "s", b, w, "<= 1.5x", "raw console to a file, settings from WTFLOW_*"))  # fmt: skip
+        b, w = alternate(ctx.reps, run_off, run_on)
+        figures.append(Figure("CLI: one `true`, fresh SQLite record", "same run, record off", "s", b, w,
+                              "<= 1.5x", "first run in a fresh checkout"))  # fmt: skip
+    return figures

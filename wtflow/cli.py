@@ -3,6 +3,7 @@
     wtflow [-c FILE | --no-config] [-f PATH] [--db-url URL] list [--json]
     wtflow [...] run [NAME ...] [--all] [--dry-run] [-j N] [-k] [--only GLOB] [...]
     wtflow [...] runs | show | logs | db                  (wtflow/commands/)
+    wtflow [...] kill RUN
 
 The commands themselves are in wtflow/commands/, one module each; this module is the parser
 skeleton, the global options, the settings and `main()`.
@@ -27,6 +28,7 @@ from wtflow import __version__, terminal
 from wtflow.commands import cluster as cluster_command
 from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
+from wtflow.commands import kill as kill_command
 from wtflow.commands import list as list_command
 from wtflow.commands import logs as logs_command
 from wtflow.commands import report as report_command
@@ -125,6 +127,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     report_command.register(commands)
     ui_command.register(commands)
     cluster_command.register(commands)
+    kill_command.register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands

@@ -13,10 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Table, create_engine, insert, inspect, make_url, select, text
 
-from tests.helpers import config, py, wait_for, wf
+from tests.helpers import config, gone, py, wait_for, wf
 from wtflow import Command, Engine, Node
 from wtflow.db import recorder, schema
 from wtflow.db import tables as t
@@ -272,10 +273,10 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
     assert node.status == "crashed"
     [artifact] = [a for a in rows(url, t.artifacts) if a.name == "stdout"]
     assert Path(artifact.path).read_bytes() == b"started\n"
-    # the orphaned `sleep 60` is the only thing SIGKILL can leave; end it for the next tests
+    # the watchdog ends the orphaned `sleep 60` (tests/faults/test_killed.py); wait for that
     [attempt] = rows(url, t.attempts)
     assert attempt.pid is not None
-    os.killpg(attempt.pid, signal.SIGKILL)
+    wait_for(lambda: gone(attempt.pid), "the watchdog to end the node")
 
 
 def test_a_database_locked_by_another_writer_holds_the_record_up_but_loses_nothing(tmp_path: Path) -> None:
@@ -323,3 +324,55 @@ def test_a_long_node_keeps_its_run_s_heartbeat_going(tmp_path: Path, monkeypatch
     [run] = rows(url, t.runs)
     assert run.heartbeat_at is not None
     assert (run.heartbeat_at - run.started_at).total_seconds() >= 0.5
+
+
+def _schema_of(url: str) -> dict[str, object]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = sa.inspect(conn)
+            return {
+                table: (
+                    [
+                        (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                        for c in insp.get_columns(table)
+                    ],
+                    insp.get_pk_constraint(table)["constrained_columns"],
+                    sorted(
+                        (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                        for i in insp.get_indexes(table)
+                    ),
+                    sorted(
+                        (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                        for f in insp.get_foreign_keys(table)
+                    ),
+                )
+                for table in sorted(insp.get_table_names())
+            }
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_created_from_the_tables_as_the_migrations_would_build_it(tmp_path: Path) -> None:
+    """Regression test for issue 18, item 1: a fresh database no longer replays the migrations
+    (a fifth of a second); what create_all builds must be what they build, stamped HEAD."""
+    created, migrated = f"sqlite:///{tmp_path}/created.db", f"sqlite:///{tmp_path}/migrated.db"
+    Recorder.connect(created).close()
+    engine = schema.open_engine(migrated)
+    with engine.begin() as conn:
+        cfg = schema.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    engine.dispose()
+    assert _schema_of(created) == _schema_of(migrated)
+    with sa.create_engine(created).connect() as conn:
+        assert schema.current_revision(conn) == schema.HEAD
+
+
+def test_creating_a_database_does_not_import_alembic(tmp_path: Path) -> None:
+    code = (
+        "import sys; from wtflow.db import schema; "
+        f"schema.connect('sqlite:///{tmp_path}/new.db').dispose(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "False\n"

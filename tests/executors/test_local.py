@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -30,10 +30,21 @@ def request(executable: Command | PyFunc, run_id: str = "t-test") -> ExecRequest
 
 async def run(executable: Command | PyFunc, **kw: object) -> tuple[int | None, Buffer, Buffer]:
     out, err = Buffer(), Buffer()
-    result = await LocalExecutor(kill_grace=0.5).run(
-        request(executable), sinks={"stdout": out, "stderr": err}, on_start=lambda notice: None
-    )
+    executor = LocalExecutor(kill_grace=0.5)
+    try:
+        result = await executor.run(
+            request(executable), sinks={"stdout": out, "stderr": err}, on_start=lambda notice: None
+        )
+    finally:
+        await executor.aclose()
     return result.code, out, err
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[LocalExecutor]:
+    local_executor = LocalExecutor(kill_grace=0.5)
+    yield local_executor
+    await local_executor.aclose()
 
 
 def record_pids(started: list[int]) -> Callable[[StartNotice], None]:
@@ -60,11 +71,10 @@ async def test_output_without_newline_streams_in_chunks() -> None:
     assert out.data == b"y" * 3_000_000
 
 
-async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path) -> None:
+async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path, executor: LocalExecutor) -> None:
     """Regression guard: cancellation must not be swallowed, and no grandchild may survive it."""
     pids = tmp_path / "pids"
     started: list[int] = []
-    executor = LocalExecutor(kill_grace=0.5)
     task = asyncio.create_task(
         executor.run(
             request(Command(f"sleep 100 & echo $! > {pids}; sleep 100")),
@@ -82,10 +92,11 @@ async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path) -> No
     assert gone(int(pids.read_text()))
 
 
-async def test_cancel_while_the_process_is_being_started_leaves_nothing(tmp_path: Path) -> None:
+async def test_cancel_while_the_process_is_being_started_leaves_nothing(
+    tmp_path: Path, executor: LocalExecutor
+) -> None:
     """Commands start in a worker thread while others run; a cancel that lands meanwhile must
     still end them."""
-    executor = LocalExecutor(kill_grace=0.5)
     started: list[int] = []
     other = asyncio.create_task(
         executor.run(

@@ -130,7 +130,7 @@ def test_sigkill_of_wtflow_leaves_the_output_read_so_far_on_disk(tmp_path: Path)
     finally:
         wtflow_proc.kill()
         wtflow_proc.wait()
-        # SIGKILL cannot be caught: the node outlives wtflow (README, Guarantees). End it here.
+        # The watchdog ends the node; this is a safety net should the test fail before that.
         if (state / "chatty.pid").exists():
             for pid in wait_for_pids(state / "chatty.pid"):
                 with contextlib.suppress(ProcessLookupError):

@@ -10,12 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from wtflow import consoles, discover, reports, terminal
+from wtflow import discover, terminal
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from wtflow.config import CI_MODES, CONSOLE_MODES, Config
 from wtflow.discover import DEFAULT_WTFILE, Registered
-from wtflow.engine import Engine
 from wtflow.errors import LookupFailed, UsageError, WtfileError
 from wtflow.model import Placed, Workflow
 
@@ -88,6 +87,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     workflows = [wtfiles.build(reg) for reg in chosen]
     only = _only(args.only, workflows)
     color = terminal.color_wanted(args.color, sys.stderr)
+    from wtflow import reports  # imported only by the command that runs something
+
     reports.start_afresh()  # the workflows of this command share its report files
     outcome = EXIT_OK
     for wf in workflows:
@@ -151,6 +152,9 @@ def _run_one(
     only: Callable[[Placed], bool] | None,
     color: bool,
 ) -> int:
+    from wtflow import consoles
+    from wtflow.engine import Engine  # `wtflow --version` and `wtflow list` need none of it
+
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only).run()
     report = consoles.RunReport()

@@ -98,11 +98,13 @@ attempts = Table(
     Column("status", String(16), nullable=False),
     Column("exit_code", Integer),  # negative: killed by that signal
     Column("pid", Integer),
-    Column("host", Text),  # where it ran: this machine's name, or a Dask worker's; None if it never started
     Column("started_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime()),
     # [["stdout", 120], ["stderr", 31], ...]: byte counts in arrival order; None when too long to keep
     Column("output_order", JSON),
+    # Where it ran: this machine's name, or a Dask worker's; None if it never started. Last, as
+    # migration 0005 added it: a new database made from these tables matches a migrated one.
+    Column("host", Text),
     ForeignKeyConstraint(["run_id", "node_index"], ["nodes.run_id", "nodes.index"], ondelete="CASCADE"),
 )
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
 from wtflow.executors._child import run_forked
+from wtflow.executors.watchdog import Watchdog
 
 _PIPE_SIZE = 1024 * 1024
 CHUNK = _PIPE_SIZE  # one read can empty a full pipe
@@ -250,6 +251,7 @@ class LocalExecutor:
         self._base_env: dict[str, str] | None = None
         self._groups: set[int] = set()
         self._run_ids: set[str] = set()
+        self._watchdog: Watchdog | None = None  # ends our processes if this one is SIGKILLed
 
     @property
     def capacity(self) -> int | None:
@@ -347,7 +349,14 @@ class LocalExecutor:
         """Run to the end; the result says the exit code or the signal (or why it could not start).
 
         `on_stopping(reason)` is called as the time limit or a cancellation starts stopping it."""
-        self._run_ids.add(request.attempt.run_id)
+        if self._watchdog is None:
+            # Started here, on the loop's thread: the reaper's parent-death signal follows the
+            # thread that started it, and a worker thread ends long before the run.
+            self._watchdog = Watchdog(self.kill_grace)
+        run_id = request.attempt.run_id
+        if run_id not in self._run_ids:
+            self._watchdog.tell(f"run {run_id}")  # before its first process: the token covers it
+            self._run_ids.add(run_id)
         self._running += 1
         try:
             return await self._run(request, sinks, on_start, on_stopping or _unheard)
@@ -366,6 +375,7 @@ class LocalExecutor:
             return ExecResult(error=started)
         leader, out_r, err_r = started
         self._groups.add(leader.pid)
+        self._tell(f"+ {leader.pid}")
         try:
             on_start(StartNotice(self.host, leader.pid))
             pumps = [
@@ -376,7 +386,7 @@ class LocalExecutor:
             os.close(out_r)
             os.close(err_r)
             await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=False)
-            self._groups.discard(leader.pid)
+            self._forget(leader.pid)
             raise
         exited = timed_out = False
         try:
@@ -399,7 +409,7 @@ class LocalExecutor:
                 await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=exited)
                 await self._finish_pumps(pumps, request.attempt.token)
             finally:
-                self._groups.discard(leader.pid)
+                self._forget(leader.pid)
         assert leader.code is not None
         return ExecResult.from_returncode(leader.code, timed_out=timed_out)
 
@@ -409,10 +419,24 @@ class LocalExecutor:
             _signal_group(pgid, signal.SIGKILL)
         self._groups.clear()
         self._sweep()
+        if self._watchdog is not None:
+            self._watchdog.abandon()
+            self._watchdog = None
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._sweep)  # anything of these runs that escaped its group
         self._base_env = None
+        if self._watchdog is not None:
+            watchdog, self._watchdog = self._watchdog, None
+            await watchdog.aclose()
+
+    def _tell(self, line: str) -> None:
+        if self._watchdog is not None:
+            self._watchdog.tell(line)
+
+    def _forget(self, pgid: int) -> None:
+        self._groups.discard(pgid)
+        self._tell(f"- {pgid}")
 
     def _sweep(self) -> None:
         for run_id in list(self._run_ids):
