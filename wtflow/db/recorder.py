@@ -150,12 +150,14 @@ class _Batch:
                 conn.execute(_update(name, columns), params_list)
 
 
-def write(conn: Connection, events: Iterable[Event]) -> None:
-    """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind."""
+def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | None = None) -> None:
+    """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind.
+
+    `origin` (host, user, pid) says where a run replayed from its journal ran; else this process."""
     batch = _Batch()
     for event in events:
         if isinstance(event, RunStarted):
-            batch.insert("runs", _run_row(event))
+            batch.insert("runs", {**_run_row(event), **(origin or {})})
             for spec in event.nodes:
                 batch.insert("nodes", {
                     "run_id": event.run_id, "index": spec.index, "name": spec.path[-1],
