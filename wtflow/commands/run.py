@@ -27,6 +27,8 @@ examples:
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
   wtflow run ci -q                     only failures and the summary line
+  wtflow run ci --resume               run again what failed or changed since the last run of ci
+  wtflow run ci --resume 3f2a --dry-run  what would be reused or run, and why
   wtflow run --junit-xml junit.xml     a JUnit report for CI (GitHub / GitLab logs: --ci, auto by default)"""
 
 
@@ -48,7 +50,15 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--workflow", action="append", default=[], metavar="NAME", help="same as NAME (repeatable)"
     )
     parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
-    parser.add_argument("--dry-run", action="store_true", help="print the tree and what each node would run")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="print the tree and what each node would run (with --resume: what each would do, and why)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resume", nargs="?", const="last", metavar="RUN",
+        help="reuse what succeeded in RUN (an id or prefix; default: last, the workflow's newest) "
+        "with the same digest; run the rest",
+    )  # fmt: skip
     parser.add_argument(
         "-j", "--jobs", "--max-parallel", dest="jobs", metavar="N", help="most processes running at once"
     )
@@ -146,10 +156,10 @@ def _run_one(
     color: bool,
 ) -> int:
     if args.dry_run:
-        return Engine(wf, config, dry_run=True, only=only).run()
+        return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()
     report = consoles.RunReport()
     view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
-    engine = Engine(wf, config, listeners=[report], console=view, only=only)
+    engine = Engine(wf, config, listeners=[report], console=view, only=only, resume=args.resume)
     started = time.monotonic()
     code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))

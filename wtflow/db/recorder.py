@@ -164,13 +164,14 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
                     "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
                     "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
                     "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
-                    "attempts": 0, "started_at": None, "ended_at": None,
+                    "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
                 })  # fmt: skip
         elif isinstance(event, NodeStarted):
             batch.insert("attempts", {
                 "run_id": event.run_id, "node_index": event.index, "n": event.attempt,
                 "status": Status.RUNNING.value, "exit_code": None, "pid": event.pid,
                 "started_at": event.started_at, "ended_at": None, "output_order": None,
+                "digest": event.digest,
             })  # fmt: skip
             for name, path in (("stdout", event.stdout_path), ("stderr", event.stderr_path)):
                 if path is not None:
@@ -202,7 +203,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
         "id": event.run_id, "workflow": event.workflow, "status": Status.RUNNING.value, "exit_code": None,
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
         "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
-        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at,
+        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at, "resumed_from": event.resumed_from,
     }  # fmt: skip
 
 
