@@ -161,6 +161,12 @@ def test_a_run_killed_mid_way_then_resumed_runs_again_exactly_what_did_not_end(t
     assert reasons[3] == "- third  run: crashed last time"
     assert reasons[4] == "- fourth  run: did not run last time"
 
+    as_json = subprocess.run([sys.executable, "-m", "wtflow", "run", "doomed", "--resume", "--dry-run", "--json"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    planned = {n["path"]: (n["action"], n["reason"]) for n in json.loads(as_json.stdout)["nodes"]}
+    assert planned["root/third"] == ("run", "crashed last time")
+    assert planned["root/first"][0] == "reuse"
+
     done = subprocess.run([sys.executable, "-m", "wtflow", "run", "doomed", "--resume", "last"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -288,15 +288,23 @@ def reuse_outputs(sources: dict[str, Path], folder: Path) -> dict[str, Path]:
     different file systems. Returns each file's new path."""
     make_private_dirs(folder)
     placed: dict[str, Path] = {}
-    for name, source in sources.items():
-        target = folder / name
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
-        try:
-            os.link(source, target)
-        except OSError as e:
-            if e.errno != errno.EXDEV:
-                raise
-            target.symlink_to(source.absolute())
-        placed[name] = target
+    try:
+        for name, source in sources.items():
+            target = folder / name
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            try:
+                os.link(source, target)
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                target.symlink_to(source.absolute())
+            placed[name] = target
+    except OSError:
+        # The node will run instead, writing these paths: a link left here would have it
+        # overwrite the earlier run's file through it.
+        for target in placed.values():
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
     return placed

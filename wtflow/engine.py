@@ -133,6 +133,13 @@ class Engine:
             await self._finish(state, outcome)
         return plan.verdict(outcome)[1]
 
+    def decisions(self) -> dict[str, Decision]:
+        """What each node would do and why, by path, running nothing (`--dry-run --json`)."""
+        selected = plan.selection(self.workflow, self._only)
+        check_reads(self.workflow, selected)
+        self._plan(selected)
+        return {self.workflow.placed[i].path_str: d for i, d in self._decisions.items()}
+
     def _plan(self, selected: frozenset[int] | None) -> None:
         """Each node's digest, and with `resume`, what it does and why (decisions.py)."""
         digests = workflow_digests(self.workflow)
@@ -246,7 +253,10 @@ class Engine:
     async def _execute(self, p: Placed, state: RunState) -> Status:
         decision = self._decisions.get(p.index)
         if decision is not None and decision.action == REUSE:
-            return self._reuse(p, state, decision)
+            try:
+                return self._reuse(p, state, decision)
+            except OSError as e:  # the earlier files went away or cannot be linked: run it instead
+                self.problems.append(f"node {p.path_str}: its earlier output cannot be reused ({e}); it ran")
         policy = plan.policy_for(p, self.config)
         attempt = 0
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -54,6 +55,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true",
         help="print the tree and what each node would run (with --resume: what each would do, and why)",
     )  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true", help="with --dry-run: each node's decision and its reason, as JSON"
+    )
     parser.add_argument(
         "--resume", nargs="?", const="last", metavar="RUN",
         help="reuse what succeeded in RUN (an id or prefix; default: last, the workflow's newest) "
@@ -155,6 +159,11 @@ def _run_one(
     only: Callable[[Placed], bool] | None,
     color: bool,
 ) -> int:
+    if args.dry_run and args.json:
+        decisions = Engine(wf, config, dry_run=True, only=only, resume=args.resume).decisions()
+        shown = [{"path": path, "action": d.action, "reason": d.reason} for path, d in decisions.items()]
+        print(json.dumps({"workflow": wf.name, "nodes": shown}, indent=2))
+        return EXIT_OK
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()
     report = consoles.RunReport()
