@@ -12,6 +12,7 @@ from tests.helpers import Collect, config
 from wtflow.consoles import PlainConsole, RawConsole, console_for
 from wtflow.db.recorder import Recorder
 from wtflow.listeners import Fanout, default_listeners
+from wtflow.reports.journal import Journal
 
 
 @pytest.mark.parametrize(
@@ -24,14 +25,16 @@ def test_the_console_of_each_mode_off_a_terminal(mode: str, kind: type) -> None:
 
 def test_quiet_has_no_console(tmp_path: Path) -> None:
     assert console_for("quiet", color="auto", verbose=False) is None
-    assert default_listeners(config(tmp_path, run__console="quiet")) == []
+    listeners = default_listeners(config(tmp_path, run__console="quiet"))
+    assert [type(x) for x in listeners] == [Journal]
+    listeners[0].close()
 
 
-def test_a_database_brings_the_recorder_first(tmp_path: Path) -> None:
+def test_a_database_brings_the_recorder_after_the_journal(tmp_path: Path) -> None:
     given = Collect()
     listeners = default_listeners(config(tmp_path, db__url=f"sqlite:///{tmp_path}/w.db"), console=given)
     try:
-        assert [type(x) for x in listeners] == [Recorder, Collect]
+        assert [type(x) for x in listeners] == [Journal, Recorder, Collect]
     finally:
         for listener in listeners:
             listener.close()

@@ -280,3 +280,31 @@ class OutputOrder:
 
     def frozen(self) -> tuple[tuple[str, int], ...] | None:
         return None if self.segments is None else tuple((stream, size) for stream, size in self.segments)
+
+
+def reuse_outputs(sources: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """An earlier run's output files in this run's node folder: hard links (the bytes stay
+    once on disk, and outlive the earlier folder), symbolic links where the two folders are on
+    different file systems. Returns each file's new path."""
+    make_private_dirs(folder)
+    placed: dict[str, Path] = {}
+    try:
+        for name, source in sources.items():
+            target = folder / name
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            try:
+                os.link(source, target)
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                target.symlink_to(source.absolute())
+            placed[name] = target
+    except OSError:
+        # The node will run instead, writing these paths: a link left here would have it
+        # overwrite the earlier run's file through it.
+        for target in placed.values():
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
+    return placed

@@ -28,6 +28,7 @@ from wtflow import __version__, terminal
 from wtflow.commands import cluster as cluster_command
 from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
+from wtflow.commands import diff as diff_command
 from wtflow.commands import kill as kill_command
 from wtflow.commands import list as list_command
 from wtflow.commands import logs as logs_command
@@ -121,7 +122,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
 
     list_command.register(commands)
     run_command.register(commands)
-    for history_command in (runs_command, show_command, logs_command, db_command):
+    for history_command in (runs_command, show_command, logs_command, diff_command, db_command):
         history_command.register(commands)
     config_command.register(commands)
     report_command.register(commands)

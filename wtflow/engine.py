@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from wtflow import plan
-from wtflow.artifacts import ArtifactStore, ensure_state_dir
+from wtflow.artifacts import ArtifactStore, ensure_state_dir, reuse_outputs
 from wtflow.config import Config
+from wtflow.decisions import REUSE, Decision, PreviousRun, decide, render
+from wtflow.digests import workflow_digests
 from wtflow.errors import UsageError, WtflowError
 from wtflow.events import (
     NodeFinished,
@@ -67,6 +69,7 @@ class Engine:
         console: Listener | None = None,
         executor: Executor | None = None,
         only: Callable[[Placed], bool] | None = None,
+        resume: str | PreviousRun | None = None,
     ) -> None:
         self.workflow = workflow
         self.config = config if config is not None else Config.from_env()
@@ -81,11 +84,20 @@ class Engine:
         self._executor = executor if executor is not None else default_executor(self.config)
         self._only = only
         self._interrupts = Interrupts()
+        self.resume = resume
+        self._decisions: dict[int, Decision] = {}
+        self._digests: dict[int, str] = {}
+        self._previous: PreviousRun | None = None
 
     # -- the two entry points ------------------------------------------------------------
 
-    def run(self) -> int:
-        """Run to the end and return the exit code; for scripts (`raise SystemExit(engine.run())`)."""
+    def run(self, *, resume: str | PreviousRun | None = None) -> int:
+        """Run to the end and return the exit code; for scripts (`raise SystemExit(engine.run())`).
+
+        `resume` (a run id, a unique prefix, or "last"): reuse the results of that run's nodes
+        that succeeded with the same digest, and run the rest."""
+        if resume is not None:
+            self.resume = resume
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -121,10 +133,12 @@ class Engine:
         selected = plan.selection(self.workflow, self._only)
         check_reads(self.workflow, selected)
         if self.dry_run:
-            sys.stdout.write(self.workflow.render(selected))
+            self._plan(selected)
+            shown = render(self.workflow, self._decisions) if self.resume else self.workflow.render(selected)
+            sys.stdout.write(shown)
             sys.stdout.flush()
             return EXIT_OK
-        state = await self._start()
+        state = await self._start(selected)
         outcome = Status.CANCELLED
         try:
             outcome = await self._visit(self.workflow.placed[0], state, selected)
@@ -135,9 +149,28 @@ class Engine:
             await self._finish(state, outcome)
         return plan.verdict(outcome)[1]
 
+    def decisions(self) -> dict[str, Decision]:
+        """What each node would do and why, by path, running nothing (`--dry-run --json`)."""
+        selected = plan.selection(self.workflow, self._only)
+        check_reads(self.workflow, selected)
+        self._plan(selected)
+        return {self.workflow.placed[i].path_str: d for i, d in self._decisions.items()}
+
+    def _plan(self, selected: frozenset[int] | None) -> None:
+        """Each node's digest, and with `resume`, what it does and why (decisions.py)."""
+        digests = workflow_digests(self.workflow)
+        self._digests = {i: str(d) for i, d in digests.items()}
+        previous = self.resume
+        if isinstance(previous, str):
+            from wtflow.previous import previous_run  # the record's read side, only when resuming
+
+            previous = previous_run(self.config, self.workflow.name, previous)
+        self._previous = previous
+        self._decisions = decide(self.workflow, digests, selected, previous)
+
     # -- start and finish ----------------------------------------------------------------
 
-    async def _start(self) -> RunState:
+    async def _start(self, selected: frozenset[int] | None) -> RunState:
         storage = self.config.storage
         state_dir, artifacts_dir = storage.resolved_state_dir(), storage.resolved_artifacts_dir()
         db_url = self.config.db.resolved_url(state_dir)
@@ -150,16 +183,26 @@ class Engine:
             *self._extra_listeners,
         ]
         self._fanout = Fanout(listeners, self.problems)
+        # After the recorder opened the record: a killed run to resume has been settled from its journal.
+        self._plan(selected)
         self._store = ArtifactStore(artifacts_dir)
         self._slots = asyncio.Semaphore(plan.slots(self.config, self._executor.capacity))
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()
         self.run_dir = await self._store.create_run_dir(self.workflow.name, self.run_id, started_at)
-        specs = tuple(node_spec(p) for p in self.workflow.placed)
+        # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
+        decisions = {i: str(d) for i, d in self._decisions.items()} if self._previous else {}
+        specs = tuple(node_spec(p, decisions.get(p.index)) for p in self.workflow.placed)
         self._fanout.emit(
             RunStarted(
-                self.run_id, self.workflow.name, started_at, self.run_dir, specs, self.config.describe()
+                self.run_id,
+                self.workflow.name,
+                started_at,
+                self.run_dir,
+                specs,
+                self.config.describe(),
+                None if self._previous is None else self._previous.run_id,
             )
         )
         return state
@@ -227,6 +270,12 @@ class Engine:
     # -- one node's executable, with retries -----------------------------------------------
 
     async def _execute(self, p: Placed, state: RunState) -> Status:
+        decision = self._decisions.get(p.index)
+        if decision is not None and decision.action == REUSE:
+            try:
+                return self._reuse(p, state, decision)
+            except OSError as e:  # the earlier files went away or cannot be linked: run it instead
+                self.problems.append(f"node {p.path_str}: its earlier output cannot be reused ({e}); it ran")
         policy = plan.policy_for(p, self.config)
         attempt = 0
         while True:
@@ -247,6 +296,30 @@ class Engine:
                 return status
             state.update(p.index, status=Status.RUNNING)  # Ctrl-C while it waits: cancelled, not failed
             await asyncio.sleep(delay)
+
+    def _reuse(self, p: Placed, state: RunState, decision: Decision) -> Status:
+        """The node's result in the run being resumed stands: its files are linked into this run's
+        folder (later nodes read them as if it had just run), recorded as an attempt of no process."""
+        assert self.run_dir is not None
+        assert decision.reused is not None
+        assert self._previous is not None
+        output = self._store.attempt_output(self.run_dir, p.path, 1)
+        files = reuse_outputs(dict(decision.reused.outputs), output.folder)
+        for name, path in files.items():
+            p.node.artifact(name).bind(path)
+        now = _now()
+        sizes = {name: path.stat().st_size for name, path in files.items()}
+        state.update(p.index, status=Status.SUCCEEDED, exit_code=0, attempts=1, started_at=now, ended_at=now)
+        self._fanout.emit(
+            NodeStarted(self.run_id, p.index, p.path, 1, now, files.get("stdout"), files.get("stderr"), None,
+                        None, self._digests.get(p.index), self._previous.run_id)
+        )  # fmt: skip
+        order = tuple((name, size) for name, size in sizes.items() if size) or ()
+        self._fanout.emit(
+            NodeFinished(self.run_id, p.index, p.path, 1, Status.SUCCEEDED, 0, now, now, False,
+                         sizes.get("stdout", 0), sizes.get("stderr", 0), order)
+        )  # fmt: skip
+        return Status.SUCCEEDED
 
     async def _attempt(
         self, p: Placed, state: RunState, policy: plan.Policy, attempt: int
@@ -274,7 +347,8 @@ class Engine:
             announced.append(notice)
             self._fanout.emit(
                 NodeStarted(self.run_id, p.index, p.path, attempt, started,
-                            output.files["stdout"].path, output.files["stderr"].path, notice.pid, notice.host)
+                            output.files["stdout"].path, output.files["stderr"].path, notice.pid, notice.host,
+                            self._digests.get(p.index))
             )  # fmt: skip
 
         self._running += 1

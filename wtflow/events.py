@@ -41,6 +41,8 @@ class NodeSpec:
         if not self.name:
             object.__setattr__(self, "name", self.path[-1])
 
+    decision: str | None = None  # "run: command changed", "reuse: succeeded in 3f2a...", "skip: ..."
+
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
@@ -50,6 +52,7 @@ class RunStarted:
     run_dir: Path
     nodes: tuple[NodeSpec, ...]
     config: dict[str, Any]
+    resumed_from: str | None = None  # the run whose results this one reuses (--resume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class NodeStarted:
     stderr_path: Path | None
     pid: int | None  # None where there is no local process: it could not start, or runs elsewhere
     host: str | None = None
+    digest: str | None = None  # wtflow.digests.Digest of what it runs
+    reused_from: str | None = None  # no process: the result of that run's node is reused
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +126,7 @@ class RunFinished:
 Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
-def node_spec(p: Placed) -> NodeSpec:
+def node_spec(p: Placed, decision: str | None = None) -> NodeSpec:
     """What RunStarted says of a node."""
     executable = p.node.executable
     kind = None if executable is None else ("command" if isinstance(executable, Command) else "pyfunc")
@@ -135,4 +140,5 @@ def node_spec(p: Placed) -> NodeSpec:
         p.node.parallel,
         p.node.allow_failure,
         p.node.name,
+        decision,
     )

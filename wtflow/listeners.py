@@ -1,7 +1,8 @@
 """Subscribers to the engine's events, and the one factory that builds a run's default set.
 
     Listener (protocol)      handle(event) for every event, close() once at the end
-    default_listeners(...)   the reporters the settings ask for (reports/), the recorder when
+    default_listeners(...)   the run's journal (reports/journal.py), the reporters the settings
+                             ask for (reports/), the recorder when
                              the config has a database, then the console of `config.run.console`
                              (consoles.console_for) unless a CI log replaces it
     Fanout                   a run's listeners: events to each, a broken one dropped, each closed once
@@ -65,6 +66,7 @@ def default_listeners(
     the reporters come first, so a bad path stops the run before the database is touched. The
     workflow lets the CI logs learn its Secret values, which the events never carry."""
     from wtflow.reports import replaces_console, reporters
+    from wtflow.reports.journal import Journal
 
     reports = reporters(config, os.environ, workflow)
     listeners: list[Listener] = []
@@ -74,6 +76,9 @@ def default_listeners(
 
         listeners.append(Recorder.connect(db_url))
     listeners.extend(reports)
+    # Made once nothing can fail any more (its thread must be closed); first, so the journal,
+    # which outlives a SIGKILL and the database, hears each event first.
+    listeners.insert(0, Journal())
     if replaces_console(reports):
         return listeners  # a CI log shows node output itself
     if console is None:

@@ -1,9 +1,11 @@
 """`wtflow db upgrade`: bring the record's schema to this wtflow's version (a writer: it also
-marks runs whose wtflow process is gone as crashed)."""
+settles runs whose wtflow process is gone, from their journals). `wtflow db rebuild`: add to
+the record every run whose journal is under the artifacts folder and which it does not hold."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from wtflow.config import Config, mask_url
 from wtflow.errors import RecorderError
@@ -11,6 +13,7 @@ from wtflow.errors import RecorderError
 EPILOG = """\
 examples:
   wtflow db upgrade                    the default database, .wtflow/wtflow.db
+  wtflow db rebuild                    a lost or corrupt database: the runs again, from their journals
   WTFLOW_DB_URL=postgresql+psycopg://me@host/ci wtflow db upgrade
                                        a shared database, before readers of the new wtflow use it"""
 
@@ -33,11 +36,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "and mark runs whose wtflow process is gone as crashed.", epilog=UPGRADE_EPILOG,
     )  # fmt: skip
     upgrade.set_defaults(handler=cmd_db_upgrade)
+    rebuild = commands.add_parser(
+        "rebuild", help="record again the runs whose journals are under the artifacts folder",
+        formatter_class=fmt, epilog=REBUILD_EPILOG,
+        description="Replay each run's journal (<run folder>/journal.jsonl under the artifacts folder) "
+        "into the database, for every run it does not hold: a deleted or corrupt database loses no history.",
+    )  # fmt: skip
+    rebuild.set_defaults(handler=cmd_db_rebuild)
 
 
-def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
+REBUILD_EPILOG = """\
+examples:
+  rm .wtflow/wtflow.db && wtflow db rebuild
+  WTFLOW_ARTIFACTS_DIR=ci/artifacts wtflow --db-url sqlite:///new.db db rebuild"""
+
+
+def _writer_url(config: Config) -> str:
     from wtflow.artifacts import ensure_private_dir
-    from wtflow.db import schema
     from wtflow.db.read import record_url
 
     url = record_url(config)
@@ -50,6 +65,36 @@ def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
                 f"state folder {str(state)!r} cannot be created: {e.strerror or e}; "
                 "set WTFLOW_STATE_DIR (or --state-dir) to a folder you may write"
             ) from None
+    return url
+
+
+def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
+    from wtflow.db import schema
+
+    url = _writer_url(config)
     schema.connect(url).dispose()
     print(f"database {mask_url(url)} is at schema revision {schema.HEAD} (the newest)")
+    return 0
+
+
+def cmd_db_rebuild(args: argparse.Namespace, config: Config) -> int:
+    from wtflow.db import journals, schema
+
+    url = _writer_url(config)
+    folder = config.storage.resolved_artifacts_dir()
+    engine = schema.connect(url)
+    judge = schema.DeathRule.now()
+    try:
+        with engine.begin() as conn:
+            done = journals.rebuild(conn, folder, is_dead=lambda host, pid: judge.is_dead(host, pid, None))
+    finally:
+        engine.dispose()
+    for path in done.unreadable:
+        sys.stderr.write(
+            f"wtflow: warning: journal {str(path)!r} has no beginning; its run is not recorded\n"
+        )
+    print(
+        f"database {mask_url(url)}: {len(done.added)} runs recorded from the journals under "
+        f"{str(folder)!r}, {done.kept} held already"
+    )
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ examples:
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
   wtflow run ci -q                     only failures and the summary line
+  wtflow run ci --resume               run again what failed or changed since the last run of ci
+  wtflow run ci --resume 3f2a --dry-run  what would be reused or run, and why
   wtflow run --junit-xml junit.xml     a JUnit report for CI (GitHub / GitLab logs: --ci, auto by default)
   wtflow run --executor tcp://sched:8786  on a Dask cluster (see `wtflow cluster`)"""
 
@@ -48,7 +51,18 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--workflow", action="append", default=[], metavar="NAME", help="same as NAME (repeatable)"
     )
     parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
-    parser.add_argument("--dry-run", action="store_true", help="print the tree and what each node would run")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="print the tree and what each node would run (with --resume: what each would do, and why)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true", help="with --dry-run: each node's decision and its reason, as JSON"
+    )
+    parser.add_argument(
+        "--resume", nargs="?", const="last", metavar="RUN",
+        help="reuse what succeeded in RUN (an id or prefix; default: last, the workflow's newest) "
+        "with the same digest; run the rest",
+    )  # fmt: skip
     parser.add_argument(
         "-j", "--jobs", "--max-parallel", dest="jobs", metavar="N", help="most processes running at once"
     )
@@ -155,11 +169,16 @@ def _run_one(
     from wtflow import consoles
     from wtflow.engine import Engine  # `wtflow --version` and `wtflow list` need none of it
 
+    if args.dry_run and args.json:
+        decisions = Engine(wf, config, dry_run=True, only=only, resume=args.resume).decisions()
+        shown = [{"path": path, "action": d.action, "reason": d.reason} for path, d in decisions.items()]
+        print(json.dumps({"workflow": wf.name, "nodes": shown}, indent=2))
+        return EXIT_OK
     if args.dry_run:
-        return Engine(wf, config, dry_run=True, only=only).run()
+        return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()
     report = consoles.RunReport()
     view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
-    engine = Engine(wf, config, listeners=[report], console=view, only=only)
+    engine = Engine(wf, config, listeners=[report], console=view, only=only, resume=args.resume)
     started = time.monotonic()
     code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))

@@ -67,6 +67,7 @@ class AttemptInfo:
     output_order: tuple[tuple[str, int], ...] | None
     outputs: Mapping[str, OutputInfo] = field(default_factory=dict)
     host: str | None = None  # where it ran: this machine's name, or a Dask worker's
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class NodeInfo:
     started_at: datetime | None
     ended_at: datetime | None
     attempts: tuple[AttemptInfo, ...] = ()
+    decision: str | None = None
 
     @property
     def is_group(self) -> bool:
@@ -126,6 +128,7 @@ class RunInfo:
     config: Mapping[str, Any]
     run_dir: str
     heartbeat_at: datetime | None
+    resumed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -478,7 +481,7 @@ def _run(row: Any, judge: schema.DeathRule) -> RunInfo:
         id=row.id, workflow=row.workflow, status=status, exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, host=row.host, user=row.user, pid=row.pid,
         wtflow_version=row.wtflow_version, config=row.config, run_dir=row.run_dir,
-        heartbeat_at=row.heartbeat_at,
+        heartbeat_at=row.heartbeat_at, resumed_from=row.resumed_from,
     )  # fmt: skip
 
 
@@ -493,6 +496,7 @@ def _node(row: Any, node_attempts: Sequence[AttemptInfo], run_crashed: bool) -> 
         executes=row.executes, parallel=row.parallel, allow_failure=row.allow_failure,
         status=_node_status(row.status, run_crashed), exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, attempts=tuple(node_attempts),
+        decision=row.decision,
     )  # fmt: skip
 
 
@@ -510,7 +514,7 @@ def _attempts(
         attempt = AttemptInfo(
             n=row.n, status=_node_status(row.status, run_crashed), exit_code=row.exit_code, pid=row.pid,
             started_at=row.started_at, ended_at=row.ended_at, output_order=order,
-            outputs=outputs.get((row.node_index, row.n), {}), host=row.host,
+            outputs=outputs.get((row.node_index, row.n), {}), host=row.host, digest=row.digest,
         )  # fmt: skip
         found.setdefault(row.node_index, []).append(attempt)
     return {index: tuple(found_attempts) for index, found_attempts in found.items()}

@@ -150,25 +150,28 @@ class _Batch:
                 conn.execute(_update(name, columns), params_list)
 
 
-def write(conn: Connection, events: Iterable[Event]) -> None:
-    """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind."""
+def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | None = None) -> None:
+    """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind.
+
+    `origin` (host, user, pid) says where a run replayed from its journal ran; else this process."""
     batch = _Batch()
     for event in events:
         if isinstance(event, RunStarted):
-            batch.insert("runs", _run_row(event))
+            batch.insert("runs", {**_run_row(event), **(origin or {})})
             for spec in event.nodes:
                 batch.insert("nodes", {
                     "run_id": event.run_id, "index": spec.index, "name": spec.name,
                     "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
                     "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
                     "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
-                    "attempts": 0, "started_at": None, "ended_at": None,
+                    "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
                 })  # fmt: skip
         elif isinstance(event, NodeStarted):
             batch.insert("attempts", {
                 "run_id": event.run_id, "node_index": event.index, "n": event.attempt,
                 "status": Status.RUNNING.value, "exit_code": None, "pid": event.pid,
                 "host": event.host or None, "started_at": event.started_at, "ended_at": None, "output_order": None,
+                "digest": event.digest,
             })  # fmt: skip
             for name, path in (("stdout", event.stdout_path), ("stderr", event.stderr_path)):
                 if path is not None:
@@ -200,7 +203,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
         "id": event.run_id, "workflow": event.workflow, "status": Status.RUNNING.value, "exit_code": None,
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
         "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
-        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at,
+        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at, "resumed_from": event.resumed_from,
     }  # fmt: skip
 
 

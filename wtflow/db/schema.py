@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
-from wtflow.db.tables import attempts, metadata, nodes, runs
+from wtflow.db.tables import metadata, runs
 from wtflow.errors import RecorderError
 from wtflow.status import Status
 
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0005"  # the newest revision in migrations/versions (a test keeps the two in step)
-KNOWN = ("0001", "0002", "0003", "0004", "0005")
+HEAD = "0008"  # the newest revision in migrations/versions (a test keeps the two in step)
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0008")
 _PG_LOCK = 0x777466_6C6F77  # pg_advisory_xact_lock key serialising schema upgrades across processes
 BUSY_MS = 30_000
 # A run of another host whose heartbeat is this old is taken for dead (recorder.HEARTBEAT is 30 s).
@@ -193,23 +193,21 @@ def head_revision() -> str | None:
 
 
 def reap_dead_runs(conn: Connection) -> int:
-    """Runs left 'running' by a wtflow process that is gone become 'crashed': on this host, a
-    process that no longer exists; elsewhere, a run whose heartbeat stopped STALE ago."""
+    """Runs left 'running' by a wtflow process that is gone are settled from their journals
+    (db/journals.py): nodes that ended get their real status, the rest and the run `crashed`.
+    Gone means: on this host, a process that no longer exists; elsewhere, a run whose heartbeat
+    stopped STALE ago."""
+    from wtflow.db.journals import settle  # it writes through the recorder, which imports this module
+
     rows = conn.execute(
-        select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_at).where(
+        select(runs.c.id, runs.c.host, runs.c.user, runs.c.pid, runs.c.heartbeat_at, runs.c.run_dir).where(
             runs.c.status == Status.RUNNING.value
         )
-    )
+    ).all()
     judge = DeathRule.now()
-    dead = [run_id for run_id, host, pid, heartbeat in rows if judge.is_dead(host, pid, heartbeat)]
-    for run_id in dead:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(status=Status.CRASHED.value))
-        for table in (nodes, attempts):
-            conn.execute(
-                update(table)
-                .where(table.c.run_id == run_id, table.c.status == Status.RUNNING.value)
-                .values(status=Status.CRASHED.value)
-            )
+    dead = [row for row in rows if judge.is_dead(row.host, row.pid, row.heartbeat_at)]
+    for row in dead:
+        settle(conn, row.id, row.run_dir, {"host": row.host, "user": row.user, "pid": row.pid})
     return len(dead)
 
 

@@ -19,6 +19,7 @@ def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, A
         "started_at": _iso(run.started_at), "ended_at": _iso(run.ended_at),
         "duration": _seconds(run.started_at, run.ended_at), "host": run.host, "user": run.user,
         "wtflow_version": run.wtflow_version, "run_dir": run.run_dir, "config": dict(run.config),
+        "resumed_from": run.resumed_from,
     }  # fmt: skip
     if counts is not None:
         shape["nodes"] = dict(counts)
@@ -36,6 +37,7 @@ def attempt_shape(attempt: AttemptInfo) -> dict[str, Any]:
         "started_at": _iso(attempt.started_at), "ended_at": _iso(attempt.ended_at),
         "duration": _seconds(attempt.started_at, attempt.ended_at),
         "outputs": {name: {"path": o.path, "size": o.size} for name, o in attempt.outputs.items()},
+        "digest": attempt.digest,
     }  # fmt: skip
 
 
@@ -46,7 +48,7 @@ def node_shape(node: NodeInfo) -> dict[str, Any]:
         "shown_status": node.shown_status, "exit_code": node.exit_code,
         "started_at": _iso(node.started_at), "ended_at": _iso(node.ended_at),
         "duration": _seconds(node.started_at, node.ended_at),
-        "attempts": [attempt_shape(a) for a in node.attempts],
+        "attempts": [attempt_shape(a) for a in node.attempts], "decision": node.decision,
     }  # fmt: skip
 
 

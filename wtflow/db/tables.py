@@ -64,6 +64,7 @@ runs = Table(
     Column("config", JSON, nullable=False),  # the effective settings, passwords masked
     Column("run_dir", Text, nullable=False),
     Column("heartbeat_at", UTCDateTime()),  # refreshed while the run goes on (recorder.HEARTBEAT)
+    Column("resumed_from", String(32)),  # the run whose results it reused (--resume)
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_workflow_started_at", "workflow", "started_at"),
 )
@@ -86,6 +87,7 @@ nodes = Table(
     Column("attempts", Integer, nullable=False),
     Column("started_at", UTCDateTime()),
     Column("ended_at", UTCDateTime()),
+    Column("decision", Text),  # "reuse: succeeded in 3f2a..." or why it ran ("run: command changed")
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
 )
 
@@ -105,6 +107,7 @@ attempts = Table(
     # Where it ran: this machine's name, or a Dask worker's; None if it never started. Last, as
     # migration 0005 added it: a new database made from these tables matches a migrated one.
     Column("host", Text),
+    Column("digest", String(80)),  # wtflow.digests.Digest: what it ran, with what, after what
     ForeignKeyConstraint(["run_id", "node_index"], ["nodes.run_id", "nodes.index"], ondelete="CASCADE"),
 )
 

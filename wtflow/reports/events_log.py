@@ -19,51 +19,15 @@ the same `wtflow run` append to it.
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import enum
 import json
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from wtflow.errors import ConfigError
-from wtflow.events import Event, OutputReceived
+from wtflow.events import Event
+from wtflow.journal import event_record
 from wtflow.reports.output import Masker, Worker, first_in_process
-
-
-def plain(value: Any) -> Any:
-    """A value as JSON can hold it."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple | list):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    return value
-
-
-def event_record(event: Event, mask: Masker | None = None) -> dict[str, Any]:
-    record: dict[str, Any] = {"event": type(event).__name__}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if isinstance(value, bytes):
-            continue
-        record[f.name] = plain(value)
-    if isinstance(event, OutputReceived):
-        data = mask.data(event.data) if mask else event.data
-        try:
-            record["data"], record["encoding"] = data.decode(), "utf-8"
-        except UnicodeDecodeError:
-            record["data"], record["encoding"] = base64.b64encode(data).decode(), "base64"
-    return record
 
 
 class EventsLog(Worker):

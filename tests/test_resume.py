@@ -1,0 +1,215 @@
+"""`--resume`: what succeeded with the same digest is reused, the rest runs, each with its reason."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import OperationalError
+
+from tests.helpers import config, wait_for
+from wtflow import Artifact, Command, Config, Engine, Node, PyFunc, Workflow
+from wtflow.db import tables as t
+from wtflow.journal import JOURNAL
+
+
+def log(tmp_path: Path, name: str, extra: str = "") -> Command:
+    """A node that notes in `ran` that it ran, and prints its name."""
+    return Command(f"echo {name} >> {tmp_path / 'ran'}; echo {name}{extra}")
+
+
+def ran(tmp_path: Path) -> list[str]:
+    path = tmp_path / "ran"
+    names = path.read_text().split() if path.exists() else []
+    path.unlink(missing_ok=True)
+    return sorted(names)
+
+
+def shout(text: Artifact, out: str) -> None:
+    Path(out).write_text(text.text().upper())
+
+
+def tree(tmp_path: Path, *, build: str = "", b_env: str = "1") -> Workflow:
+    build_node = Node("build", log(tmp_path, "build", build))
+    return Workflow(name="ci", root=Node("root", children=[
+        Node("setup", log(tmp_path, "setup")),
+        build_node,
+        Node("checks", parallel=True, children=[
+            Node("a", log(tmp_path, "a")), Node("b", log(tmp_path, "b"), env={"LEVEL": b_env}),
+        ]),
+        Node("report", PyFunc(shout, args=(build_node.stdout_artifact, str(tmp_path / "report.txt")))),
+    ]))  # fmt: skip
+
+
+def cfg(tmp_path: Path) -> Config:
+    return config(tmp_path, db__url=f"sqlite:///{tmp_path / 'w.db'}")
+
+
+def test_a_changed_command_re_runs_its_node_and_what_comes_after_it(tmp_path: Path) -> None:
+    assert Engine(tree(tmp_path), cfg(tmp_path)).run() == 0
+    assert ran(tmp_path) == ["a", "b", "build", "setup"]
+
+    engine = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path))
+    assert engine.run(resume="last") == 0
+    assert ran(tmp_path) == ["a", "b", "build"]  # setup reused; report (a PyFunc) ran, it logs nothing
+    assert (tmp_path / "report.txt").read_text() == "BUILD V2\n"
+
+    again = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path))
+    assert again.run(resume="last") == 0
+    assert ran(tmp_path) == []  # nothing changed: everything reused
+
+
+def test_a_changed_environment_value_re_runs_only_the_nodes_that_see_it(tmp_path: Path) -> None:
+    assert Engine(tree(tmp_path), cfg(tmp_path)).run() == 0
+    ran(tmp_path)
+    (tmp_path / "report.txt").unlink()
+    assert Engine(tree(tmp_path, b_env="2"), cfg(tmp_path)).run(resume="last") == 0
+    assert ran(tmp_path) == ["b"]
+    assert (tmp_path / "report.txt").read_text() == "BUILD\n"  # report: upstream node b re-ran
+
+
+def test_dry_run_explains_each_decision(tmp_path: Path, capfd: Any) -> None:
+    assert Engine(tree(tmp_path), cfg(tmp_path)).run() == 0
+    capfd.readouterr()
+    assert Engine(tree(tmp_path, build=" v2"), cfg(tmp_path), dry_run=True, resume="last").run() == 0
+    out = capfd.readouterr().out
+    lines = {
+        line.strip().split("  ")[0].lstrip("- "): line.strip().partition("  ")[2]
+        for line in out.splitlines()[1:]
+    }
+    assert lines["setup"].startswith("reuse: succeeded in ")
+    assert lines["setup"].endswith(", inputs unchanged")
+    assert lines["build"] == "run: command changed"
+    assert lines["a"] == "run: upstream node root/build re-ran"
+    assert lines["report"] == "run: the artifacts it reads changed"  # the stdout of build
+
+
+def _attempts(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return len(list(conn.execute(select(t.attempts))))
+    except OperationalError:  # not created yet
+        return 0
+    finally:
+        engine.dispose()
+
+
+KILLED = """
+from wtflow import Command, Config, Engine, Node, Workflow
+flag = {flag!r}
+wf = Workflow(name="doomed", root=Node("root", children=[
+    Node("first", Command("echo one; echo err >&2")), Node("second", Command("echo two")),
+    Node("third", Command(f"test -f {{flag}} || (echo started; sleep 60); echo three")),
+    Node("fourth", Command("echo four"))]))
+cfg = Config.load(environ={{}}, overrides={{"db.url": {url!r}, "storage.state_dir": {state!r}, "run.console": "raw"}})
+raise SystemExit(Engine(wf, cfg, resume={resume!r}).run())
+"""
+
+
+def test_a_run_killed_mid_way_then_resumed_runs_again_exactly_what_did_not_end(tmp_path: Path) -> None:
+    url, state, flag = f"sqlite:///{tmp_path / 'w.db'}", str(tmp_path / "state"), str(tmp_path / "flag")
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(KILLED.format(flag=flag, url=url, state=state, resume=None)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    while proc.stdout.readline() != b"started\n":
+        pass
+    journal = next(Path(state).glob(f"artifacts/doomed/*/{JOURNAL}"))
+    wait_for(
+        lambda: journal.read_text().count('"NodeFinished"') == 2, "the journal to hear first and second end"
+    )
+    wait_for(lambda: _attempts(url) == 3, "the recorder to write the third attempt")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    # SIGKILL leaves the node's own process group (its sleep) to us: it is ended by its id.
+    started = [json.loads(line) for line in journal.read_text().splitlines() if '"NodeStarted"' in line]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(started[-1]["pid"], signal.SIGKILL)
+    first_dir = journal.parent.resolve()  # not `latest`, which the next run moves
+
+    Path(flag).touch()
+    env = {**os.environ, "WTFLOW_DB_URL": url, "WTFLOW_STATE_DIR": state, "NO_COLOR": "1"}
+    wtfile = tmp_path / "wtfile.py"
+    wtfile.write_text(textwrap.dedent(f"""
+        import wtflow
+        from wtflow import Command, Node
+        flag = {flag!r}
+        @wtflow.workflow("doomed")
+        def doomed():
+            return Node("root", children=[
+                Node("first", Command("echo one; echo err >&2")), Node("second", Command("echo two")),
+                Node("third", Command(f"test -f {{flag}} || (echo started; sleep 60); echo three")),
+                Node("fourth", Command("echo four"))])
+    """))  # fmt: skip
+    dry = subprocess.run([sys.executable, "-m", "wtflow", "run", "doomed", "--resume", "--dry-run"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    reasons = [line.strip() for line in dry.stdout.splitlines()[1:]]
+    short = first_dir.name.rsplit("-", 1)[1]
+    assert reasons[1].startswith(f"- first  reuse: succeeded in {short} at ")
+    assert reasons[2].startswith(f"- second  reuse: succeeded in {short} at ")
+    assert reasons[3] == "- third  run: crashed last time"
+    assert reasons[4] == "- fourth  run: did not run last time"
+
+    as_json = subprocess.run([sys.executable, "-m", "wtflow", "run", "doomed", "--resume", "--dry-run", "--json"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    planned = {n["path"]: (n["action"], n["reason"]) for n in json.loads(as_json.stdout)["nodes"]}
+    assert planned["root/third"] == ("run", "crashed last time")
+    assert planned["root/first"][0] == "reuse"
+
+    done = subprocess.run([sys.executable, "-m", "wtflow", "run", "doomed", "--resume", "last"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(subprocess.run([sys.executable, "-m", "wtflow", "show", "last", "--json"],
+                                      capture_output=True, text=True, env=env, timeout=60).stdout)  # fmt: skip
+    assert shown["resumed_from"].startswith(short)
+    decisions = {n["name"]: n["decision"] for n in shown["nodes"]}
+    assert decisions["first"].startswith(f"reuse: succeeded in {short}")
+    assert decisions["third"] == "run: crashed last time"
+    new_dir = Path(shown["run_dir"])
+    for name, stream in (("first", "stdout"), ("first", "stderr"), ("second", "stdout")):
+        old, new = first_dir / "root" / name / stream, new_dir / "root" / name / stream
+        assert new.read_bytes() == old.read_bytes()
+        assert new.stat().st_ino == old.stat().st_ino  # linked, not copied
+    assert (new_dir / "root" / "third" / "stdout").read_bytes() == b"three\n"
+    assert (new_dir / "root" / "fourth" / "stdout").read_bytes() == b"four\n"
+    logs = subprocess.run([sys.executable, "-m", "wtflow", "logs", "last", "first", "--stderr"],
+                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert logs.stdout == "err\n"
+
+
+def test_diff_lists_the_nodes_that_changed(tmp_path: Path, capfd: Any) -> None:
+    from wtflow.cli import main
+
+    first = Engine(tree(tmp_path), cfg(tmp_path))
+    assert first.run() == 0
+    second = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path))
+    assert second.run(resume="last") == 0
+    capfd.readouterr()
+    argv = [
+        "--db-url",
+        f"sqlite:///{tmp_path / 'w.db'}",
+        "diff",
+        first.run_id,
+        second.run_id,
+        "--threshold",
+        "60",
+    ]
+    assert main([*argv, "--json"]) == 0
+    rows = {row["path"]: row["changed"] for row in json.loads(capfd.readouterr().out)}
+    # Reused setup kept its digest; build's changed, and with it every node after it.
+    assert rows == {p: ["digest"] for p in ("root/build", "root/checks/a", "root/checks/b", "root/report")}
+    assert main(argv) == 0
+    table = capfd.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["NODE", "CHANGED"]
+    assert table[1].split()[:2] == ["root/build", "digest"]

@@ -1,0 +1,145 @@
+"""A digest per node: what it executes, with what, after what (pure; as Nextflow's task hash).
+
+A node's digest has five parts, each a short SHA-256, so a changed digest also says *what*
+changed (the reason `--resume` and `--dry-run` print):
+
+    executes   a Command's shell string or argv; a PyFunc's qualified name, the hash of its
+               source (inspect.getsource, when there is one) and its arguments (an artifact
+               among them by whose output it is: its producer's digest is in `reads`)
+    env        the environment changes (a Secret's value only hashed: digests never hold it)
+    cwd        the working folder
+    reads      the digests of the artifacts it reads (their producers' digests and names)
+    upstream   the digests of what runs before it: its parent's own (executes, reads and
+               upstream: an ancestor's environment is not its children's) and the subtree of
+               its previous sibling in a sequence, which holds the earlier ones in turn
+
+`node_digest` takes the upstream digests as input, so dependencies of other kinds (`after=`)
+add to that list without changing the function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from wtflow.executables import Command, Executable, PyFunc
+from wtflow.model import Artifact, Node, Secret, Workflow
+from wtflow.plan import subtree
+from wtflow.reads import _artifacts
+
+_SIZE = 12  # hex digits a part: 48 bits, plenty to tell one node's versions apart
+_MAX_DEPTH = 4
+
+
+def _h(*pieces: str) -> str:
+    return hashlib.sha256("\0".join(pieces).encode()).hexdigest()[:_SIZE]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    executes: str
+    env: str
+    cwd: str
+    reads: str
+    upstream: str
+
+    def __str__(self) -> str:
+        """The stored form: the parts joined by '-'."""
+        return "-".join(getattr(self, f.name) for f in fields(self))
+
+    @classmethod
+    def parse(cls, text: str | None) -> Digest | None:
+        """A stored digest read back; None for none or one this wtflow does not know."""
+        parts = (text or "").split("-")
+        return cls(*parts) if len(parts) == len(fields(cls)) else None
+
+    def changed(self, other: Digest) -> tuple[str, ...]:
+        """The names of the parts that differ, in order."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name))
+
+    @property
+    def own(self) -> str:
+        """What a child takes from it: all but the environment and cwd, which it does not see."""
+        return _h(self.executes, self.reads, self.upstream)
+
+
+def _canonical(value: Any, depth: int = _MAX_DEPTH) -> str:
+    if isinstance(value, Artifact):
+        return f"artifact({value.node_name!r}, {value.name!r})"
+    if isinstance(value, Secret):
+        return f"secret({_h(str(value))})"
+    if isinstance(value, str | int | float | bool | None | Path):
+        return repr(value)
+    if depth > 0 and isinstance(value, list | tuple):
+        return "[" + ", ".join(_canonical(v, depth - 1) for v in value) + "]"
+    if depth > 0 and isinstance(value, dict):
+        items = sorted((_canonical(k, 0), _canonical(v, depth - 1)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    # Anything else by its repr: one with an address in it differs every run, so its node runs again.
+    return repr(value)
+
+
+def _source(func: Callable[..., Any]) -> str:
+    try:
+        return inspect.getsource(func)
+    except (OSError, TypeError):  # a builtin, or defined where no file holds it
+        code = getattr(func, "__code__", None)
+        return "" if code is None else code.co_code.hex()
+
+
+def executes_digest(executable: Executable | None) -> str:
+    if executable is None:
+        return _h("group")
+    if isinstance(executable, Command):
+        cmd = executable.cmd
+        return _h("sh", cmd) if isinstance(cmd, str) else _h("argv", *cmd)
+    assert isinstance(executable, PyFunc)
+    args = _canonical(list(executable.args))
+    kwargs = _canonical(dict(executable.kwargs))
+    return _h("pyfunc", executable.describe(), _h(_source(executable.func)), args, kwargs)
+
+
+def env_digest(env: Mapping[str, str] | None) -> str:
+    return _h(*(f"{k}={_h(v) if isinstance(v, Secret) else v}" for k, v in sorted((env or {}).items())))
+
+
+def node_digest(node: Node, *, reads: Sequence[str], upstream: Sequence[str]) -> Digest:
+    """The node's digest, given the digests of the artifacts it reads and of its upstream nodes."""
+    return Digest(
+        executes=executes_digest(node.executable),
+        env=env_digest(node.env),
+        cwd=_h(str(node.cwd or "")),
+        reads=_h(*reads),
+        upstream=_h(*upstream),
+    )
+
+
+def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
+    """Every node's digest, by preorder index."""
+    found: dict[int, Digest] = {}
+    where = {id(p.node): p.index for p in workflow.placed}
+    for p in workflow.placed:
+        upstream: list[str] = []
+        if p.parent is not None:
+            parent = workflow.placed[p.parent]
+            upstream.append(found[p.parent].own)
+            if not parent.node.parallel and p.position > 0:
+                before = workflow.children_of[p.parent][p.position - 1]
+                upstream.append(_subtree(workflow, before.index, found))
+        reads: list[str] = []
+        func = p.node.executable
+        if isinstance(func, PyFunc):
+            for artifact in _artifacts([*func.args, *func.kwargs.values()], _MAX_DEPTH):
+                owner = where.get(id(artifact.owner))
+                producer = str(found[owner]) if owner is not None and owner in found else artifact.node_name
+                reads.append(_h(producer, artifact.name))
+        found[p.index] = node_digest(p.node, reads=reads, upstream=upstream)
+    return found
+
+
+def _subtree(workflow: Workflow, index: int, found: Mapping[int, Digest]) -> str:
+    return _h(*(str(found[i]) for i in subtree(workflow, index)))

@@ -1,0 +1,136 @@
+"""The run's journal: its events as JSON lines, `<run folder>/journal.jsonl`, and reading them back.
+
+The journal is written beside the artifacts as the run goes (reports/journal.py), so what a
+run did survives a SIGKILLed wtflow and a lost database: the record is settled from it
+(db/schema.py) and rebuilt from it (`wtflow db rebuild`). `--events FILE` writes the same
+lines (reports/events_log.py); `event_record` is the one encoding of both.
+
+The first line, RunStarted, also says where the run ran: `"origin": {"host", "user", "pid"}`.
+Output chunks are not journalled: their bytes are in the artifact files.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wtflow.events import (
+    Event,
+    NodeFinished,
+    NodeSpec,
+    NodeStarted,
+    NodeStopping,
+    OutputReceived,
+    RunFinished,
+    RunStarted,
+)
+from wtflow.status import Status
+
+if TYPE_CHECKING:
+    from wtflow.reports.output import Masker
+
+JOURNAL = "journal.jsonl"
+_TYPES: dict[str, type[Any]] = {
+    t.__name__: t for t in (RunStarted, NodeStarted, NodeStopping, NodeFinished, RunFinished)
+}
+_TIMES = {"started_at", "ended_at", "at", "retry_at"}
+_PATHS = {"run_dir", "stdout_path", "stderr_path"}
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON can hold it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def event_record(event: Event, mask: Masker | None = None) -> dict[str, Any]:
+    """An event as one JSON object: its fields by name plus `"event"`, its type."""
+    record: dict[str, Any] = {"event": type(event).__name__}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, bytes):
+            continue
+        record[f.name] = plain(value)
+    if isinstance(event, OutputReceived):
+        data = mask.data(event.data) if mask else event.data
+        try:
+            record["data"], record["encoding"] = data.decode(), "utf-8"
+        except UnicodeDecodeError:
+            record["data"], record["encoding"] = base64.b64encode(data).decode(), "base64"
+    return record
+
+
+def _value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _TIMES:
+        return datetime.fromisoformat(value)
+    if name in _PATHS:
+        return Path(value)
+    if name == "status":
+        return Status(value)
+    if name == "path":
+        return tuple(value)
+    if name == "nodes":
+        return tuple(NodeSpec(**{**spec, "path": tuple(spec["path"])}) for spec in value)
+    if name == "output_order":
+        return tuple((stream, size) for stream, size in value)
+    return value
+
+
+def event_from_record(record: dict[str, Any]) -> Event | None:
+    """The event a journal line holds; None for a line of a kind this wtflow does not know."""
+    kind = _TYPES.get(record.get("event", ""))
+    if kind is None:
+        return None
+    names = {f.name for f in dataclasses.fields(kind)}
+    event: Event = kind(**{k: _value(k, v) for k, v in record.items() if k in names})
+    return event
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The journal's lines as objects. A line cut short (the process was killed while writing
+    it) or otherwise unreadable ends the journal: nothing after it can be trusted to follow."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return
+            if not isinstance(record, dict):
+                return
+            yield record
+
+
+def read_journal(path: Path) -> tuple[list[Event], dict[str, Any]]:
+    """The events of a journal, and the origin its RunStarted line names (host, user, pid)."""
+    events: list[Event] = []
+    origin: dict[str, Any] = {}
+    for record in read_records(path):
+        try:
+            event = event_from_record(record)
+        except (TypeError, ValueError, KeyError):
+            break
+        if event is None:
+            continue
+        if isinstance(event, RunStarted):
+            origin = dict(record.get("origin") or {})
+        events.append(event)
+    return events, origin
