@@ -19,8 +19,18 @@ from wtflow import plan
 from wtflow.artifacts import ArtifactStore, ensure_state_dir
 from wtflow.config import Config
 from wtflow.errors import UsageError, WtflowError
-from wtflow.events import NodeFinished, NodeStarted, OutputReceived, RunFinished, RunStarted, node_spec
+from wtflow.events import (
+    KeptFile,
+    NodeFinished,
+    NodeStarted,
+    OutputReceived,
+    RunFinished,
+    RunStarted,
+    node_spec,
+)
+from wtflow.executables import PyFunc
 from wtflow.executors import AttemptId, ExecRequest, ExecResult, Executor, StartNotice, default_executor
+from wtflow.kept import Kept, bind, keep
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
 from wtflow.reads import check_reads
@@ -28,6 +38,7 @@ from wtflow.runstate import Interrupts, RunState
 from wtflow.status import Status
 
 EXIT_OK, EXIT_FAILED = plan.EXIT_OK, plan.EXIT_FAILED
+OutputSizes = tuple[int, int, tuple[tuple[str, int], ...] | None, tuple[KeptFile, ...]]
 
 
 def _now() -> datetime:
@@ -230,7 +241,7 @@ class Engine:
 
     async def _attempt(
         self, p: Placed, state: RunState, policy: plan.Policy, attempt: int
-    ) -> tuple[Status, ExecResult, datetime, tuple[int, int, tuple[tuple[str, int], ...] | None]]:
+    ) -> tuple[Status, ExecResult, datetime, OutputSizes]:
         assert self.run_dir is not None
         assert p.node.executable is not None
         output = self._store.attempt_output(self.run_dir, p.path, attempt)
@@ -246,8 +257,9 @@ class Engine:
         state.update(p.index, status=Status.RUNNING, started_at=state[p.index].started_at or started)
         env = {**(policy.env or {}), "WTFLOW_RUN_ID": self.run_id, "WTFLOW_NODE": p.path_str,
                "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(output.folder)}  # fmt: skip
+        executable, changes = plan.with_paths(p.node.executable, env)  # artifacts: their paths
         identity = AttemptId(self.run_id, p.index, p.path, attempt)
-        request = ExecRequest(p.node.executable, env, policy.cwd, identity, policy.timeout)
+        request = ExecRequest(executable, changes, policy.cwd, identity, policy.timeout)
         announced: list[StartNotice] = []
 
         def on_start(notice: StartNotice) -> None:
@@ -258,6 +270,7 @@ class Engine:
             )  # fmt: skip
 
         self._running += 1
+        kept = Kept(())
         try:
             await output.create(in_thread=self._running > 1)
             result = await self._executor.run(request, sinks=sinks, on_start=on_start)
@@ -265,6 +278,11 @@ class Engine:
                 if not announced:  # it could not start: its attempt is recorded all the same
                     on_start(StartNotice(host="", pid=None))
                 await sinks["stderr"].write(f"wtflow: {result.error}\n".encode())
+            elif p.node.artifacts or isinstance(p.node.executable, PyFunc):
+                kept = await self._keep(p, output.folder, policy.cwd, succeeded=result.code == 0)
+                if kept.problem is not None:
+                    await sinks["stderr"].write(f"wtflow: {kept.problem}\n".encode())
+                output.kept = kept.files
         except asyncio.CancelledError:
             state.update(p.index, status=Status.CANCELLED, attempts=attempt, ended_at=_now())
             self._fanout.emit(NodeFinished(self.run_id, p.index, p.path, attempt, Status.CANCELLED, None,
@@ -273,7 +291,16 @@ class Engine:
         finally:
             self._running -= 1
             self.problems.extend(await output.close(p.path_str))
-        return plan.attempt_status(result), result, started, output.sizes()
+        return plan.attempt_status(result, kept.problem), result, started, output.sizes()
+
+    async def _keep(self, p: Placed, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept:
+        # Copying declared files may take long: off the loop. A result alone is one stat, on it.
+        if p.node.artifacts:
+            kept = await asyncio.to_thread(keep, p.node, folder, cwd, succeeded=succeeded)
+        else:
+            kept = keep(p.node, folder, cwd, succeeded=succeeded)
+        bind(p.node, kept)
+        return kept
 
 
 __all__ = ["Engine", "WtflowError"]

@@ -62,3 +62,9 @@ def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
         "- flaky (4 nodes)",
         "- broken (3 nodes)",
     ]
+
+
+def test_results_example_hands_data_from_node_to_node(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "results" / "wtfile.py"), "run", "--console", "raw")
+    assert result.code == 0, result
+    assert result.out.splitlines()[-1] == '{"ranking": ["east", "north", "south"]}'

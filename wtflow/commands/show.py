@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -68,9 +69,32 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else ""
         rows.append(("  " * node.depth + node.name, node.shown_status, exit_text(node.exit_code),
                      duration(node.started_at, node.ended_at, node.status) if node.started_at else "", extra))  # fmt: skip
+    indent = {node.index: "  " * (node.depth + 2) for node in tree}
     for node, line in zip(tree, columns(rows), strict=True):
         print(paint.node(line.rstrip(), node))
+        for kept in kept_lines(node):
+            print(indent[node.index] + kept)
     return 0
+
+
+RESULT_WIDTH = 100  # the text view abridges a result to this many characters; --json has it whole
+
+
+def kept_lines(node: NodeInfo) -> list[str]:
+    """The node's result (abridged) and its declared files, with size and digest."""
+    from wtflow.db.shapes import NoResult, result_value
+
+    lines = []
+    try:
+        text = json.dumps(result_value(node), ensure_ascii=False)
+    except NoResult:
+        pass
+    else:
+        lines.append(f"result: {text if len(text) <= RESULT_WIDTH else text[: RESULT_WIDTH - 3] + '...'}")
+    last = node.attempts[-1].outputs.values() if node.attempts else ()
+    for o in sorted((o for o in last if o.kind == "file"), key=lambda o: o.name):
+        lines.append(f"{o.artifact}: {o.path}  {o.size} bytes  sha256 {o.sha256}")
+    return lines
 
 
 def failure_report(

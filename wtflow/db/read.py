@@ -50,9 +50,16 @@ class NothingRecorded(LookupFailed):
 
 @dataclass(frozen=True)
 class OutputInfo:
-    name: str  # stdout, stderr
+    name: str  # stdout, stderr, result, or "<declared name>/<file name>"
     path: str
     size: int
+    kind: str = "stream"  # stream, result, file
+    sha256: str | None = None  # of a result or a declared file
+
+    @property
+    def artifact(self) -> str:
+        """The artifact this belongs to: a declared file's row is named "<artifact>/<file>"."""
+        return self.name.partition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -470,7 +477,7 @@ def _attempts(
     outputs: dict[tuple[int, int], dict[str, OutputInfo]] = {}
     for row in output_rows:
         outputs.setdefault((row.node_index, row.attempt), {})[row.name] = OutputInfo(
-            row.name, row.path, row.size
+            row.name, row.path, row.size, row.kind, row.sha256
         )
     found: dict[int, list[AttemptInfo]] = {}
     for row in attempt_rows:

@@ -111,9 +111,12 @@ artifacts = Table(
     Column("run_id", String(32), primary_key=True),
     Column("node_index", Integer, primary_key=True, autoincrement=False),
     Column("attempt", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(16), primary_key=True),  # stdout, stderr
+    # stdout, stderr, result, or "<declared name>/<file name>" for each file a declared path matched
+    Column("name", Text, primary_key=True),
     Column("path", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="stream"),  # stream, result, file
+    Column("sha256", String(64)),  # of a kept file (result, declared); streams grow, so none
     ForeignKeyConstraint(
         ["run_id", "node_index", "attempt"],
         ["attempts.run_id", "attempts.node_index", "attempts.n"],
