@@ -11,9 +11,10 @@ import random
 import signal
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from wtflow import plan
 from wtflow.artifacts import ArtifactStore, ensure_state_dir
@@ -33,6 +34,7 @@ from wtflow.executors import AttemptId, ExecRequest, ExecResult, Executor, Start
 from wtflow.kept import Kept, bind, keep
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
+from wtflow.params import plain_params
 from wtflow.reads import check_reads
 from wtflow.runstate import Interrupts, RunState
 from wtflow.status import Status
@@ -62,6 +64,7 @@ class Engine:
         console: Listener | None = None,
         executor: Executor | None = None,
         only: Callable[[Placed], bool] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         self.workflow = workflow
         self.config = config if config is not None else Config.from_env()
@@ -75,6 +78,7 @@ class Engine:
         self._fanout = Fanout([], self.problems)
         self._executor = executor if executor is not None else default_executor(self.config)
         self._only = only
+        self.params = dict(params or {})  # the workflow function's arguments, recorded with the run
         self._interrupts = Interrupts()
 
     # -- the two entry points ------------------------------------------------------------
@@ -153,7 +157,13 @@ class Engine:
         specs = tuple(node_spec(p) for p in self.workflow.placed)
         self._fanout.emit(
             RunStarted(
-                self.run_id, self.workflow.name, started_at, self.run_dir, specs, self.config.describe()
+                self.run_id,
+                self.workflow.name,
+                started_at,
+                self.run_dir,
+                specs,
+                self.config.describe(),
+                params=plain_params(self.params),
             )
         )
         return state

@@ -57,6 +57,7 @@ class RunStarted:
     run_dir: Path
     nodes: tuple[NodeSpec, ...]
     config: dict[str, Any]
+    params: dict[str, Any] | None = None  # the workflow function's parameters, when it has any
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from wtflow import consoles, discover, reports, terminal
+from wtflow import consoles, discover, params, reports, terminal
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from wtflow.config import CI_MODES, CONSOLE_MODES, Config
@@ -47,6 +49,10 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workflow", action="append", default=[], metavar="NAME", help="same as NAME (repeatable)"
     )
+    parser.add_argument(
+        "-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a parameter of the workflow function (repeatable; WTFLOW_PARAM_<NAME> in CI)",
+    )  # fmt: skip
     parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
     parser.add_argument("--dry-run", action="store_true", help="print the tree and what each node would run")
     parser.add_argument(
@@ -79,13 +85,16 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     args.file, args.names = discover.positional_path(args.names, args.file, default=DEFAULT_WTFILE)
     found = wtfiles.found(args).workflows
     chosen = _choose(found, [*args.names, *args.workflow], every=args.all, where=args.file)
-    workflows = [wtfiles.build(reg) for reg in chosen]
+    given = params.split(args.param)
+    params.check_known(given, {reg.name: reg.params for reg in chosen})
+    values = [params.values_for(reg.name, reg.params, given, os.environ) for reg in chosen]
+    workflows = [wtfiles.build(reg, v) for reg, v in zip(chosen, values, strict=True)]
     only = _only(args.only, workflows)
     color = terminal.color_wanted(args.color, sys.stderr)
     reports.start_afresh()  # the workflows of this command share its report files
     outcome = EXIT_OK
-    for wf in workflows:
-        code = _run_one(wf, config, args, only=only, color=color)
+    for wf, v in zip(workflows, values, strict=True):
+        code = _run_one(wf, config, args, only=only, color=color, params=v)
         if code > EXIT_FAILED:  # interrupted: stop here, as make does
             return code
         outcome = max(outcome, code)
@@ -144,12 +153,13 @@ def _run_one(
     *,
     only: Callable[[Placed], bool] | None,
     color: bool,
+    params: dict[str, Any],
 ) -> int:
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only).run()
     report = consoles.RunReport()
     view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
-    engine = Engine(wf, config, listeners=[report], console=view, only=only)
+    engine = Engine(wf, config, listeners=[report], console=view, only=only, params=params)
     started = time.monotonic()
     code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))

@@ -60,6 +60,8 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
     print(f"started {local_time(run.started_at)}  took {duration(run.started_at, run.ended_at, run.status)}  "
           f"on {run.user}@{run.host}  wtflow {run.wtflow_version}")  # fmt: skip
     print(f"output  {run.run_dir}")
+    if run.params:
+        print("params  " + " ".join(f"{k}={v}" for k, v in run.params.items()))
     print()
     if args.failed:
         print("\n".join(failure_report(run, tree, ("stdout", "stderr"), paint)))

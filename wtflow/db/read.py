@@ -127,6 +127,7 @@ class RunInfo:
     config: Mapping[str, Any]
     run_dir: str
     heartbeat_at: datetime | None
+    params: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -453,7 +454,7 @@ def _run(row: Any, judge: schema.DeathRule) -> RunInfo:
         id=row.id, workflow=row.workflow, status=status, exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, host=row.host, user=row.user, pid=row.pid,
         wtflow_version=row.wtflow_version, config=row.config, run_dir=row.run_dir,
-        heartbeat_at=row.heartbeat_at,
+        heartbeat_at=row.heartbeat_at, params=row.params,
     )  # fmt: skip
 
 

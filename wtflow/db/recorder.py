@@ -206,7 +206,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
         "id": event.run_id, "workflow": event.workflow, "status": Status.RUNNING.value, "exit_code": None,
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
         "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
-        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at,
+        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at, "params": event.params,
     }  # fmt: skip
 
 

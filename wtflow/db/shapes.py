@@ -21,6 +21,7 @@ def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, A
         "started_at": _iso(run.started_at), "ended_at": _iso(run.ended_at),
         "duration": _seconds(run.started_at, run.ended_at), "host": run.host, "user": run.user,
         "wtflow_version": run.wtflow_version, "run_dir": run.run_dir, "config": dict(run.config),
+        "params": None if run.params is None else dict(run.params),
     }  # fmt: skip
     if counts is not None:
         shape["nodes"] = dict(counts)
