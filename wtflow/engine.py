@@ -65,6 +65,7 @@ class Engine:
         executor: Executor | None = None,
         only: Callable[[Placed], bool] | None = None,
         params: Mapping[str, Any] | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         self.workflow = workflow
         self.config = config if config is not None else Config.from_env()
@@ -78,6 +79,7 @@ class Engine:
         self._fanout = Fanout([], self.problems)
         self._executor = executor if executor is not None else default_executor(self.config)
         self._only = only
+        self.provenance = None if provenance is None else dict(provenance)  # where the run came from
         self.params = dict(params or {})  # the workflow function's arguments, recorded with the run
         self._interrupts = Interrupts()
 
@@ -164,6 +166,7 @@ class Engine:
                 specs,
                 self.config.describe(),
                 params=plain_params(self.params),
+                provenance=self.provenance,
             )
         )
         return state

@@ -58,6 +58,7 @@ class RunStarted:
     nodes: tuple[NodeSpec, ...]
     config: dict[str, Any]
     params: dict[str, Any] | None = None  # the workflow function's parameters, when it has any
+    provenance: dict[str, Any] | None = None  # command line, wtfile, git, selection (wtflow run)
 
 
 @dataclass(frozen=True, slots=True)

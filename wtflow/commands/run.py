@@ -20,6 +20,7 @@ from wtflow.discover import DEFAULT_WTFILE, Registered
 from wtflow.engine import Engine
 from wtflow.errors import LookupFailed, UsageError, WtfileError
 from wtflow.model import Placed, Workflow
+from wtflow.provenance import Provenance
 
 _EPILOG = """\
 examples:
@@ -88,13 +89,22 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     given = params.split(args.param)
     params.check_known(given, {reg.name: reg.params for reg in chosen})
     values = [params.values_for(reg.name, reg.params, given, os.environ) for reg in chosen]
-    workflows = [wtfiles.build(reg, v) for reg, v in zip(chosen, values, strict=True)]
-    only = _only(args.only, workflows)
+    # git answers while the trees are built; a tree that fails to build still reaps git.
+    origin = Provenance.start(Path(args.file), sys.argv if args.argv is None else ["wtflow", *args.argv])
+    try:
+        workflows = [wtfiles.build(reg, v) for reg, v in zip(chosen, values, strict=True)]
+        only = _only(args.only, workflows)
+    except BaseException:
+        origin.close()
+        raise
     color = terminal.color_wanted(args.color, sys.stderr)
     reports.start_afresh()  # the workflows of this command share its report files
     outcome = EXIT_OK
+    selection = {"workflows": [reg.name for reg in chosen], "only": list(args.only)}
+    where = origin.collect(selection=selection)
     for wf, v in zip(workflows, values, strict=True):
-        code = _run_one(wf, config, args, only=only, color=color, params=v)
+        code = _run_one(wf, config, args, only=only, color=color, params=v,
+                        provenance={**where, "params": params.plain_params(v)})  # fmt: skip
         if code > EXIT_FAILED:  # interrupted: stop here, as make does
             return code
         outcome = max(outcome, code)
@@ -154,12 +164,14 @@ def _run_one(
     only: Callable[[Placed], bool] | None,
     color: bool,
     params: dict[str, Any],
+    provenance: dict[str, Any],
 ) -> int:
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only).run()
     report = consoles.RunReport()
     view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
-    engine = Engine(wf, config, listeners=[report], console=view, only=only, params=params)
+    engine = Engine(wf, config, listeners=[report], console=view, only=only, params=params,
+                    provenance=provenance)  # fmt: skip
     started = time.monotonic()
     code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wtflow.commands.record import (
     RUN_HELP,
@@ -62,6 +63,8 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
     print(f"output  {run.run_dir}")
     if run.params:
         print("params  " + " ".join(f"{k}={v}" for k, v in run.params.items()))
+    for line in provenance_lines(run.provenance or {}):
+        print(line)
     print()
     if args.failed:
         print("\n".join(failure_report(run, tree, ("stdout", "stderr"), paint)))
@@ -77,6 +80,20 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         for kept in kept_lines(node):
             print(indent[node.index] + kept)
     return 0
+
+
+def provenance_lines(origin: Mapping[str, Any]) -> list[str]:
+    """Where the run came from: its command line, wtfile and git commit."""
+    lines = []
+    if "command" in origin:
+        lines.append(f"command {shlex.join(origin['command'])}")
+    if "wtfile" in origin:
+        lines.append(f"wtfile  {origin['wtfile']}  sha256 {origin.get('wtfile_sha256')}")
+    git = origin.get("git")
+    if git:
+        dirty = " (dirty)" if git.get("dirty") else ""
+        lines.append(f"git     {git.get('commit')} on {git.get('branch')}{dirty}")
+    return lines
 
 
 RESULT_WIDTH = 100  # the text view abridges a result to this many characters; --json has it whole

@@ -128,6 +128,7 @@ class RunInfo:
     run_dir: str
     heartbeat_at: datetime | None
     params: Mapping[str, Any] | None = None
+    provenance: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -454,7 +455,7 @@ def _run(row: Any, judge: schema.DeathRule) -> RunInfo:
         id=row.id, workflow=row.workflow, status=status, exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, host=row.host, user=row.user, pid=row.pid,
         wtflow_version=row.wtflow_version, config=row.config, run_dir=row.run_dir,
-        heartbeat_at=row.heartbeat_at, params=row.params,
+        heartbeat_at=row.heartbeat_at, params=row.params, provenance=row.provenance,
     )  # fmt: skip
 
 

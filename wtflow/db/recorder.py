@@ -207,6 +207,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
         "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
         "run_dir": str(event.run_dir), "heartbeat_at": event.started_at, "params": event.params,
+        "provenance": event.provenance,
     }  # fmt: skip
 
 

@@ -22,6 +22,7 @@ def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, A
         "duration": _seconds(run.started_at, run.ended_at), "host": run.host, "user": run.user,
         "wtflow_version": run.wtflow_version, "run_dir": run.run_dir, "config": dict(run.config),
         "params": None if run.params is None else dict(run.params),
+        "provenance": None if run.provenance is None else dict(run.provenance),
     }  # fmt: skip
     if counts is not None:
         shape["nodes"] = dict(counts)

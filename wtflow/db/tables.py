@@ -64,7 +64,10 @@ runs = Table(
     Column("config", JSON, nullable=False),  # the effective settings, passwords masked
     Column("run_dir", Text, nullable=False),
     Column("heartbeat_at", UTCDateTime()),  # refreshed while the run goes on (recorder.HEARTBEAT)
-    Column("params", JSON),  # the workflow function's parameters (`-p NAME=VALUE`)
+    Column("params", JSON),
+    Column(
+        "provenance", JSON
+    ),  # command line, wtfile and its SHA-256, git commit, selection  # the workflow function's parameters (`-p NAME=VALUE`)
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_workflow_started_at", "workflow", "started_at"),
 )

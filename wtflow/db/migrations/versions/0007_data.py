@@ -1,6 +1,6 @@
 """Data between nodes: a PyFunc's result and a node's declared files are artifact rows with
 their kind and SHA-256 (a declared name may be long, and a glob gives one row per file); a run keeps the
-workflow's parameters.
+workflow's parameters and its provenance.
 
 Revision ID: 0007
 Revises: 0004
@@ -20,6 +20,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("params", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("provenance", sa.JSON(), nullable=True))
     with op.batch_alter_table("artifacts") as batch:
         batch.alter_column("name", type_=sa.Text(), existing_type=sa.String(16), existing_nullable=False)
         batch.add_column(sa.Column("kind", sa.String(16), nullable=False, server_default="stream"))
@@ -28,6 +29,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("provenance")
         batch.drop_column("params")
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_column("sha256")
