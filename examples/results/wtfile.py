@@ -27,9 +27,7 @@ def write_report(ranked: wtflow.Artifact) -> None:
 @wtflow.workflow
 def results() -> wtflow.Node:
     measured = wtflow.Node(name="measure", executable=wtflow.PyFunc(func=measure))
-    ranked = wtflow.Node(
-        name="rank", executable=wtflow.PyFunc(func=rank, args=(measured.result_artifact,))
-    )
+    ranked = wtflow.Node(name="rank", executable=wtflow.PyFunc(func=rank, args=(measured.result_artifact,)))
     report = wtflow.Artifact("report", file_path="out/report.json")
     written = wtflow.Node(
         name="report",
