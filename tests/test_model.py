@@ -138,8 +138,10 @@ def test_declared_artifacts_are_kept_and_stream_names_refused() -> None:
     node = Node(name="n", executable=Command("true"), artifacts=[report])
     assert node.artifacts == [report]
     assert (report.path, report.node_name, report.owner) == (Path("out/report.json"), "n", node)
-    for name in ("stdout", "stderr"):
-        with pytest.raises(ValueError, match=r"^`stdout` and `stderr` are reserved artifact names$"):
+    for name in ("stdout", "stderr", "result"):
+        with pytest.raises(
+            ValueError, match=r"^`stdout`, `stderr` and `result` are reserved artifact names$"
+        ):
             Node(name="n", artifacts=[wtflow.Artifact(name)])
     with pytest.raises(WorkflowError, match=r"node 'n': two artifacts are named 'a'"):
         Node(name="n", artifacts=[wtflow.Artifact("a"), wtflow.Artifact("a")])

@@ -25,6 +25,7 @@ import aiofiles
 import aiofiles.os
 
 from wtflow.errors import UsageError
+from wtflow.events import KeptFile
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -149,6 +150,7 @@ class AttemptOutput:
         self.folder = folder
         self.files = {name: StreamFile(folder / name) for name in ("stdout", "stderr")}
         self.order = OutputOrder()
+        self.kept: tuple[KeptFile, ...] = ()  # its result and declared files (wtflow.kept)
 
     async def create(self, *, in_thread: bool) -> None:
         """Create the folder and files before the process starts (it may write into the folder).
@@ -164,9 +166,9 @@ class AttemptOutput:
         """Where an executor sends each stream: the file first, then `on_chunk` (the listeners)."""
         return {name: StreamSink(self, name, on_chunk) for name in self.files}
 
-    def sizes(self) -> tuple[int, int, tuple[tuple[str, int], ...] | None]:
-        """What NodeFinished says of the output: each stream's size, and their order."""
-        return self.files["stdout"].size, self.files["stderr"].size, self.order.frozen()
+    def sizes(self) -> tuple[int, int, tuple[tuple[str, int], ...] | None, tuple[KeptFile, ...]]:
+        """What NodeFinished says of the output: each stream's size, their order, the files kept."""
+        return self.files["stdout"].size, self.files["stderr"].size, self.order.frozen(), self.kept
 
     async def close(self, node: str) -> list[str]:
         """Close both files; the problems say what could not be kept (a full disk...)."""

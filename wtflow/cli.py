@@ -201,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser, _ = build_parser()
         args = parser.parse_args(argv)  # bad flags: argparse prints usage and exits 2
+        args.argv = None if argv is None else list(argv)  # the command line, for a run's provenance
         handler: Handler = args.handler
         return handler(args, load_config(args))
     except UsageError as e:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -91,20 +92,30 @@ def _source(func: Callable[..., Any]) -> str:
         return "" if code is None else code.co_code.hex()
 
 
+def _word(value: object) -> str:
+    """An argv word or env value as the digest sees it: an artifact by whose output it is (its
+    path is only known when the node starts, and its bytes count through `reads`)."""
+    if isinstance(value, Artifact):
+        return f"<{value.name} of {value.node_name}>"
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+
+
 def executes_digest(executable: Executable | None) -> str:
     if executable is None:
         return _h("group")
     if isinstance(executable, Command):
         cmd = executable.cmd
-        return _h("sh", cmd) if isinstance(cmd, str) else _h("argv", *cmd)
+        return _h("sh", cmd) if isinstance(cmd, str) else _h("argv", *map(_word, cmd))
     assert isinstance(executable, PyFunc)
     args = _canonical(list(executable.args))
     kwargs = _canonical(dict(executable.kwargs))
     return _h("pyfunc", executable.describe(), _h(_source(executable.func)), args, kwargs)
 
 
-def env_digest(env: Mapping[str, str] | None) -> str:
-    return _h(*(f"{k}={_h(v) if isinstance(v, Secret) else v}" for k, v in sorted((env or {}).items())))
+def env_digest(env: Mapping[str, str | Artifact] | None) -> str:
+    return _h(
+        *(f"{k}={_h(v) if isinstance(v, Secret) else _word(v)}" for k, v in sorted((env or {}).items()))
+    )
 
 
 def node_digest(node: Node, *, reads: Sequence[str], upstream: Sequence[str]) -> Digest:

@@ -11,10 +11,11 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from wtflow.errors import UsageError, WtfileError, WtflowError
 from wtflow.model import Node, Workflow, shown
+from wtflow.params import Param, params_of
 
 Built = Node | Workflow | Sequence[Node]
 F = TypeVar("F", bound=Callable[[], Built])
@@ -31,18 +32,23 @@ class DuplicateWorkflowError(WtfileError, RuntimeError):
 @dataclass(frozen=True)
 class Registered:
     name: str
-    func: Callable[[], Built]
+    func: Callable[..., Built]
     source: str  # "file.py:function" for messages
     explicit: bool = False  # named by @workflow("name") / @workflow(name=...), not by the function
 
-    def build(self) -> Workflow:
+    @property
+    def params(self) -> tuple[Param, ...]:
+        """The keyword parameters the function takes (`-p NAME=VALUE`)."""
+        return params_of(self.func)
+
+    def build(self, params: Mapping[str, Any] | None = None) -> Workflow:
         """Call the function and make its result a Workflow (user code runs here, not at import).
 
         A returned Workflow keeps its own name unless the decorator named the workflow; a list
         of nodes becomes the children of a root named after the workflow. Errors name the
         workflow and its source once."""
         try:
-            return self._build()
+            return self._build(params or {})
         except WtflowError as e:
             text = str(e)
             for name in {self.name, _inner_name(text)} - {None}:
@@ -51,8 +57,8 @@ class Registered:
                     raise type(e)(f"workflow {name!r} ({self.source}): {text[len(head) :]}") from None
             raise type(e)(f"workflow {self.name!r} ({self.source}): {text}") from None
 
-    def _build(self) -> Workflow:
-        root = self.func()
+    def _build(self, params: Mapping[str, Any]) -> Workflow:
+        root = self.func(**params)
         if isinstance(root, Workflow):
             if self.explicit and root.name != self.name:
                 return dataclasses.replace(root, name=self.name)

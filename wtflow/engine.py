@@ -11,9 +11,10 @@ import random
 import signal
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from wtflow import plan
 from wtflow.artifacts import ArtifactStore, ensure_state_dir, reuse_outputs
@@ -22,6 +23,7 @@ from wtflow.decisions import REUSE, Decision, PreviousRun, decide, render
 from wtflow.digests import workflow_digests
 from wtflow.errors import UsageError, WtflowError
 from wtflow.events import (
+    KeptFile,
     NodeFinished,
     NodeStarted,
     NodeStopping,
@@ -30,6 +32,7 @@ from wtflow.events import (
     RunStarted,
     node_spec,
 )
+from wtflow.executables import PyFunc
 from wtflow.executors import (
     AttemptId,
     ExecRequest,
@@ -39,13 +42,16 @@ from wtflow.executors import (
     default_executor,
     run_attempt,
 )
+from wtflow.kept import Kept, bind, keep
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
+from wtflow.params import plain_params
 from wtflow.reads import check_reads
 from wtflow.runstate import Interrupts, RunState
 from wtflow.status import Status
 
 EXIT_OK, EXIT_FAILED = plan.EXIT_OK, plan.EXIT_FAILED
+OutputSizes = tuple[int, int, tuple[tuple[str, int], ...] | None, tuple[KeptFile, ...]]
 
 
 def _now() -> datetime:
@@ -70,6 +76,8 @@ class Engine:
         executor: Executor | None = None,
         only: Callable[[Placed], bool] | None = None,
         resume: str | PreviousRun | None = None,
+        params: Mapping[str, Any] | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         self.workflow = workflow
         self.config = config if config is not None else Config.from_env()
@@ -83,6 +91,8 @@ class Engine:
         self._fanout = Fanout([], self.problems)
         self._executor = executor if executor is not None else default_executor(self.config)
         self._only = only
+        self.provenance = None if provenance is None else dict(provenance)  # where the run came from
+        self.params = dict(params or {})  # the workflow function's arguments, recorded with the run
         self._interrupts = Interrupts()
         self.resume = resume
         self._decisions: dict[int, Decision] = {}
@@ -203,6 +213,8 @@ class Engine:
                 specs,
                 self.config.describe(),
                 None if self._previous is None else self._previous.run_id,
+                params=plain_params(self.params),
+                provenance=self.provenance,
             )
         )
         return state
@@ -323,7 +335,7 @@ class Engine:
 
     async def _attempt(
         self, p: Placed, state: RunState, policy: plan.Policy, attempt: int
-    ) -> tuple[Status, ExecResult, datetime, tuple[int, int, tuple[tuple[str, int], ...] | None]]:
+    ) -> tuple[Status, ExecResult, datetime, OutputSizes]:
         assert self.run_dir is not None
         assert p.node.executable is not None
         output = self._store.attempt_output(self.run_dir, p.path, attempt)
@@ -339,8 +351,9 @@ class Engine:
         state.update(p.index, status=Status.RUNNING, started_at=state[p.index].started_at or started)
         env = {**(policy.env or {}), "WTFLOW_RUN_ID": self.run_id, "WTFLOW_NODE": p.path_str,
                "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(output.folder)}  # fmt: skip
+        executable, changes = plan.with_paths(p.node.executable, env)  # artifacts: their paths
         identity = AttemptId(self.run_id, p.index, p.path, attempt)
-        request = ExecRequest(p.node.executable, env, policy.cwd, identity, policy.timeout, p.node.resources)
+        request = ExecRequest(executable, changes, policy.cwd, identity, policy.timeout, p.node.resources)
         announced: list[StartNotice] = []
 
         def on_start(notice: StartNotice) -> None:
@@ -352,6 +365,7 @@ class Engine:
             )  # fmt: skip
 
         self._running += 1
+        kept = Kept(())
         try:
             await output.create(in_thread=self._running > 1)
             result = await run_attempt(self._executor, request, sinks=sinks, on_start=on_start,
@@ -361,6 +375,11 @@ class Engine:
                 if not announced:  # it could not start: its attempt is recorded all the same
                     on_start(StartNotice(host="", pid=None))
                 await sinks["stderr"].write(f"wtflow: {result.error}\n".encode())
+            elif p.node.artifacts or isinstance(p.node.executable, PyFunc):
+                kept = await self._keep(p, output.folder, policy.cwd, succeeded=result.code == 0)
+                if kept.problem is not None:
+                    await sinks["stderr"].write(f"wtflow: {kept.problem}\n".encode())
+                output.kept = kept.files
         except asyncio.CancelledError:
             state.update(p.index, status=Status.CANCELLED, attempts=attempt, ended_at=_now())
             self._fanout.emit(NodeFinished(self.run_id, p.index, p.path, attempt, Status.CANCELLED, None,
@@ -369,7 +388,16 @@ class Engine:
         finally:
             self._running -= 1
             self.problems.extend(await output.close(p.path_str))
-        return plan.attempt_status(result), result, started, output.sizes()
+        return plan.attempt_status(result, kept.problem), result, started, output.sizes()
+
+    async def _keep(self, p: Placed, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept:
+        # Copying declared files may take long: off the loop. A result alone is one stat, on it.
+        if p.node.artifacts:
+            kept = await asyncio.to_thread(keep, p.node, folder, cwd, succeeded=succeeded)
+        else:
+            kept = keep(p.node, folder, cwd, succeeded=succeeded)
+        bind(p.node, kept)
+        return kept
 
 
 __all__ = ["Engine", "WtflowError"]

@@ -45,6 +45,18 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptFile:
+    """A file an attempt left for later, kept in its folder: its `result` or a declared file."""
+
+    name: str  # "result", or the declared artifact's name
+    path: Path  # the copy in the attempt's folder
+    size: int
+    sha256: str
+    kind: str  # "result" | "file"
+    source: str | None = None  # a declared file: where the node made it, relative to its cwd
+
+
+@dataclass(frozen=True, slots=True)
 class RunStarted:
     run_id: str
     workflow: str
@@ -53,6 +65,8 @@ class RunStarted:
     nodes: tuple[NodeSpec, ...]
     config: dict[str, Any]
     resumed_from: str | None = None  # the run whose results this one reuses (--resume)
+    params: dict[str, Any] | None = None  # the workflow function's parameters, when it has any
+    provenance: dict[str, Any] | None = None  # command line, wtfile, git, selection (wtflow run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,8 @@ class NodeFinished:
     # How the two streams alternated: (("stdout", 120), ("stderr", 31), ...) in bytes; None when
     # they alternated too often to keep (then a reader shows one after the other).
     output_order: tuple[tuple[str, int], ...] | None = ()
+    # The attempt's result and declared files, copied into its folder once it ended.
+    kept: tuple[KeptFile, ...] = ()
     # With will_retry: when the next attempt is due (after the retry delay); None if not known.
     retry_at: datetime | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +24,12 @@ def check_timeout(value: object, *, owner: str) -> None:
 
 @dataclass(eq=False)
 class Command:
-    """A shell command (`/bin/sh -c "..."`) or, given a list, a program run without a shell."""
+    """A shell command (`/bin/sh -c "..."`) or, given a list, a program run without a shell.
 
-    cmd: str | Sequence[str]
+    A list may hold artifacts (`Command(["wc", "-l", n1.stdout_artifact])`): each is replaced
+    by its file's path when the node starts."""
+
+    cmd: str | Sequence[str | os.PathLike[str]]
     timeout: float | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
@@ -36,12 +40,12 @@ class Command:
                     f"Command(cmd={self.cmd!r}) has nothing to run; "
                     "pass a shell command, e.g. Command('make test')"
                 )
-        elif isinstance(cmd, Sequence) and cmd and all(isinstance(a, str) for a in cmd):
+        elif isinstance(cmd, Sequence) and cmd and all(isinstance(a, str | os.PathLike) for a in cmd):
             self.cmd = tuple(cmd)
         else:
             raise WorkflowError(
                 f"Command(cmd={self.cmd!r}) is not a shell string or a non-empty list of strings; "
-                "use e.g. Command('make test') or Command(['make', 'test'])"
+                "use e.g. Command('make test') or Command(['make', 'test', n1.stdout_artifact])"
             )
         check_timeout(self.timeout, owner="Command")
 
@@ -50,14 +54,22 @@ class Command:
         """The program and its arguments, as the executor starts them."""
         if isinstance(self.cmd, str):
             return ["/bin/sh", "-c", self.cmd]
-        return list(self.cmd)
+        return [os.fspath(a) for a in self.cmd]
 
     def describe(self) -> str:
-        """The command as a person would type it."""
-        return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+        """The command as a person would type it (an artifact as `<stdout of 'n1'>`)."""
+        if isinstance(self.cmd, str):
+            return self.cmd
+        return shlex.join(a if isinstance(a, str) else _placeholder(a) for a in self.cmd)
 
     def __repr__(self) -> str:
         return f"Command(cmd={self.cmd!r})"
+
+
+def _placeholder(value: os.PathLike[str]) -> str:
+    # An artifact's path is known only once its node ran: shown by whose output it is.
+    name, node = getattr(value, "name", None), getattr(value, "node_name", None)
+    return f"<{name} of {node!r}>" if name is not None else os.fspath(value)
 
 
 @dataclass(eq=False)

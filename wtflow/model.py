@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -17,6 +18,8 @@ from wtflow.executables import Command, Executable, PyFunc, check_timeout
 from wtflow.status import Status
 
 STREAMS = ("stdout", "stderr")
+RESERVED = (*STREAMS, "result")
+RESULT_FILE = "result.json"  # a PyFunc's return value, beside stdout and stderr
 _ATTEMPT_DIR = re.compile(r"attempt-\d+")
 _MAX_NAME_BYTES = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -32,24 +35,43 @@ class Secret(str):
 class Artifact:
     """One output of a node, kept in a file; `data` reads it from disk when asked.
 
-    Every node has two, `stdout_artifact` and `stderr_artifact`; `Node(artifacts=[...])`
-    declares more, e.g. `Artifact("report", file_path="out/report.json")`."""
+    Every node has `stdout_artifact`, `stderr_artifact` and `result_artifact` (what its PyFunc
+    returned, as JSON); `Node(artifacts=[...])` declares files it makes, e.g.
+    `Artifact("wheel", file_path="dist/*.whl")`, copied into the run's folder when it ends."""
 
     def __init__(
-        self, name: str, node_name: str = "", *, file_path: str | os.PathLike[str] | None = None
+        self,
+        name: str,
+        node_name: str = "",
+        *,
+        file_path: str | os.PathLike[str] | None = None,
+        optional: bool = False,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise WorkflowError(f"artifact name {shown(name)} is empty; give it a name, e.g. 'report'")
+        if not isinstance(optional, bool):
+            raise WorkflowError(f"artifact {name!r}: optional={shown(optional)} is not True or False")
         self.name = name
         self.node_name = node_name
         self.file_path = None if file_path is None else Path(file_path)
+        self.optional = optional
         self._path: Path | None = self.file_path
+        self._paths: tuple[Path, ...] | None = None
         # The node whose output this is, so a reader can be checked against the run's order.
         self.owner: Node | None = None
 
-    def bind(self, path: Path) -> None:
-        """Point the handle at the file the engine is writing (the latest attempt's)."""
+    def bind(self, path: Path, paths: Sequence[Path] | None = None) -> None:
+        """Point the handle at the file the engine is writing (the latest attempt's); a declared
+        glob's copies are all in `paths`, the first of them in `path`."""
         self._path = path
+        self._paths = None if paths is None else tuple(paths)
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every file of this artifact: the copies of all the files a declared glob matched."""
+        if self._paths is not None:
+            return self._paths
+        return (self.path,)
 
     @property
     def path(self) -> Path:
@@ -65,6 +87,15 @@ class Artifact:
     def data(self) -> bytes:
         """The bytes written so far, read from disk."""
         return self.path.read_bytes()
+
+    @property
+    def value(self) -> Any:
+        """The object a `result` artifact holds: its JSON decoded."""
+        return json.loads(self.data)
+
+    def __fspath__(self) -> str:
+        """The path, so an artifact can stand in a Command's argv or a node's env."""
+        return str(self.path)
 
     def text(self, encoding: str = "utf-8", errors: str = "replace") -> str:
         """`data` decoded."""
@@ -126,7 +157,7 @@ class Node:
     retry_delay: float = field(default=1.0, kw_only=True)
     retry_backoff: float = field(default=2.0, kw_only=True)
     retry_on: Sequence[int] | None = field(default=None, kw_only=True)  # kept as a tuple
-    env: Mapping[str, str] | None = field(default=None, kw_only=True)
+    env: Mapping[str, str | Artifact] | None = field(default=None, kw_only=True)
     cwd: str | Path | None = field(default=None, kw_only=True)
     timeout: float | None = field(default=None, kw_only=True)
     artifacts: list[Artifact] = field(default_factory=list, kw_only=True)
@@ -164,14 +195,17 @@ class Node:
             if not all(isinstance(c, int) and not isinstance(c, bool) for c in self.retry_on):
                 raise WorkflowError(f"{where}: retry_on={self.retry_on!r} is not a list of exit codes")
         if self.env is not None and not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in dict(self.env).items()
+            isinstance(k, str) and isinstance(v, str | Artifact) for k, v in dict(self.env).items()
         ):
-            raise WorkflowError(f"{where}: env must map str to str, e.g. env={{'DEBUG': '1'}}")
+            raise WorkflowError(
+                f"{where}: env must map str to str (or an artifact, for its path), e.g. env={{'DEBUG': '1'}}"
+            )
         check_timeout(self.timeout, owner=f"Node({self.name!r})")
         self._check_artifacts()
         self.stdout_artifact = Artifact("stdout", self.name)
         self.stderr_artifact = Artifact("stderr", self.name)
-        for artifact in (self.stdout_artifact, self.stderr_artifact, *self.artifacts):
+        self.result_artifact = Artifact("result", self.name)
+        for artifact in (self.stdout_artifact, self.stderr_artifact, self.result_artifact, *self.artifacts):
             artifact.owner = self
             artifact.node_name = artifact.node_name or self.name
 
@@ -185,13 +219,21 @@ class Node:
             )
         self.artifacts = list(self.artifacts)
         names = [a.name for a in self.artifacts]
-        if any(name in STREAMS for name in names):
-            raise WorkflowError("`stdout` and `stderr` are reserved artifact names")
+        if any(name in RESERVED for name in names):
+            raise WorkflowError("`stdout`, `stderr` and `result` are reserved artifact names")
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise WorkflowError(
                 f"node {self.name!r}: two artifacts are named {twice[0]!r}; give each its own name"
             )
+        for artifact in self.artifacts:
+            # Its copies go in a folder of that name inside the node's own folder.
+            _check_name(artifact.name, what="artifact")
+            if artifact.file_path is None:
+                raise WorkflowError(
+                    f"node {self.name!r}: artifact {artifact.name!r} has no file_path; say which file "
+                    "the node makes, e.g. wtflow.Artifact('wheel', file_path='dist/*.whl')"
+                )
 
     @property
     def effective_timeout(self) -> float | None:
@@ -200,9 +242,16 @@ class Node:
             return self.timeout
         return self.executable.timeout if self.executable is not None else None
 
-    def artifact(self, stream: str) -> Artifact:
-        """The handle on `stream` ('stdout' or 'stderr')."""
-        return self.stdout_artifact if stream == "stdout" else self.stderr_artifact
+    def artifact(self, name: str) -> Artifact:
+        """The handle on an output: 'stdout', 'stderr', 'result' or a declared artifact's name."""
+        if name in RESERVED:
+            return {"stdout": self.stdout_artifact, "stderr": self.stderr_artifact,
+                    "result": self.result_artifact}[name]  # fmt: skip
+        for artifact in self.artifacts:
+            if artifact.name == name:
+                return artifact
+        known = ", ".join([*RESERVED, *(a.name for a in self.artifacts)])
+        raise WtflowError(f"node {self.name!r} has no artifact {name!r}; it has {known}")
 
     def __repr__(self) -> str:
         return f"Node(name={self.name!r}, executable={self.executable!r}, children={len(self.children)})"
@@ -268,8 +317,9 @@ class Workflow:
             seen[id(node)] = path
             _check_name(node.name, what="node")  # again: a name may have been changed since
             yield Placed(index, path, parent, position, node)
+            declared = {a.name for a in node.artifacts}
             for child in node.children:
-                if _reserved(child.name):
+                if _reserved(child.name) or child.name in declared:
                     raise WorkflowError(
                         f"workflow {self.name!r}: child name {child.name!r} of {'/'.join(path)} is reserved "
                         "for artifact files; rename the node"
@@ -320,7 +370,7 @@ class Workflow:
 
 
 def _reserved(name: str) -> bool:
-    return name in STREAMS or _ATTEMPT_DIR.fullmatch(name) is not None
+    return name in STREAMS or name == RESULT_FILE or _ATTEMPT_DIR.fullmatch(name) is not None
 
 
 def folder_names(names: list[str]) -> list[str]:
@@ -348,7 +398,9 @@ def folder_names(names: list[str]) -> list[str]:
     return folders
 
 
-def _shell_value(value: str) -> str:
+def _shell_value(value: str | Artifact) -> str:
+    if isinstance(value, Artifact):
+        return shlex.quote(_argument(value))
     return "***" if isinstance(value, Secret) else shlex.quote(value)
 
 

@@ -4,6 +4,7 @@ selection(workflow, only)    the nodes an `--only` predicate selects
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
 slots(config, capacity)      how many attempts run at once: max_parallel, or the cluster's threads
+with_paths(executable, env)  artifacts in a Command's argv or env replaced by their paths
 attempt_status(result)       an executor's result as a node status
 should_retry / retry_delay   whether another attempt comes, and after how long
 verdict(outcome, signal)     the run's status and exit code
@@ -11,13 +12,15 @@ verdict(outcome, signal)     the run's status and exit code
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wtflow.config import Config
-from wtflow.model import Placed, Workflow
+from wtflow.executables import Command, Executable
+from wtflow.model import Artifact, Placed, Workflow
 from wtflow.status import Status
 
 if TYPE_CHECKING:  # the plan reads a result; it needs no executor
@@ -68,7 +71,7 @@ class Policy:
     retry_backoff: float = 2.0
     retry_on: tuple[int, ...] | None = None
     allow_failure: bool = False
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str | Artifact] | None = None
     cwd: Path | None = None
 
 
@@ -99,11 +102,23 @@ def slots(config: Config, capacity: int | None) -> int:
     return max(1, min(config.run.max_parallel, capacity))
 
 
-def attempt_status(result: ExecResult) -> Status:
-    """How an attempt ended, as the node's status."""
+def with_paths(
+    executable: Executable, env: Mapping[str, str | Artifact]
+) -> tuple[Executable, dict[str, str]]:
+    """The executable and environment a node starts with: each artifact in a Command's argv or in
+    `env` replaced by the path of its file (bound by then: its node has ended)."""
+    values = {k: v if isinstance(v, str) else os.fspath(v) for k, v in env.items()}
+    cmd = executable.cmd if isinstance(executable, Command) else ""
+    if isinstance(executable, Command) and not all(isinstance(a, str) for a in cmd):
+        executable = Command(executable.argv, timeout=executable.timeout)
+    return executable, values
+
+
+def attempt_status(result: ExecResult, missing: str | None = None) -> Status:
+    """How an attempt ended, as the node's status; `missing` says a declared file was not made."""
     if result.timed_out:
         return Status.TIMED_OUT
-    return Status.SUCCEEDED if result.code == 0 else Status.FAILED
+    return Status.SUCCEEDED if result.code == 0 and missing is None else Status.FAILED
 
 
 def should_retry(policy: Policy, status: Status, code: int | None, attempt: int) -> bool:

@@ -1,4 +1,4 @@
-"""Which artifacts a node's `PyFunc` reads, and whether each exists by the time it runs (pure)."""
+"""Which artifacts a node reads (its PyFunc's arguments, its Command's argv, its env), and whether each exists by the time it runs (pure)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from wtflow.errors import WorkflowError
-from wtflow.executables import PyFunc
+from wtflow.executables import Command, PyFunc
 from wtflow.model import Artifact, Placed, Workflow
 
 _MAX_DEPTH = 4  # how deep into lists and dicts an artifact handle is looked for
 
 
 def check_reads(workflow: Workflow, selected: Collection[int] | None = None) -> None:
-    """Refuse a run in which a `PyFunc` reads an artifact that cannot be complete when it starts.
+    """Refuse a run in which a node (a `PyFunc`'s arguments, a `Command`'s argv, its `env`) reads an artifact that cannot be complete when it starts.
 
     An artifact is complete once its node has ended: an ancestor (its executable runs before
     its children), or a node in an earlier sibling's subtree of a sequential group. A parallel
@@ -23,10 +23,7 @@ def check_reads(workflow: Workflow, selected: Collection[int] | None = None) -> 
     for reader in workflow.placed:
         if selected is not None and reader.index not in selected:
             continue
-        func = reader.node.executable
-        if not isinstance(func, PyFunc):
-            continue
-        for artifact in _artifacts([*func.args, *func.kwargs.values()], _MAX_DEPTH):
+        for artifact in _artifacts(_inputs(reader), _MAX_DEPTH):
             written = where.get(id(artifact.owner))
             if written is None:
                 continue  # a node of another workflow: its artifact is what that run left
@@ -36,6 +33,16 @@ def check_reads(workflow: Workflow, selected: Collection[int] | None = None) -> 
                     f"workflow {workflow.name!r}: node {reader.path_str} reads the {artifact.name} of "
                     f"{written.path_str}, which {why}; move the reader after it in a sequence"
                 )
+
+
+def _inputs(reader: Placed) -> list[Any]:
+    executable, env = reader.node.executable, reader.node.env or {}
+    values: list[Any] = list(env.values())
+    if isinstance(executable, PyFunc):
+        values += [*executable.args, *executable.kwargs.values()]
+    elif isinstance(executable, Command) and not isinstance(executable.cmd, str):
+        values += list(executable.cmd)
+    return values
 
 
 def _why_not_ready(

@@ -56,9 +56,24 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 4 workflow(s):",
+        "Found 6 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
+        "- deploy (2 nodes)  params: env: one of 'dev', 'prod' = 'dev', replicas: int = 1, dry_run: bool = False",
+        "- results (5 nodes)",
         "- flaky (4 nodes)",
         "- broken (3 nodes)",
     ]
+
+
+def test_results_example_hands_data_from_node_to_node(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "results" / "wtfile.py"), "run", "--console", "raw")
+    assert result.code == 0, result
+    assert result.out.splitlines()[-1] == '{"ranking": ["east", "north", "south"]}'
+
+
+def test_params_example_takes_its_parameters(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "params" / "wtfile.py"), "run", "--console", "raw",
+                    "-p", "env=prod", "-p", "replicas=2")  # fmt: skip
+    assert result.code == 0, result
+    assert result.out.splitlines()[:2] == ["deploying prod #1", "deploying prod #2"]

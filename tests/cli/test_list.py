@@ -31,8 +31,8 @@ def test_list_json_has_name_node_count_and_source(wtflow: Run, wtfile: WtfileWri
     path = wtfile(TWO)
     rows = json.loads(wtflow("list", "--json").out)
     assert rows == [
-        {"name": "build-all", "nodes": 2, "source": f"{path}:build_all"},
-        {"name": "deploy", "nodes": 1, "source": f"{path}:_deploy"},
+        {"name": "build-all", "nodes": 2, "source": f"{path}:build_all", "params": []},
+        {"name": "deploy", "nodes": 1, "source": f"{path}:_deploy", "params": []},
     ]
 
 

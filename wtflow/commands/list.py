@@ -41,13 +41,15 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         except UsageError as e:
             broken.append(e)
     if args.json:
-        rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source} for r, wf in workflows]
+        rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source,
+                 "params": [p.describe() for p in r.params]} for r, wf in workflows]  # fmt: skip
         print(json.dumps(rows, indent=2))
     elif workflows:
         print(f"Found {len(workflows)} workflow(s):")
-        for _reg, wf in workflows:
+        for reg, wf in workflows:
             count = len(wf.placed)
-            print(f"- {wf.name} ({count} node{'' if count == 1 else 's'})")
+            taken = f"  params: {', '.join(p.describe() for p in reg.params)}" if reg.params else ""
+            print(f"- {wf.name} ({count} node{'' if count == 1 else 's'}){taken}")
     elif not broken:
         print("No workflows found.")
     for error in broken:

@@ -6,18 +6,21 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from wtflow import discover, terminal
+from wtflow import discover, params, terminal
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from wtflow.config import CI_MODES, CONSOLE_MODES, Config
 from wtflow.discover import DEFAULT_WTFILE, Registered
 from wtflow.errors import LookupFailed, UsageError, WtfileError
 from wtflow.model import Placed, Workflow
+from wtflow.provenance import Provenance
 
 _EPILOG = """\
 examples:
@@ -50,6 +53,10 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workflow", action="append", default=[], metavar="NAME", help="same as NAME (repeatable)"
     )
+    parser.add_argument(
+        "-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a parameter of the workflow function (repeatable; WTFLOW_PARAM_<NAME> in CI)",
+    )  # fmt: skip
     parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
     parser.add_argument(
         "--dry-run", action="store_true",
@@ -98,15 +105,27 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     args.file, args.names = discover.positional_path(args.names, args.file, default=DEFAULT_WTFILE)
     found = wtfiles.found(args).workflows
     chosen = _choose(found, [*args.names, *args.workflow], every=args.all, where=args.file)
-    workflows = [wtfiles.build(reg) for reg in chosen]
-    only = _only(args.only, workflows)
+    given = params.split(args.param)
+    params.check_known(given, {reg.name: reg.params for reg in chosen})
+    values = [params.values_for(reg.name, reg.params, given, os.environ) for reg in chosen]
+    # git answers while the trees are built; a tree that fails to build still reaps git.
+    origin = Provenance.start(Path(args.file), sys.argv if args.argv is None else ["wtflow", *args.argv])
+    try:
+        workflows = [wtfiles.build(reg, v) for reg, v in zip(chosen, values, strict=True)]
+        only = _only(args.only, workflows)
+    except BaseException:
+        origin.close()
+        raise
     color = terminal.color_wanted(args.color, sys.stderr)
     from wtflow import reports  # imported only by the command that runs something
 
     reports.start_afresh()  # the workflows of this command share its report files
     outcome = EXIT_OK
-    for wf in workflows:
-        code = _run_one(wf, config, args, only=only, color=color)
+    selection = {"workflows": [reg.name for reg in chosen], "only": list(args.only)}
+    where = origin.collect(selection=selection)
+    for wf, v in zip(workflows, values, strict=True):
+        code = _run_one(wf, config, args, only=only, color=color, params=v,
+                        provenance={**where, "params": params.plain_params(v)})  # fmt: skip
         if code > EXIT_FAILED:  # interrupted: stop here, as make does
             return code
         outcome = max(outcome, code)
@@ -165,6 +184,8 @@ def _run_one(
     *,
     only: Callable[[Placed], bool] | None,
     color: bool,
+    params: dict[str, Any],
+    provenance: dict[str, Any],
 ) -> int:
     from wtflow import consoles
     from wtflow.engine import Engine  # `wtflow --version` and `wtflow list` need none of it
@@ -178,7 +199,8 @@ def _run_one(
         return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()
     report = consoles.RunReport()
     view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
-    engine = Engine(wf, config, listeners=[report], console=view, only=only, resume=args.resume)
+    engine = Engine(wf, config, listeners=[report], console=view, only=only, resume=args.resume,
+                    params=params, provenance=provenance)  # fmt: skip
     started = time.monotonic()
     code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wtflow.commands.record import (
     RUN_HELP,
@@ -59,6 +61,10 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
     print(f"started {local_time(run.started_at)}  took {duration(run.started_at, run.ended_at, run.status)}  "
           f"on {run.user}@{run.host}  wtflow {run.wtflow_version}")  # fmt: skip
     print(f"output  {run.run_dir}")
+    if run.params:
+        print("params  " + " ".join(f"{k}={v}" for k, v in run.params.items()))
+    for line in provenance_lines(run.provenance or {}):
+        print(line)
     print()
     if args.failed:
         print("\n".join(failure_report(run, tree, ("stdout", "stderr"), paint)))
@@ -72,9 +78,46 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         name = node.name if node.folder == node.name else f"{node.name} [{node.folder}]"
         rows.append(("  " * node.depth + name, node.shown_status, exit_text(node.exit_code),
                      duration(node.started_at, node.ended_at, node.status) if node.started_at else "", extra))  # fmt: skip
+    indent = {node.index: "  " * (node.depth + 2) for node in tree}
     for node, line in zip(tree, columns(rows), strict=True):
         print(paint.node(line.rstrip(), node))
+        for kept in kept_lines(node):
+            print(indent[node.index] + kept)
     return 0
+
+
+def provenance_lines(origin: Mapping[str, Any]) -> list[str]:
+    """Where the run came from: its command line, wtfile and git commit."""
+    lines = []
+    if "command" in origin:
+        lines.append(f"command {shlex.join(origin['command'])}")
+    if "wtfile" in origin:
+        lines.append(f"wtfile  {origin['wtfile']}  sha256 {origin.get('wtfile_sha256')}")
+    git = origin.get("git")
+    if git:
+        dirty = " (dirty)" if git.get("dirty") else ""
+        lines.append(f"git     {git.get('commit')} on {git.get('branch')}{dirty}")
+    return lines
+
+
+RESULT_WIDTH = 100  # the text view abridges a result to this many characters; --json has it whole
+
+
+def kept_lines(node: NodeInfo) -> list[str]:
+    """The node's result (abridged) and its declared files, with size and digest."""
+    from wtflow.db.shapes import NoResult, result_value
+
+    lines = []
+    try:
+        text = json.dumps(result_value(node), ensure_ascii=False)
+    except NoResult:
+        pass
+    else:
+        lines.append(f"result: {text if len(text) <= RESULT_WIDTH else text[: RESULT_WIDTH - 3] + '...'}")
+    last = node.attempts[-1].outputs.values() if node.attempts else ()
+    for o in sorted((o for o in last if o.kind == "file"), key=lambda o: o.name):
+        lines.append(f"{o.artifact}: {o.path}  {o.size} bytes  sha256 {o.sha256}")
+    return lines
 
 
 def failure_report(

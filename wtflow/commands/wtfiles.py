@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from wtflow import discover
 from wtflow.discover import Registered
@@ -24,10 +26,10 @@ def found(args: argparse.Namespace, *, keep_going: bool = False) -> discover.Dis
     return result
 
 
-def build(reg: Registered) -> Workflow:
+def build(reg: Registered, params: Mapping[str, Any] | None = None) -> Workflow:
     """Call the user's function; its mistakes are usage errors showing its own traceback."""
     try:
-        return reg.build()
+        return reg.build(params)
     except WtflowError:
         raise  # already names the workflow and its source
     except Exception as e:

@@ -50,9 +50,16 @@ class NothingRecorded(LookupFailed):
 
 @dataclass(frozen=True)
 class OutputInfo:
-    name: str  # stdout, stderr
+    name: str  # stdout, stderr, result, or "<declared name>/<file name>"
     path: str
     size: int
+    kind: str = "stream"  # stream, result, file
+    sha256: str | None = None  # of a result or a declared file
+
+    @property
+    def artifact(self) -> str:
+        """The artifact this belongs to: a declared file's row is named "<artifact>/<file>"."""
+        return self.name.partition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,8 @@ class RunInfo:
     run_dir: str
     heartbeat_at: datetime | None
     resumed_from: str | None = None
+    params: Mapping[str, Any] | None = None
+    provenance: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -481,7 +490,8 @@ def _run(row: Any, judge: schema.DeathRule) -> RunInfo:
         id=row.id, workflow=row.workflow, status=status, exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, host=row.host, user=row.user, pid=row.pid,
         wtflow_version=row.wtflow_version, config=row.config, run_dir=row.run_dir,
-        heartbeat_at=row.heartbeat_at, resumed_from=row.resumed_from,
+        heartbeat_at=row.heartbeat_at, resumed_from=row.resumed_from, params=row.params,
+        provenance=row.provenance,
     )  # fmt: skip
 
 
@@ -506,7 +516,7 @@ def _attempts(
     outputs: dict[tuple[int, int], dict[str, OutputInfo]] = {}
     for row in output_rows:
         outputs.setdefault((row.node_index, row.attempt), {})[row.name] = OutputInfo(
-            row.name, row.path, row.size
+            row.name, row.path, row.size, row.kind, row.sha256
         )
     found: dict[int, list[AttemptInfo]] = {}
     for row in attempt_rows:

@@ -176,7 +176,8 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
             for name, path in (("stdout", event.stdout_path), ("stderr", event.stderr_path)):
                 if path is not None:
                     batch.insert("artifacts", {"run_id": event.run_id, "node_index": event.index,
-                                               "attempt": event.attempt, "name": name, "path": str(path), "size": 0})  # fmt: skip
+                                               "attempt": event.attempt, "name": name, "path": str(path), "size": 0,
+                                               "kind": "stream", "sha256": None})  # fmt: skip
             first = {"started_at": event.started_at} if event.attempt == 1 else {}
             batch.update("nodes", (event.run_id, event.index), status=Status.RUNNING.value,
                          attempts=event.attempt, **first)  # fmt: skip
@@ -189,6 +190,11 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
                 for name, size in (("stdout", event.stdout_size), ("stderr", event.stderr_size)):
                     if (*key, name) in batch.inserts["artifacts"] or size:
                         batch.update("artifacts", (*key, name), size=size)
+                for kept in event.kept:
+                    row_name = kept.name if kept.kind == "result" else f"{kept.name}/{kept.path.name}"
+                    batch.insert("artifacts", {"run_id": event.run_id, "node_index": event.index,
+                                               "attempt": event.attempt, "name": row_name, "path": str(kept.path),
+                                               "size": kept.size, "kind": kept.kind, "sha256": kept.sha256})  # fmt: skip
             status = Status.RUNNING if event.will_retry else event.status
             batch.update("nodes", (event.run_id, event.index), status=status.value, exit_code=event.exit_code,
                          ended_at=event.ended_at)  # fmt: skip
@@ -204,6 +210,7 @@ def _run_row(event: RunStarted) -> dict[str, Any]:
         "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
         "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
         "run_dir": str(event.run_dir), "heartbeat_at": event.started_at, "resumed_from": event.resumed_from,
+        "params": event.params, "provenance": event.provenance,
     }  # fmt: skip
 
 

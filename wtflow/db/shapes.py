@@ -7,10 +7,12 @@ Times are ISO 8601 in UTC, durations seconds; statuses are the record's words, w
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from wtflow.db.read import AttemptInfo, NodeInfo, RunInfo, RunSummary
+from wtflow.db.read import AttemptInfo, NodeInfo, OutputInfo, RunInfo, RunSummary
 
 
 def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -20,6 +22,8 @@ def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, A
         "duration": _seconds(run.started_at, run.ended_at), "host": run.host, "user": run.user,
         "wtflow_version": run.wtflow_version, "run_dir": run.run_dir, "config": dict(run.config),
         "resumed_from": run.resumed_from,
+        "params": None if run.params is None else dict(run.params),
+        "provenance": None if run.provenance is None else dict(run.provenance),
     }  # fmt: skip
     if counts is not None:
         shape["nodes"] = dict(counts)
@@ -36,9 +40,31 @@ def attempt_shape(attempt: AttemptInfo) -> dict[str, Any]:
         "host": attempt.host,
         "started_at": _iso(attempt.started_at), "ended_at": _iso(attempt.ended_at),
         "duration": _seconds(attempt.started_at, attempt.ended_at),
-        "outputs": {name: {"path": o.path, "size": o.size} for name, o in attempt.outputs.items()},
+        "outputs": {name: _output(o) for name, o in attempt.outputs.items()},
         "digest": attempt.digest,
     }  # fmt: skip
+
+
+def _output(o: OutputInfo) -> dict[str, Any]:
+    shape: dict[str, Any] = {"path": o.path, "size": o.size}
+    if o.kind != "stream":
+        shape.update(kind=o.kind, artifact=o.artifact, sha256=o.sha256)
+    return shape
+
+
+class NoResult(Exception):
+    """The node returned nothing, or its result file is gone (removed by hand, or by `gc`)."""
+
+
+def result_value(node: NodeInfo) -> Any:
+    """What the node's PyFunc returned (its last attempt's `result.json`, decoded)."""
+    found = node.attempts[-1].outputs.get("result") if node.attempts else None
+    if found is None:
+        raise NoResult(node.path)
+    try:
+        return json.loads(Path(found.path).read_bytes())
+    except (OSError, ValueError):
+        raise NoResult(node.path) from None
 
 
 def node_shape(node: NodeInfo) -> dict[str, Any]:
@@ -49,7 +75,15 @@ def node_shape(node: NodeInfo) -> dict[str, Any]:
         "started_at": _iso(node.started_at), "ended_at": _iso(node.ended_at),
         "duration": _seconds(node.started_at, node.ended_at),
         "attempts": [attempt_shape(a) for a in node.attempts], "decision": node.decision,
+        **_result(node),
     }  # fmt: skip
+
+
+def _result(node: NodeInfo) -> dict[str, Any]:
+    try:
+        return {"result": result_value(node)}
+    except NoResult:
+        return {}
 
 
 def show_shape(run: RunInfo, tree: list[NodeInfo]) -> dict[str, Any]:

@@ -64,6 +64,8 @@ runs = Table(
     Column("config", JSON, nullable=False),  # the effective settings, passwords masked
     Column("run_dir", Text, nullable=False),
     Column("heartbeat_at", UTCDateTime()),  # refreshed while the run goes on (recorder.HEARTBEAT)
+    Column("params", JSON),  # the workflow function's parameters (`-p NAME=VALUE`)
+    Column("provenance", JSON),  # command line, wtfile and its SHA-256, git commit, selection
     Column("resumed_from", String(32)),  # the run whose results it reused (--resume)
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_workflow_started_at", "workflow", "started_at"),
@@ -117,9 +119,12 @@ artifacts = Table(
     Column("run_id", String(32), primary_key=True),
     Column("node_index", Integer, primary_key=True, autoincrement=False),
     Column("attempt", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(16), primary_key=True),  # stdout, stderr
+    # stdout, stderr, result, or "<declared name>/<file name>" for each file a declared path matched
+    Column("name", Text, primary_key=True),
     Column("path", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="stream"),  # stream, result, file
+    Column("sha256", String(64)),  # of a kept file (result, declared); streams grow, so none
     ForeignKeyConstraint(
         ["run_id", "node_index", "attempt"],
         ["attempts.run_id", "attempts.node_index", "attempts.n"],

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import inspect
 import io
+import json
 import os
 import signal
 import sys
@@ -14,8 +15,10 @@ import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from wtflow.executables import PyFunc
+from wtflow.model import RESULT_FILE, Node, shown
 
 
 def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: int, err_fd: int) -> None:
@@ -114,7 +117,9 @@ def _call(func: PyFunc) -> int:
     try:
         result = func.func(*func.args, **func.kwargs)
         if inspect.isawaitable(result):
-            asyncio.run(_await(result))
+            result = asyncio.run(_await(result))
+        if not _save_result(func, result):
+            return 1
     except SystemExit as e:
         if e.code is None:
             return 0
@@ -128,8 +133,42 @@ def _call(func: PyFunc) -> int:
     return 0
 
 
-async def _await(awaitable: object) -> None:
-    await awaitable  # type: ignore[misc]
+async def _await(awaitable: object) -> Any:
+    return await awaitable  # type: ignore[misc]
+
+
+def _save_result(func: PyFunc, value: Any) -> bool:
+    """Write what the function returned to `result.json` in the attempt's folder; False (after
+    saying why on stderr) when JSON cannot hold it, which fails the node: a result is never
+    dropped silently. None means no result; nodes are the tree's business (dynamic children)."""
+    if value is None or _is_nodes(value):
+        return True
+    try:
+        data = json.dumps(value, allow_nan=False, default=_refuse)
+    except (TypeError, ValueError) as e:
+        sys.stderr.write(
+            f"wtflow: the result of {func.describe()} cannot be saved as JSON: {e}; "
+            "return dicts, lists, str, int, float, bool or None (e.g. convert it with str() or a dict)\n"
+        )
+        return False
+    folder = os.environ.get("WTFLOW_ARTIFACTS")
+    if folder:  # absent only when a PyFunc is run outside wtflow's engine
+        # Owner-only, like the streams: a result may hold what the function was given.
+        fd = os.open(Path(folder) / RESULT_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+    return True
+
+
+def _refuse(value: object) -> Any:
+    kind = type(value)
+    raise TypeError(f"a {kind.__module__}.{kind.__qualname__} is not JSON ({shown(value)})")
+
+
+def _is_nodes(value: object) -> bool:
+    if isinstance(value, Node):
+        return True
+    return isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Node) for v in value)
 
 
 def _max_fd() -> int:
