@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from wtflow import plan
-from wtflow.artifacts import ArtifactStore, ensure_state_dir
+from wtflow.artifacts import ArtifactStore, prepare_state_dir
 from wtflow.config import Config
 from wtflow.errors import UsageError, WtflowError
 from wtflow.events import (
@@ -138,11 +138,7 @@ class Engine:
     # -- start and finish ----------------------------------------------------------------
 
     async def _start(self) -> RunState:
-        storage = self.config.storage
-        state_dir, artifacts_dir = storage.resolved_state_dir(), storage.resolved_artifacts_dir()
-        db_url = self.config.db.resolved_url(state_dir)
-        if (db_url or "").startswith(f"sqlite:///{state_dir}") or artifacts_dir.is_relative_to(state_dir):
-            await ensure_state_dir(state_dir)
+        artifacts_dir = await prepare_state_dir(self.config)
         self.run_id, self.problems = uuid.uuid4().hex, []
         listeners = [
             *default_listeners(self.config, console=self._console, workflow=self.workflow),
@@ -263,8 +259,7 @@ class Engine:
         sinks = output.sinks(on_chunk if fanout.wants_output else None)
         started = _now()
         state.update(p.index, status=Status.RUNNING, started_at=state[p.index].started_at or started)
-        env = {**(policy.env or {}), "WTFLOW_RUN_ID": self.run_id, "WTFLOW_NODE": p.path_str,
-               "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(output.folder)}  # fmt: skip
+        env = plan.attempt_env(policy, self.run_id, p, attempt, output.folder)
         identity = AttemptId(self.run_id, p.index, p.path, attempt)
         request = ExecRequest(p.node.executable, env, policy.cwd, identity, policy.timeout)
         announced: list[StartNotice] = []

@@ -3,6 +3,7 @@
 selection(workflow, only)    the nodes an `--only` predicate selects
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
+attempt_env(...)             the environment changes of one attempt
 slots(config, capacity)      how many attempts run at once
 attempt_status(result)       an executor's result as a node status
 should_retry / retry_delay   whether another attempt comes, and after how long
@@ -86,6 +87,12 @@ def policy_for(p: Placed, config: Config) -> Policy:
         env=node.env,
         cwd=None if node.cwd is None else Path(node.cwd),
     )
+
+
+def attempt_env(policy: Policy, run_id: str, p: Placed, attempt: int, folder: Path) -> dict[str, str]:
+    """The environment changes an attempt runs with: the node's own, then what says which attempt it is."""
+    return {**(policy.env or {}), "WTFLOW_RUN_ID": run_id, "WTFLOW_NODE": p.path_str,
+            "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(folder)}  # fmt: skip
 
 
 def slots(config: Config, capacity: int | None) -> int:
