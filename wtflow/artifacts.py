@@ -19,13 +19,16 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiofiles
 import aiofiles.os
 
 from wtflow.errors import UsageError
 from wtflow.events import KeptFile
+
+if TYPE_CHECKING:
+    from wtflow.config import Config
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -251,6 +254,17 @@ async def ensure_state_dir(state_dir: Path) -> None:
             f"state folder {str(state_dir)!r} cannot be created: {e.strerror}; "
             "set WTFLOW_STATE_DIR to a writable folder"
         ) from None
+
+
+async def prepare_state_dir(config: Config) -> Path:
+    """Create the state folder if the run keeps anything in it (its SQLite record or its
+    artifacts); returns the artifacts folder."""
+    storage = config.storage
+    state_dir, artifacts_dir = storage.resolved_state_dir(), storage.resolved_artifacts_dir()
+    db_url = config.db.resolved_url(state_dir)
+    if (db_url or "").startswith(f"sqlite:///{state_dir}") or artifacts_dir.is_relative_to(state_dir):
+        await ensure_state_dir(state_dir)
+    return artifacts_dir
 
 
 def ensure_private_dir(path: Path) -> None:

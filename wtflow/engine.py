@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import plan
-from wtflow.artifacts import ArtifactStore, ensure_state_dir, reuse_outputs
+from wtflow.artifacts import ArtifactStore, prepare_state_dir, reuse_outputs
 from wtflow.config import Config
 from wtflow.decisions import REUSE, Decision, PreviousRun, decide, render
 from wtflow.digests import workflow_digests
@@ -181,11 +181,7 @@ class Engine:
     # -- start and finish ----------------------------------------------------------------
 
     async def _start(self, selected: frozenset[int] | None) -> RunState:
-        storage = self.config.storage
-        state_dir, artifacts_dir = storage.resolved_state_dir(), storage.resolved_artifacts_dir()
-        db_url = self.config.db.resolved_url(state_dir)
-        if (db_url or "").startswith(f"sqlite:///{state_dir}") or artifacts_dir.is_relative_to(state_dir):
-            await ensure_state_dir(state_dir)
+        artifacts_dir = await prepare_state_dir(self.config)
         await self._executor.open()  # a cluster is reached before anything starts
         self.run_id, self.problems = uuid.uuid4().hex, []
         listeners = [
@@ -349,8 +345,7 @@ class Engine:
         sinks = output.sinks(on_chunk if fanout.wants_output else None)
         started = _now()
         state.update(p.index, status=Status.RUNNING, started_at=state[p.index].started_at or started)
-        env = {**(policy.env or {}), "WTFLOW_RUN_ID": self.run_id, "WTFLOW_NODE": p.path_str,
-               "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(output.folder)}  # fmt: skip
+        env = plan.attempt_env(policy, self.run_id, p, attempt, output.folder)
         executable, changes = plan.with_paths(p.node.executable, env)  # artifacts: their paths
         identity = AttemptId(self.run_id, p.index, p.path, attempt)
         request = ExecRequest(executable, changes, policy.cwd, identity, policy.timeout, p.node.resources)

@@ -3,6 +3,7 @@
 selection(workflow, only)    the nodes an `--only` predicate selects
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
+attempt_env(...)             the environment changes of one attempt
 slots(config, capacity)      how many attempts run at once: max_parallel, or the cluster's threads
 with_paths(executable, env)  artifacts in a Command's argv or env replaced by their paths
 attempt_status(result)       an executor's result as a node status
@@ -89,6 +90,15 @@ def policy_for(p: Placed, config: Config) -> Policy:
         env=node.env,
         cwd=None if node.cwd is None else Path(node.cwd),
     )
+
+
+def attempt_env(
+    policy: Policy, run_id: str, p: Placed, attempt: int, folder: Path
+) -> dict[str, str | Artifact]:
+    """The environment changes an attempt runs with: the node's own (artifacts among them until
+    `with_paths`), then what says which attempt it is."""
+    return {**(policy.env or {}), "WTFLOW_RUN_ID": run_id, "WTFLOW_NODE": p.path_str,
+            "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(folder)}  # fmt: skip
 
 
 def slots(config: Config, capacity: int | None) -> int:

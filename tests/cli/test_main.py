@@ -81,6 +81,8 @@ def test_wtflow_debug_lets_the_traceback_through(
 
 
 def test_closed_stdout_is_not_a_crash(tmp_path: Path, wtfile: WtfileWriter) -> None:
+    # A listing of ~250 KB, far more than a pipe (64 KB) and the reader's buffer hold: wtflow is
+    # still writing when the read end closes, however early or late that comes.
     wtfile(
         "\n".join(
             f"@wtflow.workflow(name='w{i}')\ndef w{i}():\n    return wtflow.Node(name='x')\n"

@@ -8,19 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.db.conftest import History
 from tests.helpers import config, wait_for, wf
 from wtflow import Command, Engine, Node
 from wtflow.db import schema
-
-
-def wtflow(*args: str, db_url: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "wtflow", *args], capture_output=True, text=True, env=env,
-                          timeout=60, **kwargs)  # fmt: skip
 
 
 def record(tmp_path: Path, db_url: str, *nodes: Node, name: str = "wf") -> Engine:
@@ -57,8 +51,10 @@ def two_runs(tmp_path: Path, db_url: str) -> tuple[Engine, Engine]:
     return first, second
 
 
-def test_runs_lists_newest_first_with_counts(two_runs: tuple[Engine, Engine], db_url: str) -> None:
-    result = wtflow("runs", db_url=db_url)
+def test_runs_lists_newest_first_with_counts(
+    two_runs: tuple[Engine, Engine], db_url: str, history: History
+) -> None:
+    result = history("runs", db_url=db_url)
     assert result.returncode == 0, result.stderr
     header, newest, oldest = result.stdout.splitlines()
     assert header.split() == ["ID", "WORKFLOW", "STARTED", "DURATION", "STATUS", "NODES"]
@@ -69,16 +65,18 @@ def test_runs_lists_newest_first_with_counts(two_runs: tuple[Engine, Engine], db
     assert oldest.startswith(two_runs[0].run_id[:8])
 
 
-def test_runs_filters_and_limits(two_runs: tuple[Engine, Engine], db_url: str) -> None:
-    only_ci = wtflow("runs", "--workflow", "ci", "--json", db_url=db_url)
+def test_runs_filters_and_limits(two_runs: tuple[Engine, Engine], db_url: str, history: History) -> None:
+    only_ci = history("runs", "--workflow", "ci", "--json", db_url=db_url)
     assert [r["id"] for r in json.loads(only_ci.stdout)] == [two_runs[1].run_id]
-    succeeded = wtflow("runs", "--status", "succeeded", "--json", db_url=db_url)
+    succeeded = history("runs", "--status", "succeeded", "--json", db_url=db_url)
     assert [r["workflow"] for r in json.loads(succeeded.stdout)] == ["greet"]
-    assert len(json.loads(wtflow("runs", "-n", "1", "--json", db_url=db_url).stdout)) == 1
+    assert len(json.loads(history("runs", "-n", "1", "--json", db_url=db_url).stdout)) == 1
 
 
-def test_show_draws_the_tree_with_exit_codes(two_runs: tuple[Engine, Engine], db_url: str) -> None:
-    result = wtflow("show", two_runs[1].run_id[:6], db_url=db_url)
+def test_show_draws_the_tree_with_exit_codes(
+    two_runs: tuple[Engine, Engine], db_url: str, history: History
+) -> None:
+    result = history("show", two_runs[1].run_id[:6], db_url=db_url)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"run {two_runs[1].run_id}  ci  failed (exit 1)")
@@ -90,8 +88,10 @@ def test_show_draws_the_tree_with_exit_codes(two_runs: tuple[Engine, Engine], db
     assert "exit 2" in lines[6]
 
 
-def test_show_json_has_attempts_and_outputs(two_runs: tuple[Engine, Engine], db_url: str) -> None:
-    data = json.loads(wtflow("show", "last", "--json", db_url=db_url).stdout)
+def test_show_json_has_attempts_and_outputs(
+    two_runs: tuple[Engine, Engine], db_url: str, history: History
+) -> None:
+    data = json.loads(history("show", "last", "--json", db_url=db_url).stdout)
     assert data["id"] == two_runs[1].run_id
     test = next(n for n in data["nodes"] if n["name"] == "test")
     assert (test["status"], test["exit_code"], test["executes"]) == ("failed", 2, "echo 3 passed; exit 2")
@@ -100,26 +100,39 @@ def test_show_json_has_attempts_and_outputs(two_runs: tuple[Engine, Engine], db_
     assert Path(attempt["outputs"]["stdout"]["path"]).read_text() == "3 passed\n"
 
 
-def test_logs_by_name_path_and_stream(two_runs: tuple[Engine, Engine], db_url: str) -> None:
-    assert wtflow("logs", "last", "build", "--stdout", db_url=db_url).stdout == "compiling\n"
-    assert wtflow("logs", "last", "root/build", "--stderr", db_url=db_url).stdout == "warning\n"
-    both = wtflow("logs", two_runs[1].run_id, "build", "--both", db_url=db_url).stdout
+def test_logs_by_name_path_and_stream(two_runs: tuple[Engine, Engine], db_url: str, history: History) -> None:
+    assert history("logs", "last", "build", "--stdout", db_url=db_url).stdout == "compiling\n"
+    assert history("logs", "last", "root/build", "--stderr", db_url=db_url).stdout == "warning\n"
+    both = history("logs", two_runs[1].run_id, "build", "--both", db_url=db_url).stdout
     assert both == "compiling\nwarning\n"
-    assert wtflow("logs", "last", "build", db_url=db_url).stdout == both  # both streams by default
-    everything = wtflow("logs", "last", db_url=db_url).stdout
+    assert history("logs", "last", "build", db_url=db_url).stdout == both  # both streams by default
+    everything = history("logs", "last", db_url=db_url).stdout
     assert everything == "==> root/build <==\ncompiling\nwarning\n==> root/test <==\n3 passed\n"
-    stdout_only = wtflow("logs", "last", "--stdout", db_url=db_url).stdout
+    stdout_only = history("logs", "last", "--stdout", db_url=db_url).stdout
     assert stdout_only == "==> root/build <==\ncompiling\n==> root/test <==\n3 passed\n"
 
 
-def test_logs_both_interleaves_the_streams_as_they_arrived(tmp_path: Path, db_url: str) -> None:
-    code = "import sys, time\nfor i in range(4):\n    print(f'out {i}', flush=True); time.sleep(0.05)\n" \
-           "    print(f'err {i}', file=sys.stderr, flush=True); time.sleep(0.05)\n"  # fmt: skip
+def test_logs_both_interleaves_the_streams_as_they_arrived(
+    tmp_path: Path, db_url: str, history: History
+) -> None:
+    # Each line waits until the one before it is in its artifact file: the order of arrival is
+    # the order of writing, however slowly wtflow reads under load.
+    code = (
+        "import os, pathlib, sys, time\n"
+        "folder = pathlib.Path(os.environ['WTFLOW_ARTIFACTS'])\n"
+        "def say(stream, text):\n"
+        "    print(text, file=stream, flush=True)\n"
+        "    name = 'stdout' if stream is sys.stdout else 'stderr'\n"
+        "    while text not in (folder / name).read_text(): time.sleep(0.005)\n"
+        "for i in range(4):\n"
+        "    say(sys.stdout, f'out {i}')\n"
+        "    say(sys.stderr, f'err {i}')\n"
+    )
     record(tmp_path, db_url, Node("talk", Command([sys.executable, "-c", code])))
-    both = wtflow("logs", "last", "talk", "--both", db_url=db_url).stdout
+    both = history("logs", "last", "talk", "--both", db_url=db_url).stdout
     assert both.splitlines() == [f"{s} {i}" for i in range(4) for s in ("out", "err")]
-    assert wtflow("logs", "last", "talk", db_url=db_url).stdout == both
-    assert wtflow("logs", "last", "talk", "--stdout", db_url=db_url).stdout == "out 0\nout 1\nout 2\nout 3\n"
+    assert history("logs", "last", "talk", db_url=db_url).stdout == both
+    assert history("logs", "last", "talk", "--stdout", db_url=db_url).stdout == "out 0\nout 1\nout 2\nout 3\n"
 
 
 @pytest.mark.parametrize(
@@ -132,31 +145,33 @@ def test_logs_both_interleaves_the_streams_as_they_arrived(tmp_path: Path, db_ur
     ],
 )
 def test_bad_references_are_one_line_errors(two_runs: tuple[Engine, Engine], db_url: str, args: tuple[str, ...],
-                                            message: str) -> None:  # fmt: skip
-    result = wtflow(*args, db_url=db_url)
+                                            message: str, history: History) -> None:  # fmt: skip
+    result = history(*args, db_url=db_url)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
-def test_history_without_any_record_says_so(tmp_path: Path) -> None:
+def test_history_without_any_record_says_so(tmp_path: Path, history: History) -> None:
     url = f"sqlite:///{tmp_path / 'none.db'}"
-    assert (wtflow("runs", db_url=url).returncode, wtflow("runs", db_url=url).stdout) == (
+    assert (history("runs", db_url=url).returncode, history("runs", db_url=url).stdout) == (
         0,
         "no runs recorded yet\n",
     )
-    assert json.loads(wtflow("runs", "--json", db_url=url).stdout) == []
-    shown = wtflow("show", db_url=url)
+    assert json.loads(history("runs", "--json", db_url=url).stdout) == []
+    shown = history("show", db_url=url)
     assert shown.returncode == 2
     assert "no runs recorded yet" in shown.stderr
     assert not (tmp_path / "none.db").exists()
-    off = wtflow("runs", db_url="")
+    off = history("runs", db_url="")
     assert off.returncode == 2
     assert "recording is off" in off.stderr
 
 
-def test_logs_follow_streams_a_running_node_from_another_process(tmp_path: Path, db_url: str) -> None:
+def test_logs_follow_streams_a_running_node_from_another_process(
+    tmp_path: Path, db_url: str, history: History
+) -> None:
     gate = tmp_path / "gate"
     node = tmp_path / "node.py"
     node.write_text(
@@ -168,27 +183,30 @@ def test_logs_follow_streams_a_running_node_from_another_process(tmp_path: Path,
     runner = start_run(tmp_path, db_url, "live", f"Node('tail', Command([sys.executable, {str(node)!r}]))")
     try:
         deadline = time.monotonic() + 30
-        while wtflow("logs", "last", "tail", db_url=db_url).stdout != "one\n":
+        while history("logs", "last", "tail", db_url=db_url).stdout != "one\n":
             assert time.monotonic() < deadline, "the node never started"
             time.sleep(0.1)
         env = {**os.environ, "WTFLOW_DB_URL": db_url}
         follower = subprocess.Popen([sys.executable, "-m", "wtflow", "logs", "last", "tail", "--follow"],
                                     stdout=subprocess.PIPE, env=env)  # fmt: skip
         assert follower.stdout is not None
-        assert follower.stdout.readline() == b"one\n"
-        assert follower.poll() is None  # still following: the node has not ended
-        gate.touch()
-        out, _ = follower.communicate(timeout=30)
+        with follower.stdout:
+            assert follower.stdout.readline() == b"one\n"
+            assert follower.poll() is None  # still following: the node has not ended
+            gate.touch()
+            # On through the same buffer: communicate() with a timeout would read the pipe
+            # itself and lose what readline() already buffered.
+            out = follower.stdout.read()
         assert out == b"two\n"
-        assert follower.returncode == 0
+        assert follower.wait(timeout=30) == 0
     finally:
         gate.touch()
         assert runner.wait(timeout=30) == 0
 
 
-def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path) -> None:
+def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path, history: History) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    result = wtflow("db", "upgrade", db_url=url)
+    result = history("db", "upgrade", db_url=url)
     assert result.returncode == 0, result.stderr
     assert f"is at schema revision {schema.HEAD} (the newest)" in result.stdout
 
@@ -205,13 +223,13 @@ def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path
     ],
 )
 def test_an_unusable_database_is_a_usage_error_before_anything_runs(
-    tmp_path: Path, url: str, message: str
+    tmp_path: Path, url: str, message: str, history: History
 ) -> None:
     (tmp_path / "wtfile.py").write_text(
         "import wtflow\n\n@wtflow.workflow\ndef w():\n"
         "    return wtflow.Workflow(name='w', root=wtflow.Node('r', wtflow.Command('touch ran')))\n"
     )
-    result = wtflow("run", db_url=url, cwd=tmp_path)
+    result = history("run", db_url=url, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == f"wtflow: error: {result.stderr.removeprefix('wtflow: error: ')}"
     assert message in result.stderr
@@ -220,10 +238,10 @@ def test_an_unusable_database_is_a_usage_error_before_anything_runs(
     assert not (tmp_path / "ran").exists()
 
 
-def test_db_upgrade_creates_the_default_database_in_a_new_state_folder(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WTFLOW_")}
-    result = subprocess.run([sys.executable, "-m", "wtflow", "db", "upgrade"], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+def test_db_upgrade_creates_the_default_database_in_a_new_state_folder(
+    tmp_path: Path, history: History
+) -> None:
+    result = history("db", "upgrade", db_url=None, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / ".wtflow" / "wtflow.db").is_file()
 

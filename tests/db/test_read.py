@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert, make_url, select, text
 
+from tests.db.conftest import History
 from tests.db.test_history_cli import record, start_run
 from tests.helpers import config, wait_for, wf
 from wtflow import Command, Engine, Node
@@ -203,11 +204,11 @@ BAD_PLACES = [
 
 @pytest.mark.parametrize(("where", "message"), BAD_PLACES)
 def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
-    tmp_path: Path, where: str, message: str
+    tmp_path: Path, where: str, message: str, history: History
 ) -> None:
     url = "sqlite:///" + where.format(tmp=tmp_path)
     for args in HISTORY:
-        result = wtflow(*args, db_url=url, as_reader=False)
+        result = history(*args, db_url=url)
         assert result.returncode == 2, (args, result.stderr)
         assert message.format(tmp=tmp_path) in result.stderr
         assert result.stderr.startswith("wtflow: error: ")
@@ -225,7 +226,7 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
     ],
 )  # fmt: skip
 def test_run_and_db_upgrade_on_a_database_that_cannot_be_opened(
-    tmp_path: Path, where: str, message: str
+    tmp_path: Path, where: str, message: str, history: History
 ) -> None:
     (tmp_path / "theirs").mkdir(mode=0o555)
     (tmp_path / "wtfile.py").write_text(
@@ -234,9 +235,12 @@ def test_run_and_db_upgrade_on_a_database_that_cannot_be_opened(
     )
     url = "sqlite:///" + where.format(tmp=tmp_path)
     for args in (("run",), ("db", "upgrade")):
-        argv = unprivileged([sys.executable, "-m", "wtflow", "--state-dir", str(tmp_path / "state"), *args])
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                                env={**os.environ, "WTFLOW_DB_URL": url})  # fmt: skip
+        argv = ["--state-dir", str(tmp_path / "state"), *args]
+        if "theirs" in where:  # permission bits stop only a process without root's override
+            result = subprocess.run(unprivileged([sys.executable, "-m", "wtflow", *argv]), capture_output=True,
+                                    text=True, timeout=60, cwd=tmp_path, env={**os.environ, "WTFLOW_DB_URL": url})  # fmt: skip
+        else:
+            result = history(*argv, db_url=url, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert message.format(tmp=tmp_path) in result.stderr
         assert result.stderr.startswith("wtflow: error: ")
@@ -244,7 +248,7 @@ def test_run_and_db_upgrade_on_a_database_that_cannot_be_opened(
     assert not (tmp_path / "ran").exists()
 
 
-def test_an_older_schema_is_named_with_the_fix_and_left_as_it_is(tmp_path: Path) -> None:
+def test_an_older_schema_is_named_with_the_fix_and_left_as_it_is(tmp_path: Path, history: History) -> None:
     from alembic import command
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -256,7 +260,7 @@ def test_an_older_schema_is_named_with_the_fix_and_left_as_it_is(tmp_path: Path)
     engine.dispose()
     before = (tmp_path / "old.db").read_bytes()
     for args in HISTORY:
-        result = wtflow(*args, db_url=url, as_reader=False)
+        result = history(*args, db_url=url)
         assert result.returncode == 2, (args, result.stderr)
         expected = (
             f"has schema revision '0001', older than this wtflow's {schema.HEAD!r}; run `wtflow db upgrade`"
@@ -264,18 +268,18 @@ def test_an_older_schema_is_named_with_the_fix_and_left_as_it_is(tmp_path: Path)
         assert expected in result.stderr
         assert len(result.stderr.splitlines()) == 1
     assert (tmp_path / "old.db").read_bytes() == before
-    assert wtflow("db", "upgrade", db_url=url, as_reader=False).returncode == 0
-    assert wtflow("runs", db_url=url, as_reader=False).returncode == 0
+    assert history("db", "upgrade", db_url=url).returncode == 0
+    assert history("runs", db_url=url).returncode == 0
 
 
-def test_a_newer_schema_says_to_upgrade_wtflow(tmp_path: Path) -> None:
+def test_a_newer_schema_says_to_upgrade_wtflow(tmp_path: Path, history: History) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     Recorder.connect(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    result = wtflow("runs", db_url=url, as_reader=False)
+    result = history("runs", db_url=url)
     assert result.returncode == 2
     assert "has schema revision '0099', newer than this wtflow knows; upgrade wtflow" in result.stderr
 
@@ -319,16 +323,18 @@ def _ended_pid() -> int:
     return proc.pid
 
 
-def test_a_dead_run_reads_as_crashed_and_stays_as_recorded(tmp_path: Path, db_url: str) -> None:
+def test_a_dead_run_reads_as_crashed_and_stays_as_recorded(
+    tmp_path: Path, db_url: str, history: History
+) -> None:
     Recorder.connect(db_url).close()
     _dead_runs(db_url)
     before = _table_rows(db_url)
-    runs = json.loads(wtflow("runs", "--json", db_url=db_url, as_reader=False).stdout)
+    runs = json.loads(history("runs", "--json", db_url=db_url).stdout)
     assert {r["id"]: r["status"] for r in runs} == {"dead-here": "crashed", "dead-there": "crashed"}
-    crashed = json.loads(wtflow("runs", "-s", "crashed", "--json", db_url=db_url, as_reader=False).stdout)
+    crashed = json.loads(history("runs", "-s", "crashed", "--json", db_url=db_url).stdout)
     assert len(crashed) == 2
-    assert wtflow("runs", "-s", "running", "--json", db_url=db_url, as_reader=False).stdout == "[]\n"
-    shown = json.loads(wtflow("show", "last", "-w", "gone", "--json", db_url=db_url, as_reader=False).stdout)
+    assert history("runs", "-s", "running", "--json", db_url=db_url).stdout == "[]\n"
+    shown = json.loads(history("show", "last", "-w", "gone", "--json", db_url=db_url).stdout)
     assert shown["status"] == "crashed"
     assert [n["status"] for n in shown["nodes"]] == ["crashed"]
     assert _table_rows(db_url) == before  # nothing written: the writer marks them
@@ -341,7 +347,7 @@ def test_a_dead_run_reads_as_crashed_and_stays_as_recorded(tmp_path: Path, db_ur
 
 @pytest.mark.postgres
 def test_history_with_a_select_only_role_changes_no_row(postgres_server: str, postgres_db_url: str,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+                                                        tmp_path: Path, history: History) -> None:  # fmt: skip
     import psycopg
 
     the_runs(tmp_path, postgres_db_url)
@@ -356,41 +362,43 @@ def test_history_with_a_select_only_role_changes_no_row(postgres_server: str, po
     reader_url = postgres_db_url.replace("://wtflow@", f"://{role}@")
     before = _table_rows(postgres_db_url)
     for args in HISTORY:
-        result = wtflow(*args, db_url=reader_url, as_reader=False)
+        result = history(*args, db_url=reader_url)
         assert result.returncode == 0, (args, result.stderr)
     statuses = {
-        r["workflow"]: r["status"] for r in json.loads(wtflow("runs", "--json", db_url=reader_url).stdout)
+        r["workflow"]: r["status"] for r in json.loads(history("runs", "--json", db_url=reader_url).stdout)
     }
     assert statuses == {"gone": "crashed", "ci": "failed", "greet": "succeeded"}
     assert _table_rows(postgres_db_url) == before
     # The role may not write, so a writer's open fails, in one line.
-    upgrade = wtflow("db", "upgrade", db_url=reader_url, as_reader=False)
+    upgrade = history("db", "upgrade", db_url=reader_url)
     assert upgrade.returncode == 2
     assert len(upgrade.stderr.splitlines()) == 1
 
 
-def test_allowed_failures_read_as_such_in_runs_and_show(tmp_path: Path, db_url: str) -> None:
+def test_allowed_failures_read_as_such_in_runs_and_show(
+    tmp_path: Path, db_url: str, history: History
+) -> None:
     engine = Engine(
         wf(Node("lint", Command("exit 1"), allow_failure=True), Node("build", Command("true")), name="ci"),
         config(tmp_path, db__url=db_url),
     )
     assert engine.run() == 0
-    runs = wtflow("runs", db_url=db_url, as_reader=False).stdout.splitlines()
+    runs = history("runs", db_url=db_url).stdout.splitlines()
     assert "succeeded" in runs[1]
     assert runs[1].endswith("1 failed (allowed), 1 succeeded")
-    shown = wtflow("show", "last", db_url=db_url, as_reader=False).stdout.splitlines()
+    shown = history("show", "last", db_url=db_url).stdout.splitlines()
     assert shown[0].endswith("ci  succeeded (exit 0)")
     assert shown[5].split()[:3] == ["lint", "failed", "(allowed)"]
-    [lint] = [n for n in json.loads(wtflow("show", "--json", db_url=db_url, as_reader=False).stdout)["nodes"]
+    [lint] = [n for n in json.loads(history("show", "--json", db_url=db_url).stdout)["nodes"]
               if n["name"] == "lint"]  # fmt: skip
     assert (lint["status"], lint["shown_status"]) == ("failed", "failed (allowed)")
 
 
-def test_failed_gives_every_failed_node_s_tail_and_paths(tmp_path: Path) -> None:
+def test_failed_gives_every_failed_node_s_tail_and_paths(tmp_path: Path, history: History) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     _greet, ci = the_runs(tmp_path, url)
     assert ci.run_dir is not None
-    shown = wtflow("show", "last", "--failed", db_url=url, as_reader=False)
+    shown = history("show", "last", "--failed", db_url=url)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].startswith(f"run {ci.run_id}  ci  failed")
@@ -400,32 +408,32 @@ def test_failed_gives_every_failed_node_s_tail_and_paths(tmp_path: Path) -> None
     assert f"  stdout: {ci.run_dir / 'root' / 'test' / 'stdout'}" in failures[test_at:]
     assert f"  stderr: {ci.run_dir / 'root' / 'test' / 'stderr'}" in failures[test_at:]
     assert failures[-2:] == ["    collected 3", "    assert 1 == 2"]
-    logs = wtflow("logs", "last", "--failed", "--stderr", db_url=url, as_reader=False)
+    logs = history("logs", "last", "--failed", "--stderr", db_url=url)
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout.splitlines()[-2:] == [f"  stderr: {ci.run_dir / 'root' / 'test' / 'stderr'}",
                                              "    assert 1 == 2"]  # fmt: skip
     # A node that failed saying so on stderr only: `logs` shows it (it used to show stdout alone).
-    assert wtflow("logs", "last", "lint", db_url=url, as_reader=False).stdout == "style: 2 warnings\n"
-    ok = wtflow("show", _greet.run_id, "--failed", db_url=url, as_reader=False)
+    assert history("logs", "last", "lint", db_url=url).stdout == "style: 2 warnings\n"
+    ok = history("show", _greet.run_id, "--failed", db_url=url)
     assert ok.stdout.splitlines()[-1] == f"no node failed in run {_greet.run_id[:8]} (succeeded)"
 
 
-def test_last_takes_a_workflow(tmp_path: Path) -> None:
+def test_last_takes_a_workflow(tmp_path: Path, history: History) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     greet, _ci = the_runs(tmp_path, url)
-    shown = wtflow("show", "last", "-w", "greet", db_url=url, as_reader=False)
+    shown = history("show", "last", "-w", "greet", db_url=url)
     assert shown.stdout.startswith(f"run {greet.run_id}  greet  succeeded")
-    assert wtflow("logs", "last", "hello", "-w", "greet", db_url=url, as_reader=False).stdout == "hi\n"
-    missing = wtflow("show", "last", "-w", "nope", db_url=url, as_reader=False)
+    assert history("logs", "last", "hello", "-w", "greet", db_url=url).stdout == "hi\n"
+    missing = history("show", "last", "-w", "nope", db_url=url)
     assert missing.returncode == 2
     assert "no runs of workflow 'nope' recorded" in missing.stderr
 
 
-def test_logs_of_a_group_names_what_to_type_instead(tmp_path: Path) -> None:
+def test_logs_of_a_group_names_what_to_type_instead(tmp_path: Path, history: History) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     checks = Node("checks", children=[Node("lint", Command("true")), Node("tests", Command("true"))])
     record(tmp_path, url, checks, Node("build", Command("true")))
-    result = wtflow("logs", "last", "checks", db_url=url, as_reader=False)
+    result = history("logs", "last", "checks", db_url=url)
     assert result.returncode == 2
     assert result.stderr == (
         "wtflow: error: node 'root/checks' is a group: it runs nothing itself and has no output; "

@@ -4,9 +4,11 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,23 +173,57 @@ def _hello(name: str) -> None:
     print(f"hello {name}")
 
 
-def _touch_then_sleep(path: str, seconds: float) -> None:
-    Path(path).touch()
-    time.sleep(seconds)
+def _touch_then_wait(forked: str, release: str) -> None:
+    Path(forked).touch()
+    while not Path(release).exists():
+        time.sleep(0.01)
 
 
-async def test_pyfunc_does_not_hold_other_nodes_pipes_open(tmp_path: Path) -> None:
-    """A forked PyFunc inherits every open pipe; if it kept them, a quick command running beside
-    it would not see EOF until the PyFunc ended."""
-    forked = tmp_path / "forked"
-    slow = asyncio.create_task(run(PyFunc(func=_touch_then_sleep, args=(str(forked), 3))))
-    async with asyncio.timeout(30):
-        while not forked.exists():  # the PyFunc has forked: the command starts beside it
+async def test_pyfunc_does_not_hold_other_nodes_pipes_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PyFunc forked while a command is being started beside it (in a worker thread, its pipes'
+    write ends still open here) inherits those ends; if it kept them, the command would not see
+    EOF until the PyFunc ended. The command's start is held at that moment until the fork is done."""
+    forked, release = tmp_path / "forked", tmp_path / "release"
+    held, go = threading.Event(), threading.Event()
+    real_popen = subprocess.Popen
+
+    def held_popen(*args: Any, **kw: Any) -> subprocess.Popen[bytes]:
+        popen = real_popen(*args, **kw)
+        if args[0] == ["echo", "quick"]:
+            held.set()
+            assert go.wait(30)  # the write ends are still open in this process
+        return popen
+
+    monkeypatch.setattr(subprocess, "Popen", held_popen)  # the module LocalExecutor starts commands with
+    executor = LocalExecutor(kill_grace=3600)  # held pipes would keep it waiting, not time out quietly
+    first, out, err = Buffer(), Buffer(), Buffer()
+    sinks = {"stdout": out, "stderr": err}
+    started: list[int] = []
+    blocker = asyncio.create_task(executor.run(request(Command(["sleep", "3600"])),
+                                               sinks={"stdout": first, "stderr": Buffer()}, on_start=record_pids(started)))  # fmt: skip
+    async with asyncio.timeout(30):  # hang guards
+        while not started:
             await asyncio.sleep(0.01)
-    async with asyncio.timeout(2.5):  # well before the PyFunc ends
-        code, out, _ = await run(Command("echo quick"))
-    assert (code, out.data) == (0, b"quick\n")
-    await slow
+        quick = asyncio.create_task(executor.run(request(Command(["echo", "quick"])), sinks=sinks,
+                                                 on_start=lambda notice: None))  # fmt: skip
+        while not held.is_set():
+            await asyncio.sleep(0.01)
+        slow = asyncio.create_task(executor.run(request(PyFunc(func=_touch_then_wait, args=(str(forked), str(release)))),
+                                                sinks={"stdout": Buffer(), "stderr": Buffer()}, on_start=lambda notice: None))  # fmt: skip
+        while not forked.exists():
+            await asyncio.sleep(0.01)
+        go.set()
+        result = await quick  # while the PyFunc still runs
+    assert (result.code, out.data) == (0, b"quick\n")
+    release.touch()
+    blocker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocker
+    async with asyncio.timeout(30):
+        assert (await slow).code == 0
+    await executor.aclose()
 
 
 async def test_pyfunc_runs_in_a_child_in_its_own_session() -> None:

@@ -2,7 +2,7 @@
 the tables, Alembic upgrades of existing ones, crash reaping.
 
 Readers never come here: `wtflow.db.read` opens the record read-only and shares only the
-schema's revisions and the rule for telling a dead run (`run_is_dead`)."""
+schema's revisions and the rule for telling a dead run (`DeathRule`)."""
 
 from __future__ import annotations
 
