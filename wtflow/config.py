@@ -123,6 +123,8 @@ SETTINGS = (
             "project-local folder for the database and artifacts (default: .wtflow)"),
     Setting("run", "ignore_failure", "run", "ignore_failure", "WTFLOW_IGNORE_FAILURE", parse_bool,
             "keep going after a failure (the run still exits 1)"),
+    Setting("run", "fail_fast", "run", "fail_fast", "WTFLOW_FAIL_FAST", parse_bool,
+            "the first failure stops every running node (cancelled) and skips the rest"),
     Setting("run", "max_parallel", "run", "max_parallel", "WTFLOW_MAX_PARALLEL", parse_positive_int,
             "most processes running at once (default: 4 per core, at least 8)"),
     Setting("run", "kill_grace", "run", "kill_grace", "WTFLOW_KILL_GRACE", parse_seconds,
@@ -250,6 +252,7 @@ class RunConfig:
     """`[run]`: how a run behaves."""
 
     ignore_failure: bool = False
+    fail_fast: bool = False
     max_parallel: int = field(default_factory=default_max_parallel)
     kill_grace: float = 2.0
     timeout: float | None = None

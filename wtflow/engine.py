@@ -7,6 +7,7 @@ process runs, the executor (executors/); who hears about it, the listeners (list
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sys
@@ -28,6 +29,14 @@ from wtflow.runstate import Interrupts, RunState
 from wtflow.status import Status
 
 EXIT_OK, EXIT_FAILED = plan.EXIT_OK, plan.EXIT_FAILED
+
+
+class _FailedFast(Exception):
+    """A child of a fail-fast group failed: raised in its task so the TaskGroup stops the rest."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def _now() -> datetime:
@@ -135,11 +144,20 @@ class Engine:
         self._fanout = Fanout(listeners, self.problems)
         self._store = ArtifactStore(artifacts_dir)
         self._slots = asyncio.Semaphore(plan.slots(self.config, self._executor.capacity))
+        self._policies = plan.policies(self.workflow, self.config)
+        self._keep_going = self.config.run.ignore_failure and not self.config.run.fail_fast
+        self._group_slots = {
+            p.index: asyncio.Semaphore(p.node.max_parallel)
+            for p in self.workflow.placed
+            if p.node.max_parallel is not None
+        }
+        self._scopes: dict[int, asyncio.Timeout] = {}  # the budgets of groups with a timeout
+        self._failed_fast: set[int] = set()
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()
         self.run_dir = await self._store.create_run_dir(self.workflow.name, self.run_id, started_at)
-        specs = tuple(node_spec(p) for p in self.workflow.placed)
+        specs = tuple(node_spec(p, self._policies[p.index].allow_failure) for p in self.workflow.placed)
         self._fanout.emit(
             RunStarted(
                 self.run_id, self.workflow.name, started_at, self.run_dir, specs, self.config.describe()
@@ -155,19 +173,22 @@ class Engine:
         while await asyncio.to_thread(self._fanout.close_next):  # a recorder may take its time
             pass
 
-    def _node_finished(self, state: RunState, index: int, status: Status) -> None:
+    def _node_finished(self, state: RunState, index: int, status: Status, reason: str | None = None) -> None:
         """A node that ends without (another) attempt: skipped, cancelled, or a grouping node."""
         state.update(index, status=status)
         p = self.workflow.placed[index]
-        self._fanout.emit(NodeFinished(self.run_id, index, p.path, 0, status, None, None, _now()))
+        self._fanout.emit(
+            NodeFinished(self.run_id, index, p.path, 0, status, None, None, _now(), reason=reason)
+        )
 
     # -- the walk ------------------------------------------------------------------------
 
     async def _visit(self, p: Placed, state: RunState, selected: frozenset[int] | None) -> Status:
         """Run a node and its subtree; returns the outcome that counts for its parent."""
-        node, keep_going = p.node, self.config.run.ignore_failure
+        node, keep_going = p.node, self._keep_going
+        allowed = self._policies[p.index].allow_failure
         if selected is not None and p.index not in selected:
-            self._skip(state, p)
+            self._skip(state, p, "not selected")
             return Status.SUCCEEDED
         own = Status.SUCCEEDED
         children = self.workflow.children_of[p.index]
@@ -175,45 +196,130 @@ class Engine:
             own = await self._execute(p, state)
             if own.is_failure and not keep_going:
                 for child in children:
-                    self._skip(state, child)
-                return Status.SUCCEEDED if node.allow_failure else own
+                    self._skip(state, child, f"upstream failed: {p.path_str}")
+                return Status.SUCCEEDED if allowed else own
         if not children:
-            return Status.SUCCEEDED if node.allow_failure else own
-        if node.parallel:
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self._visit(c, state, selected)) for c in children]
-            outcome = next((t.result() for t in tasks if t.result().is_failure), Status.SUCCEEDED)
-        else:
+            return Status.SUCCEEDED if allowed else own
+        if node.executable is None:
+            state.update(p.index, status=Status.RUNNING)
+        budget = self._policies[p.index].budget
+        try:
+            if budget is None:
+                outcome = await self._children(p, children, state, selected)
+            else:
+                async with asyncio.timeout(budget) as scope:
+                    self._scopes[p.index] = scope
+                    outcome = await self._children(p, children, state, selected)
+        except TimeoutError:  # its budget ran out: what ran was stopped (timed_out) on the way here
+            self._stopped(state, p, Status.TIMED_OUT, f"timed out: {p.path_str}")
+            outcome = Status.TIMED_OUT
+        except asyncio.CancelledError:
+            if node.executable is None:  # a group stopped from above ends with what stopped it
+                self._node_finished(state, p.index, self._stop_status(p.index))
+            raise
+        if node.executable is None:
+            # A child allowed to fail only because an ancestor is still shows its group failed
+            # (allowed), up to the node that allows it.
+            shown = outcome
+            if not outcome.is_failure:
+                inherited = (state[c.index].status for c in children if c.node.allow_failure is None)
+                shown = next((s for s in inherited if s.is_failure), outcome)
+            group = Status.FAILED if shown.is_failure else Status.SUCCEEDED
+            if shown in (Status.CANCELLED, Status.TIMED_OUT):
+                group = shown
+            self._node_finished(state, p.index, group)
+        if own.is_failure and not outcome.is_failure:
+            outcome = own
+        return Status.SUCCEEDED if allowed else outcome
+
+    async def _children(
+        self, p: Placed, children: list[Placed], state: RunState, selected: frozenset[int] | None
+    ) -> Status:
+        if not p.node.parallel:
             outcome = Status.SUCCEEDED
             for i, child in enumerate(children):
                 result = await self._visit(child, state, selected)
                 if result.is_failure:
                     outcome = result
-                    if not keep_going:
+                    if not self._keep_going:
                         for later in children[i + 1 :]:
-                            self._skip(state, later)
+                            self._skip(state, later, f"upstream failed: {child.path_str}")
                         break
-        if node.executable is None:
-            group = Status.FAILED if outcome.is_failure else Status.SUCCEEDED
-            self._node_finished(state, p.index, Status.CANCELLED if outcome is Status.CANCELLED else group)
-        if own.is_failure and not outcome.is_failure:
-            outcome = own
-        return Status.SUCCEEDED if node.allow_failure else outcome
+            return outcome
+        if not (p.node.fail_fast or self.config.run.fail_fast):
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(self._visit(c, state, selected)) for c in children]
+            return next((t.result() for t in tasks if t.result().is_failure), Status.SUCCEEDED)
 
-    def _skip(self, state: RunState, p: Placed) -> None:
+        async def guarded(child: Placed) -> Status:
+            result = await self._visit(child, state, selected)
+            if result.is_failure:
+                self._failed_fast.add(p.index)  # before the TaskGroup cancels the siblings
+                raise _FailedFast(result)
+            return result
+
+        failed: list[Status] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for c in children:
+                    tg.create_task(guarded(c))
+        except* _FailedFast as group:
+            failed.extend(e.status for e in group.exceptions if isinstance(e, _FailedFast))
+            self._stopped(state, p, Status.CANCELLED, "fail-fast")
+        return failed[0] if failed else Status.SUCCEEDED
+
+    def _halted(self, index: int) -> bool:
+        """A fail-fast group around the node has failed: nothing more may start in it."""
+        i: int | None = self.workflow.placed[index].parent
+        while i is not None:
+            if i in self._failed_fast:
+                return True
+            i = self.workflow.placed[i].parent
+        return False
+
+    def _stop_status(self, index: int) -> Status:
+        """How a node stopped from above ends: timed out if a budget around it ran out,
+        else cancelled (a fail-fast sibling failed, Ctrl-C)."""
+        i: int | None = index
+        while i is not None:
+            scope = self._scopes.get(i)
+            if scope is not None and scope.expired():
+                return Status.TIMED_OUT
+            i = self.workflow.placed[i].parent
+        return Status.CANCELLED
+
+    def _stopped(self, state: RunState, p: Placed, status: Status, reason: str) -> None:
+        """After p's subtree was stopped: what was still running (waiting for a retry, a group
+        mid-walk) ends as `status`, what had not started is skipped for `reason`."""
+        for index in plan.subtree(self.workflow, p.index)[1:]:
+            current = state[index].status
+            if current is Status.RUNNING:
+                self._node_finished(state, index, status)
+            elif current is Status.PENDING:
+                self._node_finished(state, index, Status.SKIPPED, reason)
+
+    def _skip(self, state: RunState, p: Placed, reason: str) -> None:
         for index in plan.subtree(self.workflow, p.index):
             if state[index].status is Status.PENDING:
-                self._node_finished(state, index, Status.SKIPPED)
+                self._node_finished(state, index, Status.SKIPPED, reason)
 
     # -- one node's executable, with retries -----------------------------------------------
 
     async def _execute(self, p: Placed, state: RunState) -> Status:
-        policy = plan.policy_for(p, self.config)
+        policy = self._policies[p.index]
         attempt = 0
         while True:
             attempt += 1
-            async with self._slots:
-                status, result, started, sizes = await self._attempt(p, state, policy, attempt)
+            async with contextlib.AsyncExitStack() as slots:
+                for group in policy.limits:  # outermost first, the run's own last: no cycle of waits
+                    await slots.enter_async_context(self._group_slots[group])
+                await slots.enter_async_context(self._slots)
+                halted = self._halted(p.index)
+                if not halted:
+                    status, result, started, sizes = await self._attempt(p, state, policy, attempt)
+            if halted:  # a failed sibling's slot came free as its fail-fast group began to stop
+                await asyncio.Event().wait()  # the group's cancellation is on its way
+                raise AssertionError("unreachable")
             code = result.code
             retry = plan.should_retry(policy, status, code, attempt)
             state.update(p.index, status=status, exit_code=code, attempts=attempt, ended_at=_now())
@@ -266,8 +372,9 @@ class Engine:
                     on_start(StartNotice(host="", pid=None))
                 await sinks["stderr"].write(f"wtflow: {result.error}\n".encode())
         except asyncio.CancelledError:
-            state.update(p.index, status=Status.CANCELLED, attempts=attempt, ended_at=_now())
-            self._fanout.emit(NodeFinished(self.run_id, p.index, p.path, attempt, Status.CANCELLED, None,
+            stopped = self._stop_status(p.index)
+            state.update(p.index, status=stopped, attempts=attempt, ended_at=_now())
+            self._fanout.emit(NodeFinished(self.run_id, p.index, p.path, attempt, stopped, None,
                                            started, _now(), False, *output.sizes()))  # fmt: skip
             raise
         finally:

@@ -87,6 +87,9 @@ class NodeFinished:
     output_order: tuple[tuple[str, int], ...] | None = ()
     # With will_retry: when the next attempt is due (after the retry delay); None if not known.
     retry_at: datetime | None = None
+    # Why a skipped node did not run: "upstream failed: ci/build", "not selected", "fail-fast",
+    # "timed out: ci/checks" (its group's budget ran out), ...; None otherwise.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,8 @@ class RunFinished:
 Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
-def node_spec(p: Placed) -> NodeSpec:
-    """What RunStarted says of a node."""
+def node_spec(p: Placed, allow_failure: bool | None = None) -> NodeSpec:
+    """What RunStarted says of a node; `allow_failure` as resolved from its ancestors, if known."""
     executable = p.node.executable
     kind = None if executable is None else ("command" if isinstance(executable, Command) else "pyfunc")
     return NodeSpec(
@@ -128,5 +131,5 @@ def node_spec(p: Placed) -> NodeSpec:
         kind,
         None if executable is None else executable.describe(),
         p.node.parallel,
-        p.node.allow_failure,
+        bool(p.node.allow_failure if allow_failure is None else allow_failure),
     )

@@ -1,0 +1,48 @@
+"""A richer tree: options that hold for a subtree, and a fail-fast group.
+
+wtflow -f examples/tree/wtfile.py run suite       # group rules, a budget and a cap: exit 0
+wtflow -f examples/tree/wtfile.py run fail-fast   # one check fails, the slow one is stopped: exit 1
+"""
+
+import wtflow
+
+
+def shard(n: int) -> wtflow.Node:
+    return wtflow.Node(name=f"shard-{n}", executable=wtflow.Command(f'echo "shard {n} on $STAGE"'))
+
+
+@wtflow.workflow
+def suite() -> wtflow.Node:
+    return wtflow.Node(
+        name="suite",
+        env={"STAGE": "ci"},  # every node below sees STAGE=ci
+        children=[
+            wtflow.Node(
+                name="shards",
+                parallel=True,
+                timeout=120,  # a budget for the whole group, not per shard
+                max_parallel=2,  # two shards at a time, whatever the run's -j
+                retries=1,  # each shard is retried once
+                retry_delay=0.1,
+                children=[shard(n) for n in range(4)],
+            ),
+            wtflow.Node(
+                name="report",
+                executable=wtflow.Command('echo "report for $STAGE ($LEVEL)"'),
+                env={"LEVEL": "full"},  # merged with the group's STAGE
+            ),
+        ],
+    )
+
+
+@wtflow.workflow(name="fail-fast")
+def fail_fast() -> wtflow.Node:
+    return wtflow.Node(
+        name="checks",
+        parallel=True,
+        fail_fast=True,  # the first failure stops the others
+        children=[
+            wtflow.Node(name="slow", executable=wtflow.Command("echo started; sleep 60")),
+            wtflow.Node(name="lint", executable=wtflow.Command("sleep 0.2; echo 'E501 line too long' >&2; exit 1")),
+        ],
+    )
