@@ -131,6 +131,8 @@ SETTINGS = (
             "seconds between SIGTERM and SIGKILL when a node is stopped"),
     Setting("run", "timeout", "run", "timeout", "WTFLOW_TIMEOUT", parse_timeout,
             "default time limit in seconds for every node (none = no limit)"),
+    Setting("run", "deadline", "run", "deadline", "WTFLOW_DEADLINE", parse_timeout,
+            "seconds the whole run may take: then what runs is stopped, the rest skipped (none = no limit)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
     Setting("report", "junit_xml", "report", "junit_xml", "WTFLOW_JUNIT_XML", parse_path,
@@ -256,6 +258,7 @@ class RunConfig:
     max_parallel: int = field(default_factory=default_max_parallel)
     kill_grace: float = 2.0
     timeout: float | None = None
+    deadline: float | None = None
     console: str = "raw"
 
     def __post_init__(self) -> None:

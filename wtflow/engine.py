@@ -67,6 +67,7 @@ class Engine:
         self.run_id = ""
         self.run_dir: Path | None = None
         self.problems: list[str] = []
+        self.notes: list[str] = []  # what the run's end says besides the summary (a deadline passed)
         self.counts: dict[str, int] = {}
         self._extra_listeners = list(listeners or [])
         self._console = console
@@ -74,6 +75,7 @@ class Engine:
         self._executor = executor if executor is not None else default_executor(self.config)
         self._only = only
         self._interrupts = Interrupts()
+        self._run_scope: asyncio.Timeout | None = None  # the run's deadline
 
     # -- the two entry points ------------------------------------------------------------
 
@@ -100,6 +102,8 @@ class Engine:
             self._executor.abandon()  # a second Ctrl-C ended the loop at once: nothing may outlive us
             while self._fanout.close_next():
                 pass
+            for note in self.notes:
+                sys.stderr.write(f"wtflow: {note}\n")
             for problem in self.problems:  # e.g. the database went away: the output is still on disk
                 sys.stderr.write(f"wtflow: warning: {problem}\n")
 
@@ -119,8 +123,25 @@ class Engine:
             return EXIT_OK
         state = await self._start()
         outcome = Status.CANCELLED
+        root, deadline = self.workflow.placed[0], self.config.run.deadline
+        everything = plan.subtree(self.workflow, 0)
         try:
-            outcome = await self._visit(self.workflow.placed[0], state, selected)
+            try:
+                async with asyncio.timeout(deadline) as scope:
+                    self._run_scope = scope
+                    outcome = await self._visit(root, state, selected)
+            except TimeoutError:
+                self.notes.append(
+                    f"{self.workflow.name}: the run's deadline of {deadline:g}s (run.deadline) passed; "
+                    "what was running was stopped and the rest skipped"
+                )
+                await self._run_always(
+                    state, self._stopped(state, everything, Status.TIMED_OUT, "deadline"), selected
+                )
+                outcome = Status.TIMED_OUT
+            except asyncio.CancelledError:  # Ctrl-C, SIGTERM: cleanup still runs; a second one ends it
+                await self._run_always(state, self._pending_always(state, everything), selected)
+                raise
         finally:
             if outcome is Status.CANCELLED:
                 for index in state.unfinished():
@@ -136,7 +157,7 @@ class Engine:
         db_url = self.config.db.resolved_url(state_dir)
         if (db_url or "").startswith(f"sqlite:///{state_dir}") or artifacts_dir.is_relative_to(state_dir):
             await ensure_state_dir(state_dir)
-        self.run_id, self.problems = uuid.uuid4().hex, []
+        self.run_id, self.problems, self.notes = uuid.uuid4().hex, [], []
         listeners = [
             *default_listeners(self.config, console=self._console, workflow=self.workflow),
             *self._extra_listeners,
@@ -153,6 +174,7 @@ class Engine:
         }
         self._scopes: dict[int, asyncio.Timeout] = {}  # the budgets of groups with a timeout
         self._failed_fast: set[int] = set()
+        self._run_scope = None
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()
@@ -196,7 +218,10 @@ class Engine:
             own = await self._execute(p, state)
             if own.is_failure and not keep_going:
                 for child in children:
-                    self._skip(state, child, f"upstream failed: {p.path_str}")
+                    if child.node.always:
+                        await self._visit(child, state, selected)
+                    else:
+                        self._skip(state, child, f"upstream failed: {p.path_str}")
                 return Status.SUCCEEDED if allowed else own
         if not children:
             return Status.SUCCEEDED if allowed else own
@@ -211,7 +236,10 @@ class Engine:
                     self._scopes[p.index] = scope
                     outcome = await self._children(p, children, state, selected)
         except TimeoutError:  # its budget ran out: what ran was stopped (timed_out) on the way here
-            self._stopped(state, p, Status.TIMED_OUT, f"timed out: {p.path_str}")
+            inside = plan.subtree(self.workflow, p.index)[1:]
+            await self._run_always(
+                state, self._stopped(state, inside, Status.TIMED_OUT, f"timed out: {p.path_str}"), selected
+            )
             outcome = Status.TIMED_OUT
         except asyncio.CancelledError:
             if node.executable is None:  # a group stopped from above ends with what stopped it
@@ -236,15 +264,16 @@ class Engine:
         self, p: Placed, children: list[Placed], state: RunState, selected: frozenset[int] | None
     ) -> Status:
         if not p.node.parallel:
-            outcome = Status.SUCCEEDED
-            for i, child in enumerate(children):
+            outcome, stopper = Status.SUCCEEDED, None  # the child whose failure stops the sequence
+            for child in children:
+                if stopper is not None and not child.node.always:
+                    self._skip(state, child, f"upstream failed: {stopper.path_str}")
+                    continue
                 result = await self._visit(child, state, selected)
                 if result.is_failure:
-                    outcome = result
+                    outcome = result if stopper is None else outcome
                     if not self._keep_going:
-                        for later in children[i + 1 :]:
-                            self._skip(state, later, f"upstream failed: {child.path_str}")
-                        break
+                        stopper = stopper or child
             return outcome
         if not (p.node.fail_fast or self.config.run.fail_fast):
             async with asyncio.TaskGroup() as tg:
@@ -265,7 +294,12 @@ class Engine:
                     tg.create_task(guarded(c))
         except* _FailedFast as group:
             failed.extend(e.status for e in group.exceptions if isinstance(e, _FailedFast))
-            self._stopped(state, p, Status.CANCELLED, "fail-fast")
+        if failed:
+            self._failed_fast.discard(p.index)  # stopped now: its cleanup may start
+            inside = plan.subtree(self.workflow, p.index)[1:]
+            await self._run_always(
+                state, self._stopped(state, inside, Status.CANCELLED, "fail-fast"), selected
+            )
         return failed[0] if failed else Status.SUCCEEDED
 
     def _halted(self, index: int) -> bool:
@@ -286,17 +320,42 @@ class Engine:
             if scope is not None and scope.expired():
                 return Status.TIMED_OUT
             i = self.workflow.placed[i].parent
+        if self._run_scope is not None and self._run_scope.expired():
+            return Status.TIMED_OUT
         return Status.CANCELLED
 
-    def _stopped(self, state: RunState, p: Placed, status: Status, reason: str) -> None:
-        """After p's subtree was stopped: what was still running (waiting for a retry, a group
-        mid-walk) ends as `status`, what had not started is skipped for `reason`."""
-        for index in plan.subtree(self.workflow, p.index)[1:]:
+    def _stopped(self, state: RunState, indices: range, status: Status, reason: str) -> list[Placed]:
+        """After these nodes were stopped: what was still running (waiting for a retry, a group
+        mid-walk) ends as `status`, what had not started is skipped for `reason`, except the
+        `always` nodes (and their subtrees), returned to be run now."""
+        later = self._pending_always(state, indices)
+        kept = {i for p in later for i in plan.subtree(self.workflow, p.index)}
+        for index in indices:
             current = state[index].status
             if current is Status.RUNNING:
                 self._node_finished(state, index, status)
-            elif current is Status.PENDING:
+            elif current is Status.PENDING and index not in kept:
                 self._node_finished(state, index, Status.SKIPPED, reason)
+        return later
+
+    def _pending_always(self, state: RunState, indices: range) -> list[Placed]:
+        """The `always` nodes among these that have not run, outermost only, in tree order."""
+        found, index = [], indices.start
+        while index < indices.stop:
+            p = self.workflow.placed[index]
+            if p.node.always and state[index].status is Status.PENDING:
+                found.append(p)
+                index = plan.subtree(self.workflow, index).stop  # its subtree runs with it
+            else:
+                index += 1
+        return found
+
+    async def _run_always(
+        self, state: RunState, nodes: list[Placed], selected: frozenset[int] | None
+    ) -> None:
+        for p in nodes:  # one after another, each bounded by its own time limit
+            if state[p.index].status is Status.PENDING:
+                await self._visit(p, state, selected)
 
     def _skip(self, state: RunState, p: Placed, reason: str) -> None:
         for index in plan.subtree(self.workflow, p.index):

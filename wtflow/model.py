@@ -120,6 +120,8 @@ class Node:
     timeout: float | None = field(default=None, kw_only=True)
     max_parallel: int | None = field(default=None, kw_only=True)  # processes at once in the subtree
     fail_fast: bool = field(default=False, kw_only=True)
+    # Runs when its turn comes even after a failure, a deadline or an interrupt (cleanup).
+    always: bool = field(default=False, kw_only=True)
     artifacts: list[Artifact] = field(default_factory=list, kw_only=True)
 
     retcode: int | None = field(default=None, init=False)
@@ -152,7 +154,7 @@ class Node:
             raise WorkflowError(
                 f"{where}: max_parallel={self.max_parallel!r} is not a whole number >= 1; use e.g. 2"
             )
-        for flag in ("allow_failure", "fail_fast"):
+        for flag in ("allow_failure", "fail_fast", "always"):
             value = getattr(self, flag)
             if value is not None and not isinstance(value, bool):
                 raise WorkflowError(f"{where}: {flag}={value!r} is not True or False")
@@ -307,6 +309,8 @@ class Workflow:
                 flags.append("allow_failure")
             if node.fail_fast:
                 flags.append("fail_fast")
+            if node.always:
+                flags.append("always")
             if node.max_parallel is not None:
                 flags.append(f"max_parallel={node.max_parallel}")
             if node.retries:

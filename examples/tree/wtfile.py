@@ -2,6 +2,8 @@
 
 wtflow -f examples/tree/wtfile.py run suite       # group rules, a budget and a cap: exit 0
 wtflow -f examples/tree/wtfile.py run fail-fast   # one check fails, the slow one is stopped: exit 1
+wtflow -f examples/tree/wtfile.py run cleanup     # the tests fail, the teardown still runs: exit 1
+wtflow -f examples/tree/wtfile.py run cleanup --deadline 1   # ... also when the deadline stops the run
 """
 
 import wtflow
@@ -44,5 +46,19 @@ def fail_fast() -> wtflow.Node:
         children=[
             wtflow.Node(name="slow", executable=wtflow.Command("echo started; sleep 60")),
             wtflow.Node(name="lint", executable=wtflow.Command("sleep 0.2; echo 'E501 line too long' >&2; exit 1")),
+        ],
+    )
+
+
+@wtflow.workflow
+def cleanup() -> wtflow.Node:
+    return wtflow.Node(
+        name="integration",
+        children=[
+            wtflow.Node(name="start-db", executable=wtflow.Command("echo database up")),
+            wtflow.Node(name="tests", executable=wtflow.Command("sleep 0.1; echo '1 failed' >&2; exit 1")),
+            wtflow.Node(name="report", executable=wtflow.Command("echo never runs")),
+            # Runs after a failure, past a deadline and after Ctrl-C; bounded by its own timeout.
+            wtflow.Node(name="stop-db", executable=wtflow.Command("echo database down"), always=True, timeout=30),
         ],
     )

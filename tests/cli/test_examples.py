@@ -56,13 +56,14 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 6 workflow(s):",
+        "Found 7 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
         "- flaky (4 nodes)",
         "- broken (3 nodes)",
         "- suite (7 nodes)",
         "- fail-fast (3 nodes)",
+        "- cleanup (5 nodes)",
     ]
 
 
@@ -78,3 +79,10 @@ def test_tree_example_fail_fast_stops_the_slow_check(wtflow: Run) -> None:
     assert result.code == 1, result
     assert "FAILED checks/lint (exit 1)" in result.err
     assert "<== checks/slow succeeded" not in result.out  # stopped, not run to its end
+
+
+def test_tree_example_cleanup_runs_after_the_failure(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "tree" / "wtfile.py"), "run", "cleanup")
+    assert result.code == 1, result
+    assert "[integration/stop-db] database down" in result.out
+    assert "never runs" not in result.out

@@ -31,6 +31,7 @@ BAD_ENV = {
     "WTFLOW_MAX_PARALLEL": ["0", "-4", "eight", "1.5", "", "1e3"],
     "WTFLOW_KILL_GRACE": ["-1", "soon", "nan", "inf", ""],
     "WTFLOW_TIMEOUT": ["-5", "forever", "nan", "inf"],
+    "WTFLOW_DEADLINE": ["-5", "soon"],
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
     "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
 }

@@ -62,6 +62,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--artifacts-dir", metavar="DIR", help="where node output is kept")
     parser.add_argument("--timeout", metavar="SECONDS", help="time limit per node unless it sets its own")
+    parser.add_argument(
+        "--deadline", metavar="SECONDS", help="time for the whole run; then it stops (always-nodes still run)"
+    )
     parser.add_argument("--kill-grace", metavar="SECONDS", help="seconds between SIGTERM and SIGKILL")
     parser.add_argument(
         "--only", action="append", default=[], metavar="GLOB",
