@@ -129,3 +129,17 @@ def test_a_second_ctrl_c_ends_the_cleanup_too(tmp_path: Path) -> None:
     proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert gone(int((room / "cleanup").read_text()))
+
+
+def test_skip_reasons_are_recorded_and_shown_by_show(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from wtflow.db import tables
+
+    db = tmp_path / "r.db"
+    root = Node(name="root", children=[task("a"), task("b")])
+    engine, _, _ = engine_for(tmp_path, root, {"root/a": Script(exit_code=1)}, db__url=f"sqlite:///{db}")
+    assert engine.run() == 1
+    with sa.create_engine(f"sqlite:///{db}").connect() as conn:
+        rows = dict(conn.execute(sa.select(tables.nodes.c.name, tables.nodes.c.reason)).all())
+    assert rows == {"root": None, "a": None, "b": "upstream failed: root/a"}

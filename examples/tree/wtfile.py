@@ -45,7 +45,9 @@ def fail_fast() -> wtflow.Node:
         fail_fast=True,  # the first failure stops the others
         children=[
             wtflow.Node(name="slow", executable=wtflow.Command("echo started; sleep 60")),
-            wtflow.Node(name="lint", executable=wtflow.Command("sleep 0.2; echo 'E501 line too long' >&2; exit 1")),
+            wtflow.Node(
+                name="lint", executable=wtflow.Command("sleep 0.2; echo 'E501 line too long' >&2; exit 1")
+            ),
         ],
     )
 
@@ -59,6 +61,8 @@ def cleanup() -> wtflow.Node:
             wtflow.Node(name="tests", executable=wtflow.Command("sleep 0.1; echo '1 failed' >&2; exit 1")),
             wtflow.Node(name="report", executable=wtflow.Command("echo never runs")),
             # Runs after a failure, past a deadline and after Ctrl-C; bounded by its own timeout.
-            wtflow.Node(name="stop-db", executable=wtflow.Command("echo database down"), always=True, timeout=30),
+            wtflow.Node(
+                name="stop-db", executable=wtflow.Command("echo database down"), always=True, timeout=30
+            ),
         ],
     )

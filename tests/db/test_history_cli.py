@@ -189,7 +189,7 @@ def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'new.db'}"
     result = wtflow("db", "upgrade", db_url=url)
     assert result.returncode == 0, result.stderr
-    assert "is at schema revision 0004" in result.stdout
+    assert "is at schema revision 0006" in result.stdout
 
 
 @pytest.mark.parametrize(

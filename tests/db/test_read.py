@@ -258,7 +258,7 @@ def test_an_older_schema_is_named_with_the_fix_and_left_as_it_is(tmp_path: Path)
     for args in HISTORY:
         result = wtflow(*args, db_url=url, as_reader=False)
         assert result.returncode == 2, (args, result.stderr)
-        assert "has schema revision '0001', older than this wtflow's '0004'; run `wtflow db upgrade`" in (
+        assert "has schema revision '0001', older than this wtflow's '0006'; run `wtflow db upgrade`" in (
             result.stderr
         )
         assert len(result.stderr.splitlines()) == 1

@@ -65,7 +65,7 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         return 0
     rows = []
     for node in tree:
-        extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else ""
+        extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else node.reason or ""
         rows.append(("  " * node.depth + node.name, node.shown_status, exit_text(node.exit_code),
                      duration(node.started_at, node.ended_at, node.status) if node.started_at else "", extra))  # fmt: skip
     for node, line in zip(tree, columns(rows), strict=True):

@@ -86,6 +86,7 @@ nodes = Table(
     Column("attempts", Integer, nullable=False),
     Column("started_at", UTCDateTime()),
     Column("ended_at", UTCDateTime()),
+    Column("reason", Text),  # why it was skipped: "upstream failed: ci/build", "deadline", ...
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
 )
 
