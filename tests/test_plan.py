@@ -13,6 +13,7 @@ from wtflow.executors import ExecResult
 from wtflow.plan import (
     Policy,
     attempt_status,
+    policies,
     policy_for,
     retry_delay,
     selection,
@@ -138,3 +139,20 @@ def test_attempt_status(result: ExecResult, status: Status) -> None:
 )
 def test_verdict(outcome: Status, signal: int | None, expected: tuple[Status, int]) -> None:
     assert verdict(outcome, signal) == expected
+
+
+def test_a_groups_rules_hold_for_its_subtree_unless_a_node_sets_its_own(tmp_path: Path) -> None:
+    deep = Node(name="deep", executable=Command("true"), retries=0, allow_failure=False, cwd="/abs")
+    inner = Node(name="inner", env={"B": "2", "A": "inner"}, cwd="sub", max_parallel=2,
+                 children=[leaf("plain"), deep])  # fmt: skip
+    group = Node(name="g", retries=2, retry_delay=3, retry_backoff=1, retry_on=[75], allow_failure=True,
+                 env={"A": "1"}, cwd="work", timeout=60, max_parallel=4, children=[inner])  # fmt: skip
+    wf = Workflow(name="w", root=group)
+    g, i, plain, d = policies(wf, config(tmp_path, run__timeout=5))
+    assert g == Policy(retries=2, retry_delay=3, retry_backoff=1, retry_on=(75,), allow_failure=True,
+                       env={"A": "1"}, cwd=Path("work"), limits=(0,), budget=60)  # fmt: skip
+    assert plain == Policy(timeout=5, retries=2, retry_delay=3, retry_backoff=1, retry_on=(75,),
+                           allow_failure=True, env={"A": "inner", "B": "2"}, cwd=Path("work/sub"),
+                           limits=(0, 1))  # fmt: skip
+    assert (d.retries, d.allow_failure, d.cwd, d.env) == (0, False, Path("/abs"), {"A": "inner", "B": "2"})
+    assert (i.budget, i.timeout) == (None, None)

@@ -159,8 +159,12 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.max_parallel"] = parse_positive_int(args.jobs, source="--jobs")
     if getattr(args, "ignore_failure", False):
         values["run.ignore_failure"] = True
+    if getattr(args, "fail_fast", False):
+        values["run.fail_fast"] = True
     if getattr(args, "timeout", None) is not None:
         values["run.timeout"] = parse_timeout(args.timeout, source="--timeout")
+    if getattr(args, "deadline", None) is not None:
+        values["run.deadline"] = parse_timeout(args.deadline, source="--deadline")
     if getattr(args, "kill_grace", None) is not None:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
     if getattr(args, "report", None) is not None:

@@ -139,12 +139,16 @@ SETTINGS = (
             "project-local folder for the database and artifacts (default: .wtflow)"),
     Setting("run", "ignore_failure", "run", "ignore_failure", "WTFLOW_IGNORE_FAILURE", parse_bool,
             "keep going after a failure (the run still exits 1)"),
+    Setting("run", "fail_fast", "run", "fail_fast", "WTFLOW_FAIL_FAST", parse_bool,
+            "the first failure stops every running node (cancelled) and skips the rest"),
     Setting("run", "max_parallel", "run", "max_parallel", "WTFLOW_MAX_PARALLEL", parse_positive_int,
             "most processes running at once (default: 4 per core, at least 8)"),
     Setting("run", "kill_grace", "run", "kill_grace", "WTFLOW_KILL_GRACE", parse_seconds,
             "seconds between SIGTERM and SIGKILL when a node is stopped"),
     Setting("run", "timeout", "run", "timeout", "WTFLOW_TIMEOUT", parse_timeout,
             "default time limit in seconds for every node (none = no limit)"),
+    Setting("run", "deadline", "run", "deadline", "WTFLOW_DEADLINE", parse_timeout,
+            "seconds the whole run may take: then what runs is stopped, the rest skipped (none = no limit)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
     Setting("report", "junit_xml", "report", "junit_xml", "WTFLOW_JUNIT_XML", parse_path,
@@ -271,9 +275,11 @@ class RunConfig:
     """`[run]`: how a run behaves."""
 
     ignore_failure: bool = False
+    fail_fast: bool = False
     max_parallel: int = field(default_factory=default_max_parallel)
     kill_grace: float = 2.0
     timeout: float | None = None
+    deadline: float | None = None
     console: str = "raw"
     executor: str = "local"
 

@@ -7,6 +7,7 @@ process runs, the executor (executors/); who hears about it, the listeners (list
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sys
@@ -54,6 +55,14 @@ EXIT_OK, EXIT_FAILED = plan.EXIT_OK, plan.EXIT_FAILED
 OutputSizes = tuple[int, int, tuple[tuple[str, int], ...] | None, tuple[KeptFile, ...]]
 
 
+class _FailedFast(Exception):
+    """A child of a fail-fast group failed: raised in its task so the TaskGroup stops the rest."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -85,6 +94,7 @@ class Engine:
         self.run_id = ""
         self.run_dir: Path | None = None
         self.problems: list[str] = []
+        self.notes: list[str] = []  # what the run's end says besides the summary (a deadline passed)
         self.counts: dict[str, int] = {}
         self._extra_listeners = list(listeners or [])
         self._console = console
@@ -98,6 +108,7 @@ class Engine:
         self._decisions: dict[int, Decision] = {}
         self._digests: dict[int, str] = {}
         self._previous: PreviousRun | None = None
+        self._run_scope: asyncio.Timeout | None = None  # the run's deadline
 
     # -- the two entry points ------------------------------------------------------------
 
@@ -129,6 +140,8 @@ class Engine:
             self._executor.abandon()  # a second Ctrl-C ended the loop at once: nothing may outlive us
             while self._fanout.close_next():
                 pass
+            for note in self.notes:
+                sys.stderr.write(f"wtflow: {note}\n")
             for problem in self.problems:  # e.g. the database went away: the output is still on disk
                 sys.stderr.write(f"wtflow: warning: {problem}\n")
 
@@ -150,8 +163,25 @@ class Engine:
             return EXIT_OK
         state = await self._start(selected)
         outcome = Status.CANCELLED
+        root, deadline = self.workflow.placed[0], self.config.run.deadline
+        everything = plan.subtree(self.workflow, 0)
         try:
-            outcome = await self._visit(self.workflow.placed[0], state, selected)
+            try:
+                async with asyncio.timeout(deadline) as scope:
+                    self._run_scope = scope
+                    outcome = await self._visit(root, state, selected)
+            except TimeoutError:
+                self.notes.append(
+                    f"{self.workflow.name}: the run's deadline of {deadline:g}s (run.deadline) passed; "
+                    "what was running was stopped and the rest skipped"
+                )
+                await self._run_always(
+                    state, self._stopped(state, everything, Status.TIMED_OUT, "deadline"), selected
+                )
+                outcome = Status.TIMED_OUT
+            except asyncio.CancelledError:  # Ctrl-C, SIGTERM: cleanup still runs; a second one ends it
+                await self._run_always(state, self._pending_always(state, everything), selected)
+                raise
         finally:
             if outcome is Status.CANCELLED:
                 for index in state.unfinished():
@@ -183,7 +213,7 @@ class Engine:
     async def _start(self, selected: frozenset[int] | None) -> RunState:
         artifacts_dir = await prepare_state_dir(self.config)
         await self._executor.open()  # a cluster is reached before anything starts
-        self.run_id, self.problems = uuid.uuid4().hex, []
+        self.run_id, self.problems, self.notes = uuid.uuid4().hex, [], []
         listeners = [
             *default_listeners(self.config, console=self._console, workflow=self.workflow),
             *self._extra_listeners,
@@ -193,13 +223,26 @@ class Engine:
         self._plan(selected)
         self._store = ArtifactStore(artifacts_dir)
         self._slots = asyncio.Semaphore(plan.slots(self.config, self._executor.capacity))
+        self._policies = plan.policies(self.workflow, self.config)
+        self._keep_going = self.config.run.ignore_failure and not self.config.run.fail_fast
+        self._group_slots = {
+            p.index: asyncio.Semaphore(p.node.max_parallel)
+            for p in self.workflow.placed
+            if p.node.max_parallel is not None
+        }
+        self._scopes: dict[int, asyncio.Timeout] = {}  # the budgets of groups with a timeout
+        self._failed_fast: set[int] = set()
+        self._run_scope = None
         self._running = 0
         state = RunState(self.workflow, self.run_id)
         started_at = _now()
         self.run_dir = await self._store.create_run_dir(self.workflow.name, self.run_id, started_at)
         # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
         decisions = {i: str(d) for i, d in self._decisions.items()} if self._previous else {}
-        specs = tuple(node_spec(p, decisions.get(p.index)) for p in self.workflow.placed)
+        specs = tuple(
+            node_spec(p, decisions.get(p.index), self._policies[p.index].allow_failure)
+            for p in self.workflow.placed
+        )
         self._fanout.emit(
             RunStarted(
                 self.run_id,
@@ -223,21 +266,32 @@ class Engine:
         while await asyncio.to_thread(self._fanout.close_next):  # a recorder may take its time
             pass
 
-    def _node_finished(self, state: RunState, index: int, status: Status) -> None:
+    def _node_finished(self, state: RunState, index: int, status: Status, reason: str | None = None) -> None:
         """A node that ends without (another) attempt: skipped, cancelled, or a grouping node."""
         result = state.update(index, status=status)  # a node cancelled in its retry wait keeps its exit code
         p = self.workflow.placed[index]
         self._fanout.emit(
-            NodeFinished(self.run_id, index, p.path, 0, status, result.exit_code, result.started_at, _now())
+            NodeFinished(
+                self.run_id,
+                index,
+                p.path,
+                0,
+                status,
+                result.exit_code,
+                result.started_at,
+                _now(),
+                reason=reason,
+            )
         )
 
     # -- the walk ------------------------------------------------------------------------
 
     async def _visit(self, p: Placed, state: RunState, selected: frozenset[int] | None) -> Status:
         """Run a node and its subtree; returns the outcome that counts for its parent."""
-        node, keep_going = p.node, self.config.run.ignore_failure
+        node, keep_going = p.node, self._keep_going
+        allowed = self._policies[p.index].allow_failure
         if selected is not None and p.index not in selected:
-            self._skip(state, p)
+            self._skip(state, p, "not selected")
             return Status.SUCCEEDED
         own = Status.SUCCEEDED
         children = self.workflow.children_of[p.index]
@@ -245,35 +299,149 @@ class Engine:
             own = await self._execute(p, state)
             if own.is_failure and not keep_going:
                 for child in children:
-                    self._skip(state, child)
-                return Status.SUCCEEDED if node.allow_failure else own
+                    if child.node.always:
+                        await self._visit(child, state, selected)
+                    else:
+                        self._skip(state, child, f"upstream failed: {p.path_str}")
+                return Status.SUCCEEDED if allowed else own
         if not children:
-            return Status.SUCCEEDED if node.allow_failure else own
-        if node.parallel:
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self._visit(c, state, selected)) for c in children]
-            outcome = next((t.result() for t in tasks if t.result().is_failure), Status.SUCCEEDED)
-        else:
-            outcome = Status.SUCCEEDED
-            for i, child in enumerate(children):
-                result = await self._visit(child, state, selected)
-                if result.is_failure:
-                    outcome = result
-                    if not keep_going:
-                        for later in children[i + 1 :]:
-                            self._skip(state, later)
-                        break
+            return Status.SUCCEEDED if allowed else own
         if node.executable is None:
-            group = Status.FAILED if outcome.is_failure else Status.SUCCEEDED
-            self._node_finished(state, p.index, Status.CANCELLED if outcome is Status.CANCELLED else group)
+            state.update(p.index, status=Status.RUNNING)
+        budget = self._policies[p.index].budget
+        try:
+            if budget is None:
+                outcome = await self._children(p, children, state, selected)
+            else:
+                async with asyncio.timeout(budget) as scope:
+                    self._scopes[p.index] = scope
+                    outcome = await self._children(p, children, state, selected)
+        except TimeoutError:  # its budget ran out: what ran was stopped (timed_out) on the way here
+            inside = plan.subtree(self.workflow, p.index)[1:]
+            await self._run_always(
+                state, self._stopped(state, inside, Status.TIMED_OUT, f"timed out: {p.path_str}"), selected
+            )
+            outcome = Status.TIMED_OUT
+        except asyncio.CancelledError:
+            if node.executable is None:  # a group stopped from above ends with what stopped it
+                self._node_finished(state, p.index, self._stop_status(p.index))
+            raise
+        if node.executable is None:
+            # A child allowed to fail only because an ancestor is still shows its group failed
+            # (allowed), up to the node that allows it.
+            shown = outcome
+            if not outcome.is_failure:
+                inherited = (state[c.index].status for c in children if c.node.allow_failure is None)
+                shown = next((s for s in inherited if s.is_failure), outcome)
+            group = Status.FAILED if shown.is_failure else Status.SUCCEEDED
+            if shown in (Status.CANCELLED, Status.TIMED_OUT):
+                group = shown
+            self._node_finished(state, p.index, group)
         if own.is_failure and not outcome.is_failure:
             outcome = own
-        return Status.SUCCEEDED if node.allow_failure else outcome
+        return Status.SUCCEEDED if allowed else outcome
 
-    def _skip(self, state: RunState, p: Placed) -> None:
+    async def _children(
+        self, p: Placed, children: list[Placed], state: RunState, selected: frozenset[int] | None
+    ) -> Status:
+        if not p.node.parallel:
+            outcome, stopper = Status.SUCCEEDED, None  # the child whose failure stops the sequence
+            for child in children:
+                if stopper is not None and not child.node.always:
+                    self._skip(state, child, f"upstream failed: {stopper.path_str}")
+                    continue
+                result = await self._visit(child, state, selected)
+                if result.is_failure:
+                    outcome = result if stopper is None else outcome
+                    if not self._keep_going:
+                        stopper = stopper or child
+            return outcome
+        if not (p.node.fail_fast or self.config.run.fail_fast):
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(self._visit(c, state, selected)) for c in children]
+            return next((t.result() for t in tasks if t.result().is_failure), Status.SUCCEEDED)
+
+        async def guarded(child: Placed) -> Status:
+            result = await self._visit(child, state, selected)
+            if result.is_failure:
+                self._failed_fast.add(p.index)  # before the TaskGroup cancels the siblings
+                raise _FailedFast(result)
+            return result
+
+        failed: list[Status] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for c in children:
+                    tg.create_task(guarded(c))
+        except* _FailedFast as group:
+            failed.extend(e.status for e in group.exceptions if isinstance(e, _FailedFast))
+        if failed:
+            self._failed_fast.discard(p.index)  # stopped now: its cleanup may start
+            inside = plan.subtree(self.workflow, p.index)[1:]
+            await self._run_always(
+                state, self._stopped(state, inside, Status.CANCELLED, "fail-fast"), selected
+            )
+        return failed[0] if failed else Status.SUCCEEDED
+
+    def _halted(self, index: int) -> bool:
+        """A fail-fast group around the node has failed: nothing more may start in it."""
+        i: int | None = self.workflow.placed[index].parent
+        while i is not None:
+            if i in self._failed_fast:
+                return True
+            i = self.workflow.placed[i].parent
+        return False
+
+    def _stop_status(self, index: int) -> Status:
+        """How a node stopped from above ends: timed out if a budget around it ran out,
+        else cancelled (a fail-fast sibling failed, Ctrl-C)."""
+        i: int | None = index
+        while i is not None:
+            scope = self._scopes.get(i)
+            if scope is not None and scope.expired():
+                return Status.TIMED_OUT
+            i = self.workflow.placed[i].parent
+        if self._run_scope is not None and self._run_scope.expired():
+            return Status.TIMED_OUT
+        return Status.CANCELLED
+
+    def _stopped(self, state: RunState, indices: range, status: Status, reason: str) -> list[Placed]:
+        """After these nodes were stopped: what was still running (waiting for a retry, a group
+        mid-walk) ends as `status`, what had not started is skipped for `reason`, except the
+        `always` nodes (and their subtrees), returned to be run now."""
+        later = self._pending_always(state, indices)
+        kept = {i for p in later for i in plan.subtree(self.workflow, p.index)}
+        for index in indices:
+            current = state[index].status
+            if current is Status.RUNNING:
+                self._node_finished(state, index, status)
+            elif current is Status.PENDING and index not in kept:
+                self._node_finished(state, index, Status.SKIPPED, reason)
+        return later
+
+    def _pending_always(self, state: RunState, indices: range) -> list[Placed]:
+        """The `always` nodes among these that have not run, outermost only, in tree order."""
+        found, index = [], indices.start
+        while index < indices.stop:
+            p = self.workflow.placed[index]
+            if p.node.always and state[index].status is Status.PENDING:
+                found.append(p)
+                index = plan.subtree(self.workflow, index).stop  # its subtree runs with it
+            else:
+                index += 1
+        return found
+
+    async def _run_always(
+        self, state: RunState, nodes: list[Placed], selected: frozenset[int] | None
+    ) -> None:
+        for p in nodes:  # one after another, each bounded by its own time limit
+            if state[p.index].status is Status.PENDING:
+                await self._visit(p, state, selected)
+
+    def _skip(self, state: RunState, p: Placed, reason: str) -> None:
         for index in plan.subtree(self.workflow, p.index):
             if state[index].status is Status.PENDING:
-                self._node_finished(state, index, Status.SKIPPED)
+                self._node_finished(state, index, Status.SKIPPED, reason)
 
     # -- one node's executable, with retries -----------------------------------------------
 
@@ -284,12 +452,20 @@ class Engine:
                 return self._reuse(p, state, decision)
             except OSError as e:  # the earlier files went away or cannot be linked: run it instead
                 self.problems.append(f"node {p.path_str}: its earlier output cannot be reused ({e}); it ran")
-        policy = plan.policy_for(p, self.config)
+        policy = self._policies[p.index]
         attempt = 0
         while True:
             attempt += 1
-            async with self._slots:
-                status, result, started, sizes = await self._attempt(p, state, policy, attempt)
+            async with contextlib.AsyncExitStack() as slots:
+                for group in policy.limits:  # outermost first, the run's own last: no cycle of waits
+                    await slots.enter_async_context(self._group_slots[group])
+                await slots.enter_async_context(self._slots)
+                halted = self._halted(p.index)
+                if not halted:
+                    status, result, started, sizes = await self._attempt(p, state, policy, attempt)
+            if halted:  # a failed sibling's slot came free as its fail-fast group began to stop
+                await asyncio.Event().wait()  # the group's cancellation is on its way
+                raise AssertionError("unreachable")
             code, ended = result.code, _now()
             retry = plan.should_retry(policy, status, code, attempt)
             delay = plan.retry_delay(policy, attempt, random.uniform) if retry else 0.0
@@ -376,8 +552,9 @@ class Engine:
                     await sinks["stderr"].write(f"wtflow: {kept.problem}\n".encode())
                 output.kept = kept.files
         except asyncio.CancelledError:
-            state.update(p.index, status=Status.CANCELLED, attempts=attempt, ended_at=_now())
-            self._fanout.emit(NodeFinished(self.run_id, p.index, p.path, attempt, Status.CANCELLED, None,
+            stopped = self._stop_status(p.index)
+            state.update(p.index, status=stopped, attempts=attempt, ended_at=_now())
+            self._fanout.emit(NodeFinished(self.run_id, p.index, p.path, attempt, stopped, None,
                                            started, _now(), False, *output.sizes()))  # fmt: skip
             raise
         finally:

@@ -113,6 +113,9 @@ class NodeFinished:
     kept: tuple[KeptFile, ...] = ()
     # With will_retry: when the next attempt is due (after the retry delay); None if not known.
     retry_at: datetime | None = None
+    # Why a skipped node did not run: "upstream failed: ci/build", "not selected", "fail-fast",
+    # "timed out: ci/checks" (its group's budget ran out), ...; None otherwise.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +145,8 @@ class RunFinished:
 Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
-def node_spec(p: Placed, decision: str | None = None) -> NodeSpec:
-    """What RunStarted says of a node."""
+def node_spec(p: Placed, decision: str | None = None, allow_failure: bool | None = None) -> NodeSpec:
+    """What RunStarted says of a node; `allow_failure` as resolved from its ancestors, if known."""
     executable = p.node.executable
     kind = None if executable is None else ("command" if isinstance(executable, Command) else "pyfunc")
     return NodeSpec(
@@ -154,7 +157,7 @@ def node_spec(p: Placed, decision: str | None = None) -> NodeSpec:
         kind,
         None if executable is None else executable.describe(),
         p.node.parallel,
-        p.node.allow_failure,
+        bool(p.node.allow_failure if allow_failure is None else allow_failure),
         p.node.name,
         decision,
     )

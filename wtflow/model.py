@@ -152,14 +152,21 @@ class Node:
     executable: Executable | None = None
     children: list[Node] = field(default_factory=list)
     parallel: bool = False
-    allow_failure: bool = field(default=False, kw_only=True)
-    retries: int = field(default=0, kw_only=True)
-    retry_delay: float = field(default=1.0, kw_only=True)
-    retry_backoff: float = field(default=2.0, kw_only=True)
+    # None: as the nearest ancestor that sets it says (plan.policy_for), else the default.
+    allow_failure: bool | None = field(default=None, kw_only=True)
+    retries: int | None = field(default=None, kw_only=True)
+    retry_delay: float | None = field(default=None, kw_only=True)
+    retry_backoff: float | None = field(default=None, kw_only=True)
     retry_on: Sequence[int] | None = field(default=None, kw_only=True)  # kept as a tuple
     env: Mapping[str, str | Artifact] | None = field(default=None, kw_only=True)
     cwd: str | Path | None = field(default=None, kw_only=True)
+    # On a node with an executable: each attempt's limit. On a grouping node: a budget for the
+    # whole subtree, after which what runs in it is stopped and the rest skipped.
     timeout: float | None = field(default=None, kw_only=True)
+    max_parallel: int | None = field(default=None, kw_only=True)  # processes at once in the subtree
+    fail_fast: bool = field(default=False, kw_only=True)
+    # Runs when its turn comes even after a failure, a deadline or an interrupt (cleanup).
+    always: bool = field(default=False, kw_only=True)
     artifacts: list[Artifact] = field(default_factory=list, kw_only=True)
     # What a Dask worker must offer to run it (`dask worker --resources GPU=1`); a cluster notion,
     # so the local executor runs such a node as any other.
@@ -184,10 +191,26 @@ class Node:
             if not isinstance(child, Node):
                 raise WorkflowError(f"{where}: child {child!r} is not a Node; wrap it in wtflow.Node(...)")
         _check_resources(self.resources, where=where)
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+        if self.retries is not None and (
+            isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0
+        ):
             raise WorkflowError(f"{where}: retries={self.retries!r} is not a whole number >= 0; use e.g. 2")
+        if self.max_parallel is not None and (
+            isinstance(self.max_parallel, bool)
+            or not isinstance(self.max_parallel, int)
+            or self.max_parallel < 1
+        ):
+            raise WorkflowError(
+                f"{where}: max_parallel={self.max_parallel!r} is not a whole number >= 1; use e.g. 2"
+            )
+        for flag in ("allow_failure", "fail_fast", "always"):
+            value = getattr(self, flag)
+            if value is not None and not isinstance(value, bool):
+                raise WorkflowError(f"{where}: {flag}={value!r} is not True or False")
         for attr in ("retry_delay", "retry_backoff"):
             value = getattr(self, attr)
+            if value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise WorkflowError(f"{where}: {attr}={value!r} is not a number >= 0; use e.g. 1.5")
         if self.retry_on is not None:
@@ -316,6 +339,7 @@ class Workflow:
                 )
             seen[id(node)] = path
             _check_name(node.name, what="node")  # again: a name may have been changed since
+            _check_group_options(node, "/".join(path))
             yield Placed(index, path, parent, position, node)
             declared = {a.name for a in node.artifacts}
             for child in node.children:
@@ -351,9 +375,17 @@ class Workflow:
                 flags.append("parallel")
             if node.allow_failure:
                 flags.append("allow_failure")
+            if node.fail_fast:
+                flags.append("fail_fast")
+            if node.always:
+                flags.append("always")
+            if node.max_parallel is not None:
+                flags.append(f"max_parallel={node.max_parallel}")
             if node.retries:
                 flags.append(f"retries={node.retries}")
-            if node.effective_timeout is not None:
+            if node.executable is None and node.timeout is not None:
+                flags.append(f"budget={node.timeout:g}s")
+            elif node.effective_timeout is not None:
                 flags.append(f"timeout={node.effective_timeout:g}s")
             suffix = f"  [{', '.join(flags)}]" if flags else ""
             lines.append(f"{indent}- {node.name}{suffix}")
@@ -367,6 +399,20 @@ class Workflow:
             elif isinstance(node.executable, PyFunc):
                 lines.append(f"{indent}    call: {describe_call(node.executable)}")
         return "\n".join(lines) + "\n"
+
+
+def _check_group_options(node: Node, path: str) -> None:
+    """Refuse the options that would do nothing where they are set: none is silently ignored."""
+    if node.max_parallel is not None and not node.children:
+        raise WorkflowError(
+            f"node {path}: max_parallel={node.max_parallel} caps the processes of a node's children, "
+            "and it has none; set it on the group above, or use the run's max_parallel setting"
+        )
+    if node.fail_fast and not (node.parallel and node.children):
+        raise WorkflowError(
+            f"node {path}: fail_fast=True stops the running siblings of a parallel group, and it is "
+            "not one; set parallel=True (a sequence already stops at its first failure)"
+        )
 
 
 def _reserved(name: str) -> bool:

@@ -2,7 +2,8 @@
 
 selection(workflow, only)    the nodes an `--only` predicate selects
 subtree(workflow, index)     a node and everything under it
-policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...)
+policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...),
+                             from the node and its ancestors; policies() for every node
 attempt_env(...)             the environment changes of one attempt
 slots(config, capacity)      how many attempts run at once: max_parallel, or the cluster's threads
 with_paths(executable, env)  artifacts in a Command's argv or env replaced by their paths
@@ -74,21 +75,36 @@ class Policy:
     allow_failure: bool = False
     env: Mapping[str, str | Artifact] | None = None
     cwd: Path | None = None
+    # The nodes (this one and its ancestors) whose max_parallel caps this node's attempts,
+    # outermost first: the order every attempt takes their slots in, so none waits in a cycle.
+    limits: tuple[int, ...] = ()
+    budget: float | None = None  # a grouping node's timeout: seconds for its whole subtree
 
 
-def policy_for(p: Placed, config: Config) -> Policy:
-    """The node's own settings, then the run's (its time limit). The one place a node's rules
-    are resolved, so that inheriting them from ancestors changes only this function."""
-    node = p.node
+def policy_for(p: Placed, config: Config, inherited: Policy | None = None) -> Policy:
+    """The node's own settings, else what its parent's policy (`inherited`) says, else the
+    run's. The one place a node's rules are resolved.
+
+    `timeout` is not inherited: on a node that executes it limits each attempt, on a grouping
+    node it is a budget for the subtree (which bounds every node in it by what is left)."""
+    node, up = p.node, inherited or Policy()
+    cwd = up.cwd
+    if node.cwd is not None:
+        cwd = Path(node.cwd) if up.cwd is None else up.cwd / node.cwd  # an absolute cwd wins
+    env = up.env
+    if node.env:
+        env = {**(up.env or {}), **node.env}
     return Policy(
-        timeout=node.effective_timeout or config.run.timeout,
-        retries=node.retries,
-        retry_delay=node.retry_delay,
-        retry_backoff=node.retry_backoff,
-        retry_on=None if node.retry_on is None else tuple(node.retry_on),
-        allow_failure=node.allow_failure,
-        env=node.env,
-        cwd=None if node.cwd is None else Path(node.cwd),
+        timeout=(node.effective_timeout or config.run.timeout) if node.executable is not None else None,
+        retries=up.retries if node.retries is None else node.retries,
+        retry_delay=up.retry_delay if node.retry_delay is None else node.retry_delay,
+        retry_backoff=up.retry_backoff if node.retry_backoff is None else node.retry_backoff,
+        retry_on=up.retry_on if node.retry_on is None else tuple(node.retry_on),
+        allow_failure=up.allow_failure if node.allow_failure is None else node.allow_failure,
+        env=env,
+        cwd=cwd,
+        limits=(*up.limits, p.index) if node.max_parallel is not None else up.limits,
+        budget=node.timeout if node.executable is None else None,
     )
 
 
@@ -99,6 +115,14 @@ def attempt_env(
     `with_paths`), then what says which attempt it is."""
     return {**(policy.env or {}), "WTFLOW_RUN_ID": run_id, "WTFLOW_NODE": p.path_str,
             "WTFLOW_ATTEMPT": str(attempt), "WTFLOW_ARTIFACTS": str(folder)}  # fmt: skip
+
+
+def policies(workflow: Workflow, config: Config) -> tuple[Policy, ...]:
+    """Every node's policy, by preorder index: one pass, each parent's resolved before its children."""
+    resolved: list[Policy] = []
+    for p in workflow.placed:
+        resolved.append(policy_for(p, config, None if p.parent is None else resolved[p.parent]))
+    return tuple(resolved)
 
 
 def slots(config: Config, capacity: int | None) -> int:

@@ -56,13 +56,16 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 6 workflow(s):",
+        "Found 9 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
         "- deploy (2 nodes)  params: env: one of 'dev', 'prod' = 'dev', replicas: int = 1, dry_run: bool = False",
         "- results (5 nodes)",
         "- flaky (4 nodes)",
         "- broken (3 nodes)",
+        "- suite (7 nodes)",
+        "- fail-fast (3 nodes)",
+        "- cleanup (5 nodes)",
     ]
 
 
@@ -77,3 +80,24 @@ def test_params_example_takes_its_parameters(wtflow: Run) -> None:
                     "-p", "env=prod", "-p", "replicas=2")  # fmt: skip
     assert result.code == 0, result
     assert result.out.splitlines()[:2] == ["deploying prod #1", "deploying prod #2"]
+
+
+def test_tree_example_group_rules_hold_for_the_subtree(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "tree" / "wtfile.py"), "run", "suite")
+    assert result.code == 0, result
+    assert "[suite/shards/shard-3] shard 3 on ci" in result.out
+    assert "[suite/report] report for ci (full)" in result.out
+
+
+def test_tree_example_fail_fast_stops_the_slow_check(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "tree" / "wtfile.py"), "run", "fail-fast")
+    assert result.code == 1, result
+    assert "FAILED checks/lint (exit 1)" in result.err
+    assert "<== checks/slow succeeded" not in result.out  # stopped, not run to its end
+
+
+def test_tree_example_cleanup_runs_after_the_failure(wtflow: Run) -> None:
+    result = wtflow("-f", str(EXAMPLES / "tree" / "wtfile.py"), "run", "cleanup")
+    assert result.code == 1, result
+    assert "[integration/stop-db] database down" in result.out
+    assert "never runs" not in result.out

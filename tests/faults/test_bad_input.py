@@ -27,9 +27,11 @@ def _one_line(e: pytest.ExceptionInfo[Exception]) -> str:
 
 BAD_ENV = {
     "WTFLOW_IGNORE_FAILURE": ["maybe", "y", "2", "", "tru e"],
+    "WTFLOW_FAIL_FAST": ["maybe", "2"],
     "WTFLOW_MAX_PARALLEL": ["0", "-4", "eight", "1.5", "", "1e3"],
     "WTFLOW_KILL_GRACE": ["-1", "soon", "nan", "inf", ""],
     "WTFLOW_TIMEOUT": ["-5", "forever", "nan", "inf"],
+    "WTFLOW_DEADLINE": ["-5", "soon"],
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
     "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
     "WTFLOW_EXECUTOR": ["dask", "", "scheduler:8786", "tcp://", "http://x:8786"],

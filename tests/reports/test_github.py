@@ -53,7 +53,7 @@ EXPECTED_SUMMARY = """\
 | `t/hello` | ✓ succeeded | 1 | N.NNs |
 | `t/leak` | ✓ succeeded | 1 | N.NNs |
 | `t/bad` | ✗ failed (exit 2) | 1 | N.NNs |
-| `t/never` | - skipped: an earlier node failed | 0 |  |
+| `t/never` | - skipped: upstream failed: t/bad | 0 |  |
 
 #### Failures
 

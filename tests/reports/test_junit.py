@@ -79,7 +79,7 @@ def test_every_status_validates_even_when_the_run_is_interrupted(
     assert failure.text == "assert 1 == 2\n"
     skipped = cases["child"].find("skipped")
     assert skipped is not None
-    assert skipped.get("message") == "an earlier node failed"
+    assert skipped.get("message") == "upstream failed: every/allowed"
     # Control characters and colours are gone, invalid UTF-8 is replaced, the secret is masked.
     out = cases["ok"].findtext("system-out") or ""
     head, body = out.split("\n", 1)

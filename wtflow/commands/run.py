@@ -77,8 +77,15 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "-k", "--ignore-failure", "--keep-going", dest="ignore_failure", action="store_true",
         help="run everything even after a failure (still exits 1)",
     )  # fmt: skip
+    parser.add_argument(
+        "--fail-fast", action="store_true",
+        help="the first failure stops every running node (cancelled) and skips the rest",
+    )  # fmt: skip
     parser.add_argument("--artifacts-dir", metavar="DIR", help="where node output is kept")
     parser.add_argument("--timeout", metavar="SECONDS", help="time limit per node unless it sets its own")
+    parser.add_argument(
+        "--deadline", metavar="SECONDS", help="time for the whole run; then it stops (always-nodes still run)"
+    )
     parser.add_argument("--kill-grace", metavar="SECONDS", help="seconds between SIGTERM and SIGKILL")
     parser.add_argument(
         "--only", action="append", default=[], metavar="GLOB",

@@ -71,7 +71,7 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         return 0
     rows = []
     for node in tree:
-        extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else ""
+        extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else node.reason or ""
         elsewhere = sorted({a.host for a in node.attempts if a.host and a.host != run.host})
         extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
         # A same-named sibling is found by its folder name (`twin-2`): show it beside the name.

@@ -96,7 +96,8 @@ class PlainConsole:
             wait = max(0.0, (event.retry_at - datetime.now(UTC)).total_seconds())
             retry = f", will retry in {wait:.1f}s"
         word = status_word(event.status, event.index in self._allowed and not event.will_retry)
-        self._out.write_text(f"<== {'/'.join(event.path)} {word}{code}{took}{retry}\n")
+        why = f" ({event.reason})" if event.reason else ""
+        self._out.write_text(f"<== {'/'.join(event.path)} {word}{why}{code}{took}{retry}\n")
 
     def close(self) -> list[str]:
         """Return once the reader has taken every line (or went away)."""

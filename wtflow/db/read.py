@@ -93,6 +93,7 @@ class NodeInfo:
     started_at: datetime | None
     ended_at: datetime | None
     attempts: tuple[AttemptInfo, ...] = ()
+    reason: str | None = None  # why it was skipped
     decision: str | None = None
 
     @property
@@ -505,7 +506,7 @@ def _node(row: Any, node_attempts: Sequence[AttemptInfo], run_crashed: bool) -> 
         index=row.node_index, path=row.path, name=row.name, depth=0, parent=row.parent, kind=row.kind,
         executes=row.executes, parallel=row.parallel, allow_failure=row.allow_failure,
         status=_node_status(row.status, run_crashed), exit_code=row.exit_code,
-        started_at=row.started_at, ended_at=row.ended_at, attempts=tuple(node_attempts),
+        started_at=row.started_at, ended_at=row.ended_at, attempts=tuple(node_attempts), reason=row.reason,
         decision=row.decision,
     )  # fmt: skip
 

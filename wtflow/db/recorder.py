@@ -197,7 +197,7 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
                                                "size": kept.size, "kind": kept.kind, "sha256": kept.sha256})  # fmt: skip
             status = Status.RUNNING if event.will_retry else event.status
             batch.update("nodes", (event.run_id, event.index), status=status.value, exit_code=event.exit_code,
-                         ended_at=event.ended_at)  # fmt: skip
+                         ended_at=event.ended_at, reason=event.reason)  # fmt: skip
         elif isinstance(event, RunFinished):
             batch.update("runs", (event.run_id,), status=event.status.value, exit_code=event.exit_code,
                          ended_at=event.ended_at)  # fmt: skip

@@ -71,7 +71,7 @@ def node_shape(node: NodeInfo) -> dict[str, Any]:
     return {
         "path": node.path, "name": node.name, "depth": node.depth, "kind": node.kind,
         "executes": node.executes, "allow_failure": node.allow_failure, "status": node.status,
-        "shown_status": node.shown_status, "exit_code": node.exit_code,
+        "shown_status": node.shown_status, "reason": node.reason, "exit_code": node.exit_code,
         "started_at": _iso(node.started_at), "ended_at": _iso(node.ended_at),
         "duration": _seconds(node.started_at, node.ended_at),
         "attempts": [attempt_shape(a) for a in node.attempts], "decision": node.decision,

@@ -89,6 +89,7 @@ nodes = Table(
     Column("attempts", Integer, nullable=False),
     Column("started_at", UTCDateTime()),
     Column("ended_at", UTCDateTime()),
+    Column("reason", Text),  # why it was skipped: "upstream failed: ci/build", "deadline", ...
     Column("decision", Text),  # "reuse: succeeded in 3f2a..." or why it ran ("run: command changed")
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
 )
