@@ -309,6 +309,7 @@ class Engine:
         if node.executable is None:
             state.update(p.index, status=Status.RUNNING)
         budget = self._policies[p.index].budget
+        spent = False  # its own budget ran out (a child's time limit is that child's, not the group's)
         try:
             if budget is None:
                 outcome = await self._children(p, children, state, selected)
@@ -321,7 +322,7 @@ class Engine:
             await self._run_always(
                 state, self._stopped(state, inside, Status.TIMED_OUT, f"timed out: {p.path_str}"), selected
             )
-            outcome = Status.TIMED_OUT
+            outcome, spent = Status.TIMED_OUT, True
         except asyncio.CancelledError:
             if node.executable is None:  # a group stopped from above ends with what stopped it
                 self._node_finished(state, p.index, self._stop_status(p.index))
@@ -334,7 +335,7 @@ class Engine:
                 inherited = (state[c.index].status for c in children if c.node.allow_failure is None)
                 shown = next((s for s in inherited if s.is_failure), outcome)
             group = Status.FAILED if shown.is_failure else Status.SUCCEEDED
-            if shown in (Status.CANCELLED, Status.TIMED_OUT):
+            if shown is Status.CANCELLED or spent:
                 group = shown
             self._node_finished(state, p.index, group)
         if own.is_failure and not outcome.is_failure:

@@ -42,7 +42,9 @@ class Journal(Worker):
             record["origin"] = {"host": socket.gethostname(), "user": _user(), "pid": os.getpid()}
             if self._file is not None:
                 self._file.close()
-            self._file = (item.run_dir / JOURNAL).open("a", encoding="utf-8")
+            # Owner-only, as every file of a run: its events name commands and settings.
+            fd = os.open(item.run_dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
         if self._file is None:
             return
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
