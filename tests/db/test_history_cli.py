@@ -43,7 +43,14 @@ def two_runs(tmp_path: Path, db_url: str) -> tuple[Engine, Engine]:
     second = record(
         tmp_path,
         db_url,
-        Node("build", Command("echo compiling; echo warning >&2")),
+        # stderr only once stdout is in its file: the order of arrival is fixed, whatever the load.
+        Node(
+            "build",
+            Command(
+                'echo compiling; until grep -q compiling "$WTFLOW_ARTIFACTS/stdout"; '
+                "do sleep 0.01; done; echo warning >&2"
+            ),
+        ),
         Node("test", Command("echo 3 passed; exit 2")),
         Node("deploy", Command("echo deploying")),
         name="ci",
