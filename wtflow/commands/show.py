@@ -14,12 +14,12 @@ from wtflow.commands.record import (
     Painter,
     columns,
     duration,
-    exit_text,
     local_time,
     print_json,
     reading,
 )
 from wtflow.config import Config
+from wtflow.status import exit_text
 
 if TYPE_CHECKING:
     from wtflow.db.read import NodeInfo, RunInfo
