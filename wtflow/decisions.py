@@ -163,12 +163,13 @@ def render(workflow: Workflow, decisions: Mapping[int, Decision]) -> str:
     return workflow.render(explained={i: str(d) for i, d in decisions.items()})
 
 
-def as_json(workflow: Workflow, decisions: Mapping[int, Decision]) -> dict[str, Any]:
-    """`--dry-run --json`: each decided node's action and reason, and the artifacts it leaves."""
+def as_json(workflow: Workflow, decisions: Mapping[str, Decision]) -> dict[str, Any]:
+    """`--dry-run --json`: each decided node's action and reason, and the artifacts it leaves;
+    `decisions` by path, as `Engine.decisions()` gives them."""
     nodes = [
         {"path": p.path_str, "action": d.action, "reason": d.reason, "artifacts": leaves(p)}
         for p in workflow.placed
-        if (d := decisions.get(p.index)) is not None
+        if (d := decisions.get(p.path_str)) is not None
     ]
     return {"workflow": workflow.name, "nodes": nodes}
 

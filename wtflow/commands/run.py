@@ -198,9 +198,10 @@ def _run_one(
     from wtflow.engine import Engine  # `wtflow --version` and `wtflow list` need none of it
 
     if args.dry_run and args.json:
+        from wtflow.decisions import as_json
+
         decisions = Engine(wf, config, dry_run=True, only=only, resume=args.resume).decisions()
-        shown = [{"path": path, "action": d.action, "reason": d.reason} for path, d in decisions.items()]
-        print(json.dumps({"workflow": wf.name, "nodes": shown}, indent=2))
+        print(json.dumps(as_json(wf, decisions), indent=2))
         return EXIT_OK
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()
