@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from wtflow import Artifact, Command, Node, PyFunc, Workflow
-from wtflow.decisions import as_json, decide, render
+from wtflow.decisions import PreviousNode, PreviousOutput, PreviousRun, as_json, decide, render
 from wtflow.digests import workflow_digests
 from wtflow.plan import selection
 
@@ -114,3 +116,24 @@ def test_a_node_after_a_changed_one_in_a_sequence_is_upstream_only_if_it_reads_i
     wf = ci()
     assert upstream_nodes(wf, 5) == [4, 0]  # sum: build (whose result it reads), then its parent
     assert upstream_nodes(wf, 2) == [1, 0]  # lint: its ancestors only
+
+
+def test_a_node_that_declares_an_artifact_its_earlier_run_did_not_keep_runs(tmp_path: Path) -> None:
+    """Declarations are not in the digest (they change nothing that runs), so a newly declared
+    file would be missing for its readers if the node were reused."""
+    out = tmp_path / "stdout"
+    out.write_bytes(b"")
+
+    def wf(*declared: Artifact) -> Workflow:
+        return Workflow(name="w", root=Node("make", Command("make"), artifacts=list(declared)))
+
+    def decided(workflow: Workflow) -> str:
+        digests = workflow_digests(workflow)
+        node = PreviousNode("succeeded", str(digests[0]), None, {"stdout": PreviousOutput(out)})
+        return str(decide(workflow, digests, None, PreviousRun("3f2a91c0ff", {"make": node}))[0])
+
+    assert decided(wf()).startswith("reuse: succeeded in 3f2a91c0")
+    assert decided(wf(Artifact("log", file_path="make.log", optional=True))).startswith("reuse: ")
+    assert (
+        decided(wf(Artifact("log", file_path="make.log"))) == "run: its artifact log was not kept in 3f2a91c0"
+    )

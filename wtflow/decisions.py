@@ -35,13 +35,25 @@ _LAST_TIME = {"failed": "failed", "timed_out": "timed out", "cancelled": "was ca
 
 
 @dataclass(frozen=True, slots=True)
+class PreviousOutput:
+    """A file the last attempt of a node being resumed left, as the record names it."""
+
+    path: Path
+    kind: str = "stream"  # stream, result, file
+    sha256: str | None = None  # of a result or a declared file
+
+
+@dataclass(frozen=True, slots=True)
 class PreviousNode:
     """A node of the run being resumed, as its record says."""
 
     status: str
     digest: str | None
     ended_at: datetime | None
-    outputs: Mapping[str, Path] = field(default_factory=dict)  # its last attempt's: stdout, stderr
+    # Its last attempt's files by record name: stdout, stderr, result, "<declared name>/<file name>".
+    outputs: Mapping[str, PreviousOutput] = field(default_factory=dict)
+    # How its two streams alternated, as they came (stream, bytes); None when not kept.
+    output_order: tuple[tuple[str, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +162,13 @@ def _decide(
             return Decision(RUN, f"upstream node {workflow.placed[index].path_str} re-ran")
     if changed:
         return Decision(RUN, "what runs before it changed")
-    missing = [name for name, path in before.outputs.items() if not path.is_file()]
+    missing = [name for name, output in before.outputs.items() if not output.path.is_file()]
     if missing:
         return Decision(RUN, f"its {missing[0]} from {previous.short} is gone")
+    kept = {name.partition("/")[0] for name, output in before.outputs.items() if output.kind == "file"}
+    new = [a.name for a in p.node.artifacts if not a.optional and a.name not in kept]
+    if new:  # declared since (the declarations are not in the digest: they do not change what runs)
+        return Decision(RUN, f"its artifact {new[0]} was not kept in {previous.short}")
     at = f" at {before.ended_at.astimezone().strftime('%H:%M')}" if before.ended_at else ""
     return Decision(REUSE, f"succeeded in {previous.short}{at}, inputs unchanged", before)
 

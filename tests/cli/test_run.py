@@ -156,7 +156,10 @@ def test_dry_run_prints_the_tree_and_runs_nothing(wtflow: Run, wtfile: WtfileWri
         '@wtflow.workflow\ndef ci():\n    return wtflow.Node(name="make", executable=wtflow.Command("touch made"))\n'
     )
     result = wtflow("run", "--dry-run")
-    assert (result.code, result.out) == (0, "Workflow: ci\n- make\n    $ touch made\n")
+    assert (result.code, result.out) == (
+        0,
+        "Workflow: ci\n- make  run: not resuming a run\n    $ touch made\n",
+    )
     assert not (tmp_path / "made").exists()
 
 
@@ -178,9 +181,11 @@ def test_only_runs_matching_nodes_and_the_nodes_on_the_way(wtflow: Run, wtfile: 
     assert ran == ["[ci] setup", "[ci/build/app] app"]
     dry = wtflow("run", "--only", "build/a*", "--dry-run")
     assert [line.strip() for line in dry.out.splitlines() if line.lstrip().startswith("- ")] == [
-        "- ci",
+        "- ci  run: on the way to the selected nodes",
         "- build",
-        "- app",
+        "- app  run: not resuming a run",
+        "- docs  skip: not selected",
+        "- test  skip: not selected",
     ]
 
 
