@@ -60,10 +60,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
     parser.add_argument(
         "--dry-run", action="store_true",
-        help="print the tree and what each node would run (with --resume: what each would do, and why)",
+        help="print the tree: what each node would do and why, what it runs, the artifacts it leaves",
     )  # fmt: skip
     parser.add_argument(
-        "--json", action="store_true", help="with --dry-run: each node's decision and its reason, as JSON"
+        "--json",
+        action="store_true",
+        help="with --dry-run: each node's decision, reason and artifacts, as JSON",
     )
     parser.add_argument(
         "--resume", nargs="?", const="last", metavar="RUN",
