@@ -76,17 +76,24 @@ class Decision:
         return f"{self.action}: {self.reason}"
 
 
-def upstream_nodes(workflow: Workflow, index: int) -> list[int]:
+def upstream_nodes(workflow: Workflow, index: int, where: Mapping[int, int] | None = None) -> list[int]:
     """What the node follows as a prerequisite, so that its running again runs this one again:
     the nodes whose artifacts it reads, then its ancestors, nearest first. Order alone is not
-    one (an earlier sibling in a sequence, with nothing read from it; see digests.py)."""
-    where = {id(p.node): p.index for p in workflow.placed}
+    one (an earlier sibling in a sequence, with nothing read from it; see digests.py).
+
+    `where` (each node's index by `id(node)`) saves building it again for every node."""
+    if where is None:
+        where = _where(workflow)
     p = workflow.placed[index]
     found = [where[id(a.owner)] for a in _artifacts(_inputs(p), _MAX_DEPTH) if id(a.owner) in where]
     while p.parent is not None:
         found.append(p.parent)
         p = workflow.placed[p.parent]
     return list(dict.fromkeys(found))
+
+
+def _where(workflow: Workflow) -> dict[int, int]:
+    return {id(p.node): p.index for p in workflow.placed}
 
 
 def condition(p: Placed) -> bool | None:
@@ -110,6 +117,7 @@ def decide(
     """The decision for every node with an executable, and for every node that is skipped with
     its subtree (`not selected`, `condition false`), by preorder index."""
     decisions: dict[int, Decision] = {}
+    where = _where(workflow)
     for p in workflow.placed:
         above = decisions.get(p.parent) if p.parent is not None else None
         holds = condition(p)
@@ -120,7 +128,7 @@ def decide(
         elif holds is False:
             decisions[p.index] = Decision(SKIP, "condition false")
         elif p.node.executable is not None:
-            decision = _decide(workflow, p, digests, selected, previous, decisions)
+            decision = _decide(workflow, p, digests, selected, previous, decisions, where)
             if holds is None:
                 decision = Decision(
                     decision.action, f"{decision.reason}, if its condition holds", decision.reused
@@ -136,6 +144,7 @@ def _decide(
     selected: Collection[int] | None,
     previous: PreviousRun | None,
     decided: Mapping[int, Decision],
+    where: Mapping[int, int],
 ) -> Decision:
     if previous is None:
         if selected is not None and not all(i in selected for i in subtree(workflow, p.index)):
@@ -156,7 +165,7 @@ def _decide(
     for part in ("env", "cwd", "reads"):
         if part in changed:
             return Decision(RUN, _PART_REASONS[part])
-    for index in upstream_nodes(workflow, p.index):
+    for index in upstream_nodes(workflow, p.index, where):
         decision = decided.get(index)
         if decision is not None and decision.action == RUN:
             return Decision(RUN, f"upstream node {workflow.placed[index].path_str} re-ran")
