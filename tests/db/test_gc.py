@@ -191,8 +191,11 @@ def run(n: int, workflow: str = "ci", status: str = "succeeded", days: float = 0
 
 
 def chosen(
-    runs: list[RunRow], policy: Policy, gone: set[int] = frozenset(), latest: set[int] = frozenset()
-) -> set[int]:  # type: ignore[assignment]
+    runs: list[RunRow],
+    policy: Policy,
+    gone: frozenset[int] = frozenset(),
+    latest: frozenset[int] = frozenset(),
+) -> set[int]:
     choice = retention.choose(runs, policy, now=NOW, here=HERE, gone=lambda r: int(r.id[:8], 16) in gone,
                               latest=[r.id for r in runs if int(r.id[:8], 16) in latest])  # fmt: skip
     return {int(r.id[:8], 16) for r, _ in choice.removed}
@@ -205,7 +208,7 @@ def test_keep_and_older_than_together_remove_only_runs_beyond_both() -> None:
     assert chosen(runs, Policy(keep=2, older_than=timedelta(days=3, hours=1))) == {4, 5}
     assert chosen(runs, Policy(keep=5, older_than=timedelta(days=1))) == {5}
     assert chosen(runs, Policy()) == set()  # no policy: nothing but what is gone
-    assert chosen(runs, Policy(), gone={3}) == {3}
+    assert chosen(runs, Policy(), gone=frozenset({3})) == {3}
 
 
 def test_what_is_never_removed() -> None:
@@ -218,8 +221,12 @@ def test_what_is_never_removed() -> None:
         5,
     }  # 0 newest of ci, 1 running, 3 elsewhere, 6 newest of nightly
     assert chosen(runs, Policy(older_than=timedelta(0), keep_failed=True)) == {4, 5}
-    assert chosen(runs, everything, latest={5}) == {2, 4}
-    assert chosen(runs, everything, gone={1, 3, 4}) == {2, 4, 5}  # gone or not, running and elsewhere stay
+    assert chosen(runs, everything, latest=frozenset({5})) == {2, 4}
+    assert chosen(runs, everything, gone=frozenset({1, 3, 4})) == {
+        2,
+        4,
+        5,
+    }  # gone or not, running and elsewhere stay
     unsafe = RunRow("9" * 32, "ci", "succeeded", NOW - timedelta(days=30), HERE, "/home")
     assert retention.choose([run(0), unsafe], everything, now=NOW, here=HERE, gone=lambda r: False).kept == {
         "latest": 1, "folder not a run folder": 1,
