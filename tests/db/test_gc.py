@@ -139,12 +139,19 @@ def test_keep_runs_from_the_environment_prunes_a_cli_run(tmp_path: Path, history
         "import wtflow\n\n@wtflow.workflow\ndef ci():\n    return wtflow.Node('ci', executable=wtflow.Command('true'))\n"
     )
     url = f"sqlite:///{tmp_path / 'wtflow.db'}"
+    runs = tmp_path / ".wtflow" / "artifacts" / "ci"
     for _ in range(3):
-        ran = history("run", "ci", "-q", db_url=url, cwd=tmp_path, WTFLOW_KEEP_RUNS="1")
+        ran = history("run", "ci", "-q", db_url=url, cwd=tmp_path)
         assert ran.returncode == 0, ran.stderr
-        assert "warning" not in ran.stderr
+    done = history("gc", db_url=url, cwd=tmp_path, WTFLOW_KEEP_RUNS="2")  # --keep defaults to it
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("removed 1 run, freed ")
+    assert len(rows(url)["runs"]) == 2
+    ran = history("run", "ci", "-q", db_url=url, cwd=tmp_path, WTFLOW_KEEP_RUNS="1")
+    assert ran.returncode == 0
+    assert "warning" not in ran.stderr
     assert len(rows(url)["runs"]) == 1
-    assert len([p for p in (tmp_path / ".wtflow" / "artifacts" / "ci").iterdir() if p.name != "latest"]) == 1
+    assert len([p for p in runs.iterdir() if p.name != "latest"]) == 1
 
 
 def test_a_pruner_that_cannot_reach_the_record_is_a_warning(tmp_path: Path) -> None:
