@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,6 +122,30 @@ def test_a_folder_removed_by_hand_is_shown_gone_and_gc_removes_its_rows(
     assert "removed 1 run (1 whose folder was already gone), freed 0 B; kept 1 run (1 latest)" in done.stdout
     assert held(db_url, new)
     assert folder(new).is_dir()
+
+
+def test_a_folder_that_cannot_be_removed_keeps_its_rows_and_gc_exits_1(
+    tmp_path: Path, history: History
+) -> None:
+    url = f"sqlite:///{tmp_path / 'wtflow.db'}"
+    stuck, old, new = record(tmp_path, url), record(tmp_path, url), record(tmp_path, url)
+    pinned = folder(stuck) / "pinned"
+    pinned.touch()
+    # Immutable: not even root may unlink it (what a foreign mount or a busy file system gives).
+    if subprocess.run(["chattr", "+i", str(pinned)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i does not work here")
+    try:
+        done = history("gc", "--keep", "1", db_url=url)
+    finally:
+        subprocess.run(["chattr", "-i", str(pinned)], check=True)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"wtflow: error: run folder {str(folder(stuck))!r} could not be removed (")
+    assert line.endswith("); its record is kept")
+    assert "removed 1 run, freed " in done.stdout
+    assert held(url, stuck, new)
+    assert folder(stuck).is_dir()
+    assert not folder(old).exists()
 
 
 def test_keep_runs_prunes_each_workflow_at_the_end_of_each_run(tmp_path: Path, db_url: str) -> None:
