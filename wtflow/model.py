@@ -66,6 +66,12 @@ class Artifact:
         self._path = path
         self._paths = None if paths is None else tuple(paths)
 
+    def reset(self) -> None:
+        """Back to what it was before the node ran: an attempt that did not produce it must not
+        leave it on an earlier attempt's file."""
+        self._path = self.file_path
+        self._paths = None
+
     @property
     def paths(self) -> tuple[Path, ...]:
         """Every file of this artifact: the copies of all the files a declared glob matched."""

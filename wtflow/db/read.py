@@ -13,6 +13,7 @@ must create the -shm file, which fails in a folder the reader cannot write, and
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import urllib.parse
 from collections import Counter
@@ -139,6 +140,14 @@ class RunInfo:
     resumed_from: str | None = None
     params: Mapping[str, Any] | None = None
     provenance: Mapping[str, Any] | None = None
+
+
+def output_state(run: RunInfo) -> str:
+    """Where the run's folder is: `here`; `gone` when it was removed by hand (`wtflow gc` clears
+    its record); `elsewhere` when it is not here and the run was recorded on another host."""
+    if Path(run.run_dir).is_dir():
+        return "here"
+    return "gone" if run.host == socket.gethostname() else "elsewhere"
 
 
 @dataclass(frozen=True)
