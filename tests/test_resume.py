@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import signal
@@ -341,3 +342,21 @@ def test_a_reused_nodes_streams_keep_the_order_they_first_came_in(tmp_path: Path
     both = subprocess.run([sys.executable, "-m", "wtflow", "--db-url", url, "logs", resumed.run_id[:8], "talk", "--both"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert both.stdout == "out1\nerr1\nout2\n", both
+
+
+def test_the_plain_console_says_which_nodes_were_reused_and_from_where(tmp_path: Path) -> None:
+    from wtflow.consoles.plain import PlainConsole
+
+    first = Engine(tree(tmp_path), cfg(tmp_path))
+    assert first.run() == 0
+    out = io.StringIO()
+    engine = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path), console=PlainConsole(out))
+    assert engine.run(resume="last") == 0
+    lines = out.getvalue().splitlines()
+    assert not any(line.startswith(("==> root/setup", "==> root/checks/a")) for line in lines)  # nothing ran
+    reused = sorted(line for line in lines if "reused" in line)
+    assert reused == [
+        f"<== root/{name} succeeded, reused from {first.run_id[:8]}"
+        for name in ("checks/a", "checks/b", "setup")
+    ]
+    assert any(line.startswith("<== root/build succeeded in ") for line in lines)  # it ran
