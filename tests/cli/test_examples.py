@@ -101,3 +101,28 @@ def test_tree_example_cleanup_runs_after_the_failure(wtflow: Run) -> None:
     assert result.code == 1, result
     assert "[integration/stop-db] database down" in result.out
     assert "never runs" not in result.out
+
+
+def test_tree_example_release_deploys_only_with_its_flag_canary_first(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "tree" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "release")
+    assert result.code == 0, result
+    assert "skipped (condition false): release/deploy" in result.err
+    assert "deploy eu" not in result.out
+    result = wtflow("-f", wtfile, "run", "release", "--flag", "deploy")
+    assert result.code == 0, result
+    deploys = [line for line in result.out.splitlines() if "] deploy " in line]
+    assert deploys == ["[release/deploy/canary] deploy canary", "[release/deploy/eu] deploy eu"]
+
+
+def test_tree_example_release_without_the_slow_tests_and_its_tags(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "tree" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "release", "--skip-tag", "slow")
+    assert result.code == 0, result
+    assert "12 passed" in result.out
+    assert "3 passed" not in result.out
+    listed = wtflow("-f", wtfile, "list", "--tags").out
+    assert (
+        "- release (7 nodes)\n    fast: release/build, release/tests/unit\n    slow: release/tests/e2e\n"
+        in listed
+    )
