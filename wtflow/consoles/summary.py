@@ -112,9 +112,15 @@ class RunReport:
     def failures(self, color: bool) -> list[str]:
         lines = []
         for o in self.nodes.values():
-            if o.spec.kind is None or o.status not in (Status.FAILED, Status.TIMED_OUT):
-                continue
-            why = f"exit {o.exit_code}" if o.status is Status.FAILED else "timed out"
+            if o.status not in (Status.FAILED, Status.TIMED_OUT) or (o.spec.kind is None and not o.attempts):
+                continue  # a group's failure is its children's, unless its own when= failed
+            why = (
+                "timed out"
+                if o.status is Status.TIMED_OUT
+                else "not run"
+                if o.exit_code is None
+                else f"exit {o.exit_code}"
+            )
             tries = f" after {o.attempts} attempts" if o.attempts > 1 else ""
             allowed = is_allowed_failure(o.status, o.allowed)
             # Many tools (pytest, make) report on stdout: show it when stderr said nothing, and
