@@ -56,7 +56,7 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 9 workflow(s):",
+        "Found 10 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
         "- deploy (2 nodes)  params: env: one of 'dev', 'prod' = 'dev', replicas: int = 1, dry_run: bool = False",
@@ -66,6 +66,7 @@ def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
         "- suite (7 nodes)",
         "- fail-fast (3 nodes)",
         "- cleanup (5 nodes)",
+        "- release (8 nodes)",
     ]
 
 
@@ -123,6 +124,6 @@ def test_tree_example_release_without_the_slow_tests_and_its_tags(wtflow: Run) -
     assert "3 passed" not in result.out
     listed = wtflow("-f", wtfile, "list", "--tags").out
     assert (
-        "- release (7 nodes)\n    fast: release/build, release/tests/unit\n    slow: release/tests/e2e\n"
+        "- release (8 nodes)\n    fast: release/build, release/tests/unit\n    slow: release/tests/e2e\n"
         in listed
     )
