@@ -80,8 +80,6 @@ def make_plan(
 def dry_run(
     workflow: Workflow, config: Config, selected: frozenset[int] | None, resume: str | PreviousRun | None
 ) -> str:
-    if resume is None:
-        return workflow.render(selected)
     return render(workflow, make_plan(workflow, config, selected, resume).decisions)
 
 
