@@ -48,12 +48,15 @@ def test_skip_tag_leaves_out_the_tagged_nodes_and_their_subtrees(wtflow: Run, wt
     assert ran(wtflow("run", "--only", "tests/*", "--tag", "slow").out) == ["db ran"]
 
 
-def test_dry_run_shows_only_what_the_tags_select(wtflow: Run, wtfile: WtfileWriter) -> None:
+def test_dry_run_says_what_the_tags_leave_out(wtflow: Run, wtfile: WtfileWriter) -> None:
     wtfile(TAGGED)
     result = wtflow("run", "--dry-run", "--skip-tag", "test")
     assert result.out == (
-        "Workflow: ci\n- ci\n  - build\n      $ echo built\n"
-        "  - deploy\n      when: wtfile.ci.<locals>.<lambda>\n      $ echo deployed\n"
+        "Workflow: ci\n- ci\n  - build  run: not resuming a run\n      $ echo built\n"
+        "  - tests  [parallel, tags=test]  skip: not selected\n    - unit  [tags=fast]  skip: not selected\n"
+        "    - db  [tags=db,slow]  skip: not selected\n"
+        "  - deploy  run: not resuming a run, if its condition holds\n"
+        "      when: wtfile.ci.<locals>.<lambda>\n      $ echo deployed\n"
     )
 
 
