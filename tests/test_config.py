@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,7 +209,7 @@ def test_unknown_variable_warns_with_the_closest_name_and_internal_ones_do_not()
 
     environ = {
         "WTFLOW_MAX_PARALEL": "2", "WTFLOW_RUN_ID": "x", "WTFLOW_NODE": "a/b", "WTFLOW_ATTEMPT": "1",
-        "WTFLOW_ARTIFACTS": "/a", "WTFLOW_PROCESS_TOKENS": "t", "WTFLOW_DEBUG": "1", "WTFLOW_FLAGS": "",
+        "WTFLOW_ARTIFACTS": "/a", "WTFLOW_PROCESS_TOKENS": "t", "WTFLOW_DEBUG": "1",
         "WTFLOW_PARAM_ENV": "prod", "WTFLOW_MAX_PARALLEL": "3", "HOME": "/root",
     }  # fmt: skip
     assert unknown_variables(environ) == [
@@ -226,3 +227,29 @@ def test_duplicate_workflow_name_is_also_a_runtime_error() -> None:
     with pytest.raises(RuntimeError) as e:
         discover.workflow(name="twice")(tree)
     assert isinstance(e.value, WtfileError)
+
+
+def test_flags_come_from_ini_environment_and_arguments_the_last_winning(tmp_path: Path) -> None:
+    ini = tmp_path / "ci.ini"
+    ini.write_text("[run]\nflags = deploy, slow  ; feature flags\n")
+    assert Config.load(ini=ini, environ={}).run.flags == ("deploy", "slow")
+    assert Config.load(ini=ini, environ={"WTFLOW_FLAGS": "b,a,,a"}).run.flags == ("a", "b")
+    cfg = Config.load(ini=ini, environ={"WTFLOW_FLAGS": "a"}, overrides={"run.flags": ["canary"]})
+    assert (cfg.run.flags, cfg.source("run.flags")) == (("canary",), "argument")
+    assert Config.load(environ={}).run.flags == ()
+    assert Config.load(environ={}).describe()["run.flags"] == ()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"environ": {"WTFLOW_FLAGS": "deploy,two words"}},
+         "WTFLOW_FLAGS='deploy,two words': 'two words' is not a flag name; use comma-separated words, e.g. deploy, slow"),
+        ({"overrides": {"run.flags": 3}},
+         "run.flags=3 is not a list of flag names; use e.g. ('deploy', 'slow')"),
+    ],
+)  # fmt: skip
+def test_a_bad_flag_names_its_source_value_and_fix(given: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Config.load(**{"environ": {}, **given})
+    assert str(e.value) == message

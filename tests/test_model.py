@@ -180,3 +180,45 @@ def test_a_wtfile_function_may_return_the_root_node_or_a_whole_workflow() -> Non
     built = discover.REGISTRY["as-workflow"].build()
     assert (built.name, built.root.name) == ("as-workflow", "top")  # the decorator's name wins
     assert discover.REGISTRY["named-inside"].build().name == "named inside"
+
+
+def _ready(run: object) -> bool:
+    return True
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"when": "yes"}, "node 'n': when='yes' is neither True/False nor a callable; "
+                          "use e.g. when=lambda run: 'deploy' in run.flags"),
+        ({"when": lambda: True}, "node 'n': when=tests.test_model.<lambda> "
+                                 "cannot be called with one argument (the run so far); "
+                                 "use e.g. when=lambda run: run.status(build) == 'succeeded'"),
+        ({"tags": "slow"}, "node 'n': tags='slow' is not a set of tags; use e.g. tags={'slow', 'db'}"),
+        ({"tags": {"slow", 3}}, "node 'n': tag 3 is not a tag; use a plain word such as 'slow' or 'db' "
+                                "(letters, digits and _ . : + -)"),
+        ({"tags": ["two words"]}, "node 'n': tag 'two words' is not a tag; use a plain word such as 'slow' "
+                                  "or 'db' (letters, digits and _ . : + -)"),
+        ({"priority": 1.5}, "node 'n': priority=1.5 is not a whole number; use e.g. priority=10 "
+                            "(higher starts first when more nodes are ready than slots)"),
+        ({"priority": True}, "node 'n': priority=True is not a whole number; use e.g. priority=10 "
+                             "(higher starts first when more nodes are ready than slots)"),
+    ],
+)  # fmt: skip
+def test_model_when_priority_and_tags_are_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(WorkflowError) as e:
+        Node(name="n", **options)  # type: ignore[arg-type]
+    assert str(e.value) == message
+
+
+def test_tags_are_kept_as_a_set_and_dry_run_shows_decisions() -> None:
+    node = Node(name="deploy", executable=Command("make deploy"), tags=["prod", "slow", "prod"],
+                priority=5, when=_ready)  # fmt: skip
+    assert node.tags == frozenset({"prod", "slow"})
+    skipped = Node(name="docs", executable=Command("make docs"), when=False)
+    text = Workflow(name="w", root=Node(name="root", children=[node, skipped])).render()
+    assert text == (
+        "Workflow: w\n- root\n"
+        "  - deploy  [priority=5, tags=prod,slow]\n      when: tests.test_model._ready\n      $ make deploy\n"
+        "  - docs\n      when: False\n      $ make docs\n"
+    )

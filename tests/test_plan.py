@@ -156,3 +156,53 @@ def test_a_groups_rules_hold_for_its_subtree_unless_a_node_sets_its_own(tmp_path
                            limits=(0, 1))  # fmt: skip
     assert (d.retries, d.allow_failure, d.cwd, d.env) == (0, False, Path("/abs"), {"A": "inner", "B": "2"})
     assert (i.budget, i.timeout) == (None, None)
+
+
+def tagged() -> Workflow:
+    #  0 root ─ 1 unit {fast} ─ 2 u1
+    #         │               └ 3 u2 {db}
+    #         ├ 4 slow {slow} ─ 5 s1 {db}
+    #         └ 6 docs
+    root = Node(name="root", children=[
+        Node(name="unit", tags={"fast"}, children=[leaf("u1"), Node(name="u2", tags={"db"})]),
+        Node(name="slow", tags={"slow"}, children=[Node(name="s1", tags={"db"})]),
+        leaf("docs"),
+    ])  # fmt: skip
+    return Workflow(name="w", root=root)
+
+
+def test_a_node_has_its_own_tags_and_its_groups() -> None:
+    from wtflow.plan import node_tags
+
+    expected = [set(), {"fast"}, {"fast"}, {"fast", "db"}, {"slow"}, {"slow", "db"}, set()]
+    assert node_tags(tagged()) == tuple(frozenset(tags) for tags in expected)
+
+
+@pytest.mark.parametrize(
+    ("tags", "skip_tags", "selected"),
+    [
+        ({"db"}, (), {0, 1, 3, 4, 5}),  # each tagged node, and the way to it
+        ({"fast"}, (), {0, 1, 2, 3}),  # a tagged group brings its subtree
+        ({"fast", "slow"}, (), {0, 1, 2, 3, 4, 5}),  # any of them
+        ((), {"slow"}, {0, 1, 2, 3, 6}),  # the group and what inherits from it
+        ((), {"db"}, {0, 1, 2, 4, 6}),  # a group stays when only a child is left out
+        ({"db"}, {"slow"}, {0, 1, 3}),
+    ],
+)
+def test_tags_select_as_only_does(tags: set[str], skip_tags: set[str], selected: set[int]) -> None:
+    assert selection(tagged(), None, tags=tags, skip_tags=skip_tags) == frozenset(selected)
+
+
+def test_only_and_a_tag_together_select_what_both_select() -> None:
+    assert selection(tagged(), lambda p: p.path[-1] == "unit", tags={"db"}) == frozenset({0, 1, 3})
+    assert selection(tagged(), lambda p: p.path[-1] == "docs", tags={"db"}) == frozenset({0})
+
+
+def test_priority_holds_for_a_subtree_unless_a_node_sets_its_own() -> None:
+    root = Node(name="root", priority=3, children=[leaf("a"), Node(name="b", priority=-1)])
+    assert [p.priority for p in policies(Workflow(name="w", root=root), Config.load(environ={}))] == [
+        3,
+        3,
+        -1,
+    ]
+    assert Policy().priority == 0

@@ -40,7 +40,15 @@ from wtflow.commands import runs as runs_command
 from wtflow.commands import show as show_command
 from wtflow.commands import ui as ui_command
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
-from wtflow.config import Config, parse_executor, parse_path, parse_positive_int, parse_seconds, parse_timeout
+from wtflow.config import (
+    Config,
+    parse_executor,
+    parse_flags,
+    parse_path,
+    parse_positive_int,
+    parse_seconds,
+    parse_timeout,
+)
 from wtflow.discover import DEFAULT_WTFILE
 from wtflow.errors import UsageError
 
@@ -168,6 +176,8 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["run.timeout"] = parse_timeout(args.timeout, source="--timeout")
     if getattr(args, "deadline", None) is not None:
         values["run.deadline"] = parse_timeout(args.deadline, source="--deadline")
+    if getattr(args, "flag", None):
+        values["run.flags"] = parse_flags(",".join(args.flag), source="--flag")
     if getattr(args, "kill_grace", None) is not None:
         values["run.kill_grace"] = parse_seconds(args.kill_grace, source="--kill-grace")
     if getattr(args, "report", None) is not None:

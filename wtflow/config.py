@@ -117,6 +117,20 @@ def parse_executor(raw: str, *, source: str) -> str:
     )
 
 
+_FLAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]*")
+
+
+def parse_flags(raw: str, *, source: str) -> tuple[str, ...]:
+    """`a, b` as the flags a and b, sorted and each once; empty: none."""
+    names = [name.strip() for name in raw.split(",")]
+    for name in names:
+        if name and not _FLAG.fullmatch(name):
+            raise ConfigError(
+                f"{source}={raw!r}: {name!r} is not a flag name; use comma-separated words, e.g. deploy, slow"
+            )
+    return tuple(sorted({name for name in names if name}))
+
+
 def parse_path(raw: str, *, source: str) -> Path | None:
     return Path(raw).expanduser() if raw.strip() else None
 
@@ -166,6 +180,8 @@ SETTINGS = (
             "default time limit in seconds for every node (none = no limit)"),
     Setting("run", "deadline", "run", "deadline", "WTFLOW_DEADLINE", parse_timeout,
             "seconds the whole run may take: then what runs is stopped, the rest skipped (none = no limit)"),
+    Setting("run", "flags", "run", "flags", "WTFLOW_FLAGS", parse_flags,
+            "feature flags the nodes' when= conditions read (run.flags), comma-separated (--flag)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
     Setting("report", "junit_xml", "report", "junit_xml", "WTFLOW_JUNIT_XML", parse_path,
@@ -209,6 +225,9 @@ def check_value(setting: Setting, value: object, *, source: str) -> Any:
         ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
     elif parse is parse_seconds:
         ok = _is_number(value) and 0 <= value < float("inf")  # type: ignore[operator]
+    elif parse is parse_flags:
+        if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+            return parse_flags(",".join(value), source=source)
     elif parse is parse_timeout:
         ok = value is None or (_is_number(value) and 0 < value < float("inf"))  # type: ignore[operator]
     if not ok:
@@ -228,6 +247,7 @@ _EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
     parse_console: (f"one of {', '.join(CONSOLE_MODES)}", "'plain'"),
     parse_ci: (f"one of {', '.join(CI_MODES)}", "'github'"),
     parse_executor: ("'local' or a Dask scheduler address", "'tcp://scheduler:8786'"),
+    parse_flags: ("a list of flag names", "('deploy', 'slow')"),
 }
 
 
@@ -301,6 +321,7 @@ class RunConfig:
     kill_grace: float = 2.0
     timeout: float | None = None
     deadline: float | None = None
+    flags: tuple[str, ...] = ()
     console: str = "raw"
     executor: str = "local"
 
@@ -520,7 +541,7 @@ def values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 # `wtflow run` inside a node sees them, so they are never "unknown".
 INTERNAL_VARIABLES = frozenset(
     {"WTFLOW_PROCESS_TOKENS", "WTFLOW_RUN_ID", "WTFLOW_NODE", "WTFLOW_ATTEMPT", "WTFLOW_ARTIFACTS",
-     "WTFLOW_DEBUG", "WTFLOW_FLAGS"}
+     "WTFLOW_DEBUG"}
 )  # fmt: skip
 INTERNAL_PREFIXES = ("WTFLOW_PARAM_",)
 _WARNED: set[str] = set()

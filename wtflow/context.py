@@ -3,7 +3,8 @@ listeners, the node records, the policies and the plan's decisions.
 
     dry_run(...)         what --dry-run prints
     start_run(...)       opens the executor and listeners, makes the plan, folder and records
-    RunContext           a run's wiring; `finished()` ends a node that gets no (further) attempt
+    RunContext           a run's wiring; `finished()` ends a node that gets no (further) attempt,
+                         `condition_failed()` one whose `when=` raised
     AttemptEvents        one attempt's events, from the executor's callbacks
     finish_run(...)      emits RunFinished, closes the executor and every listener
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from wtflow import plan
 from wtflow.artifacts import ArtifactStore, prepare_state_dir
+from wtflow.conditions import RunView
 from wtflow.config import Config
 from wtflow.decisions import Decision, PreviousRun, decide, render
 from wtflow.digests import workflow_digests
@@ -42,6 +44,7 @@ from wtflow.model import Placed, Workflow
 from wtflow.params import plain_params
 from wtflow.plan import Policy
 from wtflow.runstate import RunState
+from wtflow.slots import Slots
 from wtflow.status import Status
 
 OutputSizes = tuple[int, int, tuple[tuple[str, int], ...] | None, tuple[KeptFile, ...]]
@@ -91,20 +94,44 @@ class RunContext:
     state: RunState
     plan: Plan
     policies: tuple[Policy, ...]
-    slots: asyncio.Semaphore  # the run's cap on processes at once
-    group_slots: dict[int, asyncio.Semaphore]  # those of groups with max_parallel
+    slots: Slots  # the run's cap on processes at once
+    group_slots: dict[int, Slots]  # those of groups with max_parallel
     keep_going: bool  # a failure does not stop what comes after it (run.ignore_failure)
     selected: frozenset[int] | None  # None: every node (no --only)
+    view: RunView  # what `when=` conditions see
     running: int = 0  # attempts under way, to know when creating files may block the loop
 
     @contextlib.asynccontextmanager
-    async def slots_for(self, policy: Policy) -> AsyncIterator[None]:
-        """Held while an attempt runs: the slots of the groups that cap it, then the run's."""
+    async def slots_for(self, policy: Policy, index: int) -> AsyncIterator[None]:
+        """Held while an attempt runs: the slots of the groups that cap it, then the run's; among
+        the nodes waiting, the higher priority gets a free slot first, then the earlier in the tree."""
+        key = (-policy.priority, index)
         async with contextlib.AsyncExitStack() as slots:
             for group in policy.limits:  # outermost first, the run's own last: no cycle of waits
-                await slots.enter_async_context(self.group_slots[group])
-            await slots.enter_async_context(self.slots)
+                await slots.enter_async_context(self.group_slots[group].taken(key))
+            await slots.enter_async_context(self.slots.taken(key))
             yield
+
+    async def condition_failed(self, p: Placed, error: str) -> None:
+        """The node's `when=` raised: it fails, as an attempt of no process whose stderr holds
+        the traceback (where `wtflow logs` and the summary look)."""
+        output, events = self.store.attempt_output(self.run_dir, p.path, 1), AttemptEvents(self, p, 1)
+        for name, f in output.files.items():
+            p.node.artifact(name).bind(f.path)
+        events.created(output.files["stdout"].path, output.files["stderr"].path)
+        try:
+            await output.create(in_thread=self.running > 0)
+            events.start(StartNotice(host="", pid=None))
+            sinks = output.sinks(events.chunk if self.fanout.wants_output else None)
+            await sinks["stderr"].write(
+                f"wtflow: when= of {p.path_str} raised an exception\n{error}".encode()
+            )
+        finally:
+            self.fanout.problems.extend(await output.close(p.path_str))
+        ended = events.finished(Status.FAILED, None, output.sizes())
+        self.state.update(
+            p.index, status=Status.FAILED, attempts=1, started_at=events.started, ended_at=ended
+        )
 
     def finished(self, index: int, status: Status, reason: str | None = None) -> None:
         """A node that ends without (another) attempt: skipped, cancelled, or a grouping node."""
@@ -141,17 +168,20 @@ async def start_run(
     run_id, store, started_at = uuid.uuid4().hex, ArtifactStore(artifacts_dir), now()
     run_dir = await store.create_run_dir(workflow.name, run_id, started_at)
     policies = plan.policies(workflow, config)
+    state = RunState(workflow, run_id)
     ctx = RunContext(
-        workflow, config, run_id, run_dir, store, fanout, RunState(workflow, run_id), made, policies,
-        asyncio.Semaphore(plan.slots(config, executor.capacity)),
-        {p.index: asyncio.Semaphore(p.node.max_parallel) for p in workflow.placed
-         if p.node.max_parallel is not None},
+        workflow, config, run_id, run_dir, store, fanout, state, made, policies,
+        Slots(plan.slots(config, executor.capacity)),
+        {p.index: Slots(p.node.max_parallel) for p in workflow.placed if p.node.max_parallel is not None},
         config.run.ignore_failure and not config.run.fail_fast, selected,
+        RunView(workflow, state, frozenset(config.run.flags)),
     )  # fmt: skip
     # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
     decisions = {i: str(d) for i, d in made.decisions.items()} if made.previous else {}
+    tags = plan.node_tags(workflow)
     specs = tuple(
-        node_spec(p, decisions.get(p.index), policies[p.index].allow_failure) for p in workflow.placed
+        node_spec(p, decisions.get(p.index), policies[p.index].allow_failure, tags[p.index])
+        for p in workflow.placed
     )
     previous_id = None if made.previous is None else made.previous.run_id
     fanout.emit(

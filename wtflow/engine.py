@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from wtflow import plan
+from wtflow.conditions import evaluate
 from wtflow.config import Config
 from wtflow.context import AttemptEvents, OutputSizes, dry_run, finish_run, make_plan, now, start_run
 from wtflow.decisions import Decision, PreviousRun
@@ -40,7 +41,8 @@ class Engine:
     Interrupted by Ctrl-C or SIGTERM, `run()` stops every process, completes the record and
     returns 130 or 143. Each run gets its own run id (`run_id` is the latest's), folder and record.
     `resume` (a run id, a unique prefix, or "last"): reuse the results of that run's nodes that
-    succeeded with the same digest, and run the rest.
+    succeeded with the same digest, and run the rest. `only`, `tags` and `skip_tags` select nodes
+    as `wtflow run --only/--tag/--skip-tag` do.
     """
 
     def __init__(
@@ -56,6 +58,8 @@ class Engine:
         resume: str | PreviousRun | None = None,
         params: Mapping[str, Any] | None = None,
         provenance: Mapping[str, Any] | None = None,
+        tags: Collection[str] = (),
+        skip_tags: Collection[str] = (),
     ) -> None:
         self.workflow, self.dry_run, self.resume = workflow, dry_run, resume
         self.run_dir: Path | None
@@ -67,6 +71,7 @@ class Engine:
         self.params = dict(params or {})  # the workflow function's arguments, recorded with the run
         self.provenance = None if provenance is None else dict(provenance)  # where the run came from
         self._listeners, self._console, self._only = list(listeners or []), console, only
+        self._tags, self._skip_tags = frozenset(tags), frozenset(skip_tags)
         self._executor = executor if executor is not None else default_executor(self.config)
         self._fanout = Fanout([], self.problems)
         self._interrupts = Interrupts()
@@ -86,14 +91,14 @@ class Engine:
 
     def decisions(self) -> dict[str, Decision]:
         """What each node would do and why, by path, running nothing (`--dry-run --json`)."""
-        selected = plan.selection(self.workflow, self._only)
+        selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
         check_reads(self.workflow, selected)
         made = make_plan(self.workflow, self.config, selected, self.resume)
         return {self.workflow.placed[i].path_str: d for i, d in made.decisions.items()}
 
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
-        selected = plan.selection(self.workflow, self._only)
+        selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
         check_reads(self.workflow, selected)
         if self.dry_run:
             sys.stdout.write(dry_run(self.workflow, self.config, selected, self.resume))
@@ -139,14 +144,19 @@ class Engine:
             stops.skip(p, "not selected")
             return Status.SUCCEEDED
         own, children = Status.SUCCEEDED, self.workflow.children_of[p.index]
+        if node.when is not True:  # decided now, from what ran before it
+            decided = evaluate(node.when, ctx.view)
+            if decided.error is not None:
+                await ctx.condition_failed(p, decided.error)
+                await self._after_failure(p, children)
+                return Status.SUCCEEDED if allowed else Status.FAILED
+            if not decided.holds:
+                stops.skip(p, "condition false")
+                return Status.SUCCEEDED
         if node.executable is not None:
             own = await self._execute(p)
             if own.is_failure and not ctx.keep_going:
-                for child in children:
-                    if child.node.always:
-                        await self._visit(child)
-                    else:
-                        stops.skip(child, f"upstream failed: {p.path_str}")
+                await self._after_failure(p, children)
                 return Status.SUCCEEDED if allowed else own
         if not children:
             return Status.SUCCEEDED if allowed else own
@@ -171,6 +181,13 @@ class Engine:
         if own.is_failure and not outcome.is_failure:
             outcome = own
         return Status.SUCCEEDED if allowed else outcome
+
+    async def _after_failure(self, p: Placed, children: list[Placed]) -> None:
+        for child in children:  # the node failed: its children do not run, but for cleanup
+            if child.node.always:
+                await self._visit(child)
+            else:
+                self._stops.skip(child, f"upstream failed: {p.path_str}")
 
     async def _children(self, p: Placed, children: list[Placed]) -> Status:
         if not p.node.parallel:
@@ -210,7 +227,7 @@ class Engine:
         while True:
             attempt += 1
             events = AttemptEvents(ctx, p, attempt)
-            async with ctx.slots_for(policy):
+            async with ctx.slots_for(policy, p.index):
                 halted = self._stops.halted(p.index)
                 if not halted:
                     status, code, sizes = await self._attempt(p, policy, events)

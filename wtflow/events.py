@@ -13,6 +13,7 @@ The listeners that receive these are in listeners.py.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ class NodeSpec:
             object.__setattr__(self, "name", self.path[-1])
 
     decision: str | None = None  # "run: command changed", "reuse: succeeded in 3f2a...", "skip: ..."
+    tags: tuple[str, ...] = ()  # its own and its ancestors' (plan.node_tags), sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +147,14 @@ class RunFinished:
 Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
-def node_spec(p: Placed, decision: str | None = None, allow_failure: bool | None = None) -> NodeSpec:
-    """What RunStarted says of a node; `allow_failure` as resolved from its ancestors, if known."""
+def node_spec(
+    p: Placed,
+    decision: str | None = None,
+    allow_failure: bool | None = None,
+    tags: Collection[str] | None = None,
+) -> NodeSpec:
+    """What RunStarted says of a node; `allow_failure` and `tags` as resolved from its ancestors,
+    if known (else its own)."""
     executable = p.node.executable
     kind = None if executable is None else ("command" if isinstance(executable, Command) else "pyfunc")
     return NodeSpec(
@@ -160,4 +168,5 @@ def node_spec(p: Placed, decision: str | None = None, allow_failure: bool | None
         bool(p.node.allow_failure if allow_failure is None else allow_failure),
         p.node.name,
         decision,
+        tuple(sorted(p.node.tags if tags is None else tags)),
     )

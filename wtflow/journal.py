@@ -89,7 +89,10 @@ def _value(name: str, value: Any) -> Any:
     if name == "path":
         return tuple(value)
     if name == "nodes":
-        return tuple(NodeSpec(**{**spec, "path": tuple(spec["path"])}) for spec in value)
+        return tuple(
+            NodeSpec(**{**spec, "path": tuple(spec["path"]), "tags": tuple(spec.get("tags", ()))})
+            for spec in value
+        )
     if name == "output_order":
         return tuple((stream, size) for stream, size in value)
     return value

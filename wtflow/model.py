@@ -4,18 +4,22 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import shlex
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wtflow.errors import WorkflowError, WtflowError
 from wtflow.executables import Command, Executable, PyFunc, check_timeout
 from wtflow.status import Status
+
+if TYPE_CHECKING:  # what a `when=` callable is given; built by the engine, read-only
+    from wtflow.conditions import RunView
 
 STREAMS = ("stdout", "stderr")
 RESERVED = (*STREAMS, "result")
@@ -23,6 +27,8 @@ RESULT_FILE = "result.json"  # a PyFunc's return value, beside stdout and stderr
 _ATTEMPT_DIR = re.compile(r"attempt-\d+")
 _MAX_NAME_BYTES = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A tag is typed on a command line (`--tag db`) and shown in lists: a plain word.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]*")
 
 
 class Secret(str):
@@ -136,6 +142,35 @@ def _check_name(name: object, *, what: str) -> None:
         raise WorkflowError(f"{what} name {shown(name)} {problem}; use a plain name such as 'unit-tests'")
 
 
+def check_tag(tag: object, *, source: str) -> str:
+    """A tag as given (`Node(tags=...)`, `--tag`): a plain word, refused otherwise."""
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+        raise WorkflowError(
+            f"{source} {shown(tag)} is not a tag; use a plain word such as 'slow' or 'db' "
+            "(letters, digits and _ . : + -)"
+        )
+    return tag
+
+
+def _takes_one_argument(func: Callable[..., object]) -> bool:
+    try:
+        inspect.signature(func).bind(None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (some builtins): let the call say
+        return True
+    return True
+
+
+def describe_condition(when: object) -> str:
+    """A `when=` as `--dry-run` shows it: `False`, or the callable's qualified name."""
+    if isinstance(when, bool):
+        return repr(when)
+    name = getattr(when, "__qualname__", None) or type(when).__qualname__
+    module = getattr(when, "__module__", None)
+    return f"{module}.{name}" if module and module not in ("__main__", "builtins") else str(name)
+
+
 def _check_resources(resources: object, *, where: str) -> None:
     if resources is None:
         return
@@ -177,6 +212,13 @@ class Node:
     # What a Dask worker must offer to run it (`dask worker --resources GPU=1`); a cluster notion,
     # so the local executor runs such a node as any other.
     resources: Mapping[str, float] | None = field(default=None, kw_only=True)
+    # Decided when the node's turn comes: False, or a callable given the run so far (a
+    # conditions.RunView) that returns False, skips the node and its subtree.
+    when: bool | Callable[[RunView], object] = field(default=True, kw_only=True)
+    # Labels for `wtflow run --tag/--skip-tag`; a node has its ancestors' too (plan.tags).
+    tags: Collection[str] = field(default=frozenset(), kw_only=True)  # kept as a frozenset
+    # Which ready node takes a free slot first (higher first); None: as the group above says.
+    priority: int | None = field(default=None, kw_only=True)
 
     retcode: int | None = field(default=None, init=False)
     status: Status = field(default=Status.PENDING, init=False)
@@ -231,6 +273,7 @@ class Node:
             )
         check_timeout(self.timeout, owner=f"Node({self.name!r})")
         self._check_artifacts()
+        self._check_decisions()
         self.stdout_artifact = Artifact("stdout", self.name)
         self.stderr_artifact = Artifact("stderr", self.name)
         self.result_artifact = Artifact("result", self.name)
@@ -263,6 +306,33 @@ class Node:
                     f"node {self.name!r}: artifact {artifact.name!r} has no file_path; say which file "
                     "the node makes, e.g. wtflow.Artifact('wheel', file_path='dist/*.whl')"
                 )
+
+    def _check_decisions(self) -> None:
+        where = f"node {self.name!r}"
+        if not isinstance(self.when, bool) and not callable(self.when):
+            raise WorkflowError(
+                f"{where}: when={shown(self.when)} is neither True/False nor a callable; "
+                "use e.g. when=lambda run: 'deploy' in run.flags"
+            )
+        if callable(self.when) and not _takes_one_argument(self.when):
+            raise WorkflowError(
+                f"{where}: when={describe_condition(self.when)} cannot be called with one argument "
+                "(the run so far); use e.g. when=lambda run: run.status(build) == 'succeeded'"
+            )
+        if isinstance(self.tags, str) or not isinstance(self.tags, Collection):
+            raise WorkflowError(
+                f"{where}: tags={shown(self.tags)} is not a set of tags; use e.g. tags={{'slow', 'db'}}"
+            )
+        for tag in self.tags:
+            check_tag(tag, source=f"{where}: tag")
+        self.tags = frozenset(self.tags)
+        if self.priority is not None and (
+            isinstance(self.priority, bool) or not isinstance(self.priority, int)
+        ):
+            raise WorkflowError(
+                f"{where}: priority={shown(self.priority)} is not a whole number; use e.g. priority=10 "
+                "(higher starts first when more nodes are ready than slots)"
+            )
 
     @property
     def effective_timeout(self) -> float | None:
@@ -403,6 +473,10 @@ def _flags(p: Placed) -> list[str]:
         flags.append(f"max_parallel={node.max_parallel}")
     if node.retries:
         flags.append(f"retries={node.retries}")
+    if node.priority is not None:
+        flags.append(f"priority={node.priority}")
+    if node.tags:
+        flags.append(f"tags={','.join(sorted(node.tags))}")
     if node.executable is None and node.timeout is not None:
         flags.append(f"budget={node.timeout:g}s")
     elif node.effective_timeout is not None:
@@ -412,6 +486,8 @@ def _flags(p: Placed) -> list[str]:
 
 def _details(node: Node) -> Iterator[str]:
     """What a node runs, where and with what, as typed in a shell, and the artifacts it leaves."""
+    if node.when is not True:
+        yield f"when: {describe_condition(node.when)}"
     if node.cwd is not None:
         yield f"cwd: {shlex.quote(str(node.cwd))}"
     if node.env:

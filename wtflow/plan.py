@@ -1,6 +1,7 @@
 """Pure decisions over a workflow and its settings: nothing here runs, reads a clock or does I/O.
 
-selection(workflow, only)    the nodes an `--only` predicate selects
+selection(workflow, only)    the nodes an `--only` predicate and `--tag`/`--skip-tag` select
+node_tags(workflow)          every node's tags: its own and its ancestors'
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...),
                              from the node and its ancestors; policies() for every node
@@ -16,7 +17,7 @@ verdict(outcome, signal)     the run's status and exit code
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,13 +34,44 @@ EXIT_OK, EXIT_FAILED = 0, 1
 JITTER = (0.8, 1.2)  # retries of many nodes failing together spread out instead of retrying in step
 
 
-def selection(workflow: Workflow, only: Callable[[Placed], bool] | None) -> frozenset[int] | None:
-    """The indices `only` selects, None for all.
+def selection(
+    workflow: Workflow,
+    only: Callable[[Placed], bool] | None,
+    *,
+    tags: Collection[str] = (),
+    skip_tags: Collection[str] = (),
+) -> frozenset[int] | None:
+    """The indices `only` and the tags select, None for all.
 
     A chosen node brings its whole subtree, and the ancestors on the way to it (whose own
-    executables run first, as `make` builds prerequisites)."""
-    if only is None:
-        return None
+    executables run first, as `make` builds prerequisites). With `tags`, a node is chosen when it
+    has one of them; with `only` as well, a node must be selected by both. `skip_tags` then
+    leaves out every node that has one of those (its subtree has them too, its ancestors may not:
+    what is left still holds the way to each node)."""
+    chosen = None if only is None else _chosen(workflow, only)
+    if tags or skip_tags:
+        found = node_tags(workflow)
+        wanted, unwanted = frozenset(tags), frozenset(skip_tags)
+        if wanted:
+            tagged = _chosen(workflow, lambda p: not wanted.isdisjoint(found[p.index]))
+            chosen = tagged if chosen is None else chosen & tagged
+        if unwanted:
+            kept = frozenset(p.index for p in workflow.placed if unwanted.isdisjoint(found[p.index]))
+            chosen = kept if chosen is None else chosen & kept
+    return chosen
+
+
+def node_tags(workflow: Workflow) -> tuple[frozenset[str], ...]:
+    """Every node's tags by preorder index: its own, and those of the groups above it."""
+    found: list[frozenset[str]] = []
+    for p in workflow.placed:  # preorder: a parent's are known before its children's
+        own = frozenset(p.node.tags)
+        inherited = frozenset() if p.parent is None else found[p.parent]
+        found.append(inherited | own if own else inherited)
+    return tuple(found)
+
+
+def _chosen(workflow: Workflow, only: Callable[[Placed], bool]) -> frozenset[int]:
     placed = workflow.placed
     chosen: set[int] = set()
     for p in placed:  # preorder: a parent is decided before its children
@@ -80,6 +112,7 @@ class Policy:
     # outermost first: the order every attempt takes their slots in, so none waits in a cycle.
     limits: tuple[int, ...] = ()
     budget: float | None = None  # a grouping node's timeout: seconds for its whole subtree
+    priority: int = 0  # who takes a free slot first among the ready (higher first)
 
 
 def policy_for(p: Placed, config: Config, inherited: Policy | None = None) -> Policy:
@@ -106,6 +139,7 @@ def policy_for(p: Placed, config: Config, inherited: Policy | None = None) -> Po
         cwd=cwd,
         limits=(*up.limits, p.index) if node.max_parallel is not None else up.limits,
         budget=node.timeout if node.executable is None else None,
+        priority=up.priority if node.priority is None else node.priority,
     )
 
 

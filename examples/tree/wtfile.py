@@ -4,6 +4,10 @@ wtflow -f examples/tree/wtfile.py run suite       # group rules, a budget and a 
 wtflow -f examples/tree/wtfile.py run fail-fast   # one check fails, the slow one is stopped: exit 1
 wtflow -f examples/tree/wtfile.py run cleanup     # the tests fail, the teardown still runs: exit 1
 wtflow -f examples/tree/wtfile.py run cleanup --deadline 1   # ... also when the deadline stops the run
+wtflow -f examples/tree/wtfile.py run release     # no deploy flag: deploy is skipped (condition false)
+wtflow -f examples/tree/wtfile.py run release --flag deploy   # the deploy runs, the canary first
+wtflow -f examples/tree/wtfile.py run release --skip-tag slow # without the slow tests
+wtflow -f examples/tree/wtfile.py list --tags     # each tag and the nodes that set it
 """
 
 import wtflow
@@ -63,6 +67,42 @@ def cleanup() -> wtflow.Node:
             # Runs after a failure, past a deadline and after Ctrl-C; bounded by its own timeout.
             wtflow.Node(
                 name="stop-db", executable=wtflow.Command("echo database down"), always=True, timeout=30
+            ),
+        ],
+    )
+
+
+def build_wheel() -> dict[str, object]:
+    print("built dist/app-1.0.whl")
+    return {"version": "1.0", "changed": True}
+
+
+@wtflow.workflow
+def release() -> wtflow.Node:
+    build = wtflow.Node(name="build", executable=wtflow.PyFunc(func=build_wheel), tags={"fast"})
+    tests = wtflow.Node(
+        name="tests",
+        parallel=True,
+        children=[
+            wtflow.Node(name="unit", executable=wtflow.Command("echo 12 passed"), tags={"fast"}),
+            wtflow.Node(name="e2e", executable=wtflow.Command("echo 3 passed"), tags={"slow"}),
+        ],
+    )
+    return wtflow.Node(
+        name="release",
+        children=[
+            build,
+            tests,
+            wtflow.Node(
+                name="deploy",
+                parallel=True,
+                max_parallel=1,  # one region at a time: the canary goes first
+                # Decided when its turn comes: the flag, and what the build returned.
+                when=lambda run: "deploy" in run.flags and run.result(build)["changed"],
+                children=[
+                    wtflow.Node(name="eu", executable=wtflow.Command("echo deploy eu")),
+                    wtflow.Node(name="canary", executable=wtflow.Command("echo deploy canary"), priority=10),
+                ],
             ),
         ],
     )

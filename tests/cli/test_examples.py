@@ -56,7 +56,7 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 9 workflow(s):",
+        "Found 10 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
         "- deploy (2 nodes)  params: env: one of 'dev', 'prod' = 'dev', replicas: int = 1, dry_run: bool = False",
@@ -66,6 +66,7 @@ def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
         "- suite (7 nodes)",
         "- fail-fast (3 nodes)",
         "- cleanup (5 nodes)",
+        "- release (8 nodes)",
     ]
 
 
@@ -101,3 +102,28 @@ def test_tree_example_cleanup_runs_after_the_failure(wtflow: Run) -> None:
     assert result.code == 1, result
     assert "[integration/stop-db] database down" in result.out
     assert "never runs" not in result.out
+
+
+def test_tree_example_release_deploys_only_with_its_flag_canary_first(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "tree" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "release")
+    assert result.code == 0, result
+    assert "skipped (condition false): release/deploy" in result.err
+    assert "deploy eu" not in result.out
+    result = wtflow("-f", wtfile, "run", "release", "--flag", "deploy")
+    assert result.code == 0, result
+    deploys = [line for line in result.out.splitlines() if "] deploy " in line]
+    assert deploys == ["[release/deploy/canary] deploy canary", "[release/deploy/eu] deploy eu"]
+
+
+def test_tree_example_release_without_the_slow_tests_and_its_tags(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "tree" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "release", "--skip-tag", "slow")
+    assert result.code == 0, result
+    assert "12 passed" in result.out
+    assert "3 passed" not in result.out
+    listed = wtflow("-f", wtfile, "list", "--tags").out
+    assert (
+        "- release (8 nodes)\n    fast: release/build, release/tests/unit\n    slow: release/tests/e2e\n"
+        in listed
+    )

@@ -80,11 +80,12 @@ def test_failed_node_exits_1_and_the_summary_shows_its_code_last_lines_and_log(
     wtfile(FAILING)
     result = wtflow("run")
     assert result.code == 1
-    head, tail, summary = result.err.splitlines()
+    head, tail, skipped, summary = result.err.splitlines()
     match = re.fullmatch(r"FAILED ci/test \(exit 4\); log: (\S+)", head)
     assert match, result
     assert (tmp_path / match[1]).read_text() == "AssertionError: 1 != 2\n"
     assert tail == "    AssertionError: 1 != 2"
+    assert skipped == "skipped (upstream failed: ci/test): ci/after"
     assert summary.startswith("wtflow: ci failed in ")
     assert ": 1 failed, 1 skipped; output in " in summary
     assert "after ran" not in result.out

@@ -61,3 +61,19 @@ def test_allowed_failures_are_counted_as_such_and_never_as_failures(tmp_path: Pa
     assert "<== root/lint failed (allowed) (exit 3) in " in shown
     assert "<== root/optional/docs failed (allowed) (exit 1) in " in shown
     assert shown.splitlines()[-1].endswith(" succeeded (1 succeeded, 2 failed (allowed))"), shown
+
+
+def test_the_summary_says_why_nodes_were_skipped_naming_the_outermost(tmp_path: Path) -> None:
+    code, report, _ = _run(
+        tmp_path,
+        Node(name="build", executable=Command("exit 1")),
+        Node(name="deploy", children=[Node(name="push", executable=Command("true"))]),
+        *(Node(name=f"docs-{n}", executable=Command("true")) for n in range(6)),
+    )
+    assert code == 1
+    lines = report.summary(code, 1.0, color=False).splitlines()
+    assert lines[-2] == (
+        "skipped (upstream failed: root/build): root/deploy, root/docs-0, root/docs-1, root/docs-2, "
+        "root/docs-3 and 2 more"
+    )
+    assert lines[-1].startswith("wtflow: wf failed in 1.0s: 1 failed, 7 skipped;")

@@ -143,3 +143,16 @@ def test_db_rebuild_after_deleting_the_database_gives_the_same_history(tmp_path:
     again = cli("db", "rebuild", url=url, state=state)
     assert "0 runs recorded" in again.stdout
     assert "2 held already" in again.stdout
+
+
+def test_a_journal_gives_back_each_nodes_tags(tmp_path: Path) -> None:
+    """The record rebuilt from a journal (`wtflow db rebuild`) keeps the tags, as tuples again."""
+    from wtflow.events import RunStarted
+
+    tree = wf(Node(name="slow", tags={"slow", "db"}, children=[Node(name="a", executable=Command("true"))]))
+    engine = Engine(tree, config(tmp_path))
+    assert engine.run() == 0
+    assert engine.run_dir is not None
+    events, _ = read_journal(engine.run_dir / JOURNAL)
+    [started] = [e for e in events if isinstance(e, RunStarted)]
+    assert [spec.tags for spec in started.nodes] == [(), ("db", "slow"), ("db", "slow")]

@@ -66,6 +66,8 @@ def _text(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):  # run.flags
+        return ", ".join(value) or "none"
     return str(value)
 
 

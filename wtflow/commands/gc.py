@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--older-than", metavar="DURATION", help="remove only runs older than this (e.g. 30d)"
     )
     parser.add_argument(
-        "--keep-failed", action="store_true", help="keep runs that failed, timed out, were cancelled or crashed"
+        "--keep-failed",
+        action="store_true",
+        help="keep runs that failed, timed out, were cancelled or crashed",
     )
     parser.add_argument("-w", "--workflow", help="only runs of this workflow (default: every workflow)")
     parser.add_argument("-n", "--dry-run", action="store_true", help="say what would go; remove nothing")

@@ -12,6 +12,7 @@ from wtflow.commands.exit_codes import EXIT_OK, EXIT_USAGE
 from wtflow.config import Config
 from wtflow.discover import DEFAULT_WTFILE
 from wtflow.errors import UsageError
+from wtflow.model import Workflow
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,11 +21,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "list", help="list workflows and their node counts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="List the workflows the wtfile defines.",
-        epilog="examples:\n  wtflow list\n  wtflow list ci/ --json\n  wtflow -f ci/wtfile.py list",
+        epilog="examples:\n  wtflow list\n  wtflow list --tags\n  wtflow list ci/ --json\n  wtflow -f ci/wtfile.py list",
     )  # fmt: skip
     lister.add_argument("path", nargs="?", metavar="PATH", help="a wtfile or a folder (same as -f PATH)")
     lister.add_argument("--json", action="store_true", help="machine-readable output")
+    lister.add_argument(
+        "--tags", action="store_true", help="each tag and the nodes that set it (for run --tag/--skip-tag)"
+    )
     lister.set_defaults(handler=cmd_list)
+
+
+def tagged(wf: Workflow) -> dict[str, list[str]]:
+    """Each tag, sorted, with the paths of the nodes that set it (their subtrees have it too)."""
+    found: dict[str, list[str]] = {}
+    for p in wf.placed:
+        for tag in p.node.tags:
+            found.setdefault(tag, []).append(p.path_str)
+    return {tag: found[tag] for tag in sorted(found)}
 
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
@@ -42,7 +55,8 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             broken.append(e)
     if args.json:
         rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source,
-                 "params": [p.describe() for p in r.params]} for r, wf in workflows]  # fmt: skip
+                 "params": [p.describe() for p in r.params],
+                 **({"tags": tagged(wf)} if args.tags else {})} for r, wf in workflows]  # fmt: skip
         print(json.dumps(rows, indent=2))
     elif workflows:
         print(f"Found {len(workflows)} workflow(s):")
@@ -50,6 +64,9 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             count = len(wf.placed)
             taken = f"  params: {', '.join(p.describe() for p in reg.params)}" if reg.params else ""
             print(f"- {wf.name} ({count} node{'' if count == 1 else 's'}){taken}")
+            if args.tags:
+                for tag, paths in tagged(wf).items():
+                    print(f"    {tag}: {', '.join(paths)}")
     elif not broken:
         print("No workflows found.")
     for error in broken:

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ examples:
   wtflow run --all                     every workflow found (the default without names)
   wtflow run ci -k -j 4 --timeout 600  keep going after failures, 4 processes, 10 min per node
   wtflow run ci --only 'tests/*'       a subtree, plus the nodes on the way to it
+  wtflow run ci --tag db --skip-tag slow  the nodes tagged db, but none tagged slow
+  wtflow run ci --flag deploy          a feature flag the nodes' when= conditions read
   wtflow run ci -q                     only failures and the summary line
   wtflow run ci --resume               run again what failed or changed since the last run of ci
   wtflow run ci --resume 3f2a --dry-run  what would be reused or run, and why
@@ -94,6 +97,18 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="run only nodes whose path matches (e.g. 'build/*'; repeatable), and what leads to them",
     )  # fmt: skip
     parser.add_argument(
+        "--tag", action="append", default=[], metavar="TAG",
+        help="run only nodes with this tag (repeatable: any of them), and what leads to them",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip-tag", action="append", default=[], metavar="TAG",
+        help="leave out the nodes with this tag (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--flag", action="append", default=[], metavar="NAME",
+        help="turn on a feature flag for when= conditions (repeatable; replaces WTFLOW_FLAGS)",
+    )  # fmt: skip
+    parser.add_argument(
         "--executor", metavar="WHERE",
         help="where nodes run: local (the default), or a Dask scheduler, e.g. tcp://scheduler:8786",
     )  # fmt: skip
@@ -122,6 +137,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     try:
         workflows = [wtfiles.build(reg, v) for reg, v in zip(chosen, values, strict=True)]
         only = _only(args.only, workflows)
+        tags = _tags(args.tag, args.skip_tag, workflows)
     except BaseException:
         origin.close()
         raise
@@ -131,9 +147,11 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     reports.start_afresh()  # the workflows of this command share its report files
     outcome = EXIT_OK
     selection = {"workflows": [reg.name for reg in chosen], "only": list(args.only)}
+    if args.tag or args.skip_tag:
+        selection.update(tags=list(args.tag), skip_tags=list(args.skip_tag))
     where = origin.collect(selection=selection)
     for wf, v in zip(workflows, values, strict=True):
-        code = _run_one(wf, config, args, only=only, color=color, params=v,
+        code = _run_one(wf, config, args, only=only, tags=tags, color=color, params=v,
                         provenance={**where, "params": params.plain_params(v)})  # fmt: skip
         if code > EXIT_FAILED:  # interrupted: stop here, as make does
             return code
@@ -186,12 +204,35 @@ def _only(patterns: list[str], workflows: list[Workflow]) -> Callable[[Placed], 
     return lambda p: any(matches(pattern, p) for pattern in patterns)
 
 
+def _tags(tags: list[str], skip_tags: list[str], workflows: list[Workflow]) -> Tags:
+    """`--tag` and `--skip-tag`, checked: each names a tag some node of these workflows has."""
+    from wtflow.model import check_tag
+
+    used = {tag for wf in workflows for p in wf.placed for tag in p.node.tags}
+    for option, given in (("--tag", tags), ("--skip-tag", skip_tags)):
+        for tag in given:
+            check_tag(tag, source=option)
+            if tag not in used:
+                known = f"tags in use: {', '.join(sorted(used))}" if used else "no node has a tag"
+                raise LookupFailed(f"{option} {tag!r} matches no node; {known} (wtflow list --tags)")
+    return Tags(frozenset(tags), frozenset(skip_tags))
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    """What `--tag` and `--skip-tag` ask for."""
+
+    wanted: frozenset[str] = frozenset()
+    unwanted: frozenset[str] = frozenset()
+
+
 def _run_one(
     wf: Workflow,
     config: Config,
     args: argparse.Namespace,
     *,
     only: Callable[[Placed], bool] | None,
+    tags: Tags,
     color: bool,
     params: dict[str, Any],
     provenance: dict[str, Any],
@@ -202,15 +243,18 @@ def _run_one(
     if args.dry_run and args.json:
         from wtflow.decisions import as_json
 
-        decisions = Engine(wf, config, dry_run=True, only=only, resume=args.resume).decisions()
+        decisions = Engine(wf, config, dry_run=True, resume=args.resume, only=only, tags=tags.wanted,
+                           skip_tags=tags.unwanted).decisions()  # fmt: skip
         print(json.dumps(as_json(wf, decisions), indent=2))
         return EXIT_OK
     if args.dry_run:
-        return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()
+        return Engine(wf, config, dry_run=True, resume=args.resume, only=only, tags=tags.wanted,
+                      skip_tags=tags.unwanted).run()  # fmt: skip
     report = consoles.RunReport()
     view = consoles.console_for(config.run.console, color=args.color, verbose=args.verbose > 0)
-    engine = Engine(wf, config, listeners=[report], console=view, only=only, resume=args.resume,
-                    params=params, provenance=provenance)  # fmt: skip
+    engine = Engine(wf, config, listeners=[report], console=view, resume=args.resume,
+                    params=params, provenance=provenance, only=only, tags=tags.wanted,
+                    skip_tags=tags.unwanted)  # fmt: skip
     started = time.monotonic()
     code = engine.run()  # closes the console even after a second Ctrl-C: the cursor comes back
     sys.stderr.write(report.summary(code, time.monotonic() - started, color=color))

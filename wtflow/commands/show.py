@@ -70,8 +70,13 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         print("\n".join(failure_report(run, tree, ("stdout", "stderr"), paint)))
         return 0
     rows = []
+    tags = {node.index: node.tags for node in tree}
     for node in tree:
         extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else node.reason or ""
+        # The tags it adds: those of the group above hold for it too, as the tree shows.
+        above = tags.get(node.parent, ()) if node.parent is not None else ()
+        added = [t for t in node.tags if t not in above]
+        extra += f"{'  ' if extra else ''}tags {', '.join(added)}" if added else ""
         elsewhere = sorted({a.host for a in node.attempts if a.host and a.host != run.host})
         extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
         # A same-named sibling is found by its folder name (`twin-2`): show it beside the name.

@@ -1,4 +1,5 @@
-"""The end of every CLI run: the failed nodes with the last lines of their logs, then one line.
+"""The end of every CLI run: the failed nodes with the last lines of their logs, why nodes were
+skipped, then one line.
 
     RunReport.handle(event)    keeps each node's final status and log paths (never its output)
     RunReport.summary(...)     the text for stderr
@@ -20,6 +21,7 @@ from wtflow.terminal import ALLOWED_SUFFIX, is_allowed_failure, paint, status_wo
 
 TAIL_BYTES = 4096
 TAIL_LINES = 5
+SKIPPED_NAMED = 5  # paths named per skip reason; the rest are counted
 
 
 def allowed_to_fail(nodes: Iterable[NodeSpec]) -> set[int]:
@@ -50,6 +52,7 @@ class _Outcome:
     attempts: int = 0
     stdout: Path | None = None
     stderr: Path | None = None
+    reason: str | None = None  # why it was skipped
 
 
 def tail_lines(path: Path | None, count: int = TAIL_LINES) -> list[str]:
@@ -95,7 +98,7 @@ class RunReport:
             )
         elif isinstance(event, NodeFinished):
             outcome = self.nodes[event.index]
-            outcome.status, outcome.exit_code = event.status, event.exit_code
+            outcome.status, outcome.exit_code, outcome.reason = event.status, event.exit_code, event.reason
 
     wants_output = False
 
@@ -109,9 +112,15 @@ class RunReport:
     def failures(self, color: bool) -> list[str]:
         lines = []
         for o in self.nodes.values():
-            if o.spec.kind is None or o.status not in (Status.FAILED, Status.TIMED_OUT):
-                continue
-            why = f"exit {o.exit_code}" if o.status is Status.FAILED else "timed out"
+            if o.status not in (Status.FAILED, Status.TIMED_OUT) or (o.spec.kind is None and not o.attempts):
+                continue  # a group's failure is its children's, unless its own when= failed
+            why = (
+                "timed out"
+                if o.status is Status.TIMED_OUT
+                else "not run"
+                if o.exit_code is None
+                else f"exit {o.exit_code}"
+            )
             tries = f" after {o.attempts} attempts" if o.attempts > 1 else ""
             allowed = is_allowed_failure(o.status, o.allowed)
             # Many tools (pytest, make) report on stdout: show it when stderr said nothing, and
@@ -126,6 +135,25 @@ class RunReport:
             lines.extend(f"    {line}" for line in tail)
         return lines
 
+    def skipped(self) -> list[str]:
+        """One line per reason a node was skipped, naming the outermost nodes it skipped (a
+        skipped group stands for its subtree): `skipped (condition false): ci/deploy`."""
+        by_reason: dict[str, list[str]] = {}
+        for o in self.nodes.values():
+            if o.status is not Status.SKIPPED:
+                continue
+            reason = o.reason or "no reason recorded"
+            parent = None if o.spec.parent is None else self.nodes.get(o.spec.parent)
+            if parent is not None and parent.status is Status.SKIPPED and parent.reason == o.reason:
+                continue
+            by_reason.setdefault(reason, []).append("/".join(o.spec.path))
+        lines = []
+        for reason, paths in by_reason.items():
+            more = len(paths) - SKIPPED_NAMED
+            named = ", ".join(paths[:SKIPPED_NAMED]) + (f" and {more} more" if more > 0 else "")
+            lines.append(f"skipped ({reason}): {named}")
+        return lines
+
     def summary(self, code: int, seconds: float, *, color: bool) -> str:
         """The text for stderr: failed nodes with their last lines, then one summary line."""
         if not self.workflow:  # the run never started (e.g. the state folder was not writable)
@@ -137,4 +165,4 @@ class RunReport:
         counts = self.counts() or "no steps"
         where = f"; output in {_shown_path(self.run_dir)}" if self.run_dir is not None else ""
         line = f"wtflow: {self.workflow} {paint(verdict, style, color)} in {seconds:.1f}s: {counts}{where}"
-        return "".join(f"{text}\n" for text in [*self.failures(color), line])
+        return "".join(f"{text}\n" for text in [*self.failures(color), *self.skipped(), line])

@@ -96,6 +96,7 @@ class NodeInfo:
     attempts: tuple[AttemptInfo, ...] = ()
     reason: str | None = None  # why it was skipped
     decision: str | None = None
+    tags: tuple[str, ...] = ()  # its own and its ancestors'
 
     @property
     def is_group(self) -> bool:
@@ -500,7 +501,7 @@ def _node(row: Any, node_attempts: Sequence[AttemptInfo], run_crashed: bool) -> 
         executes=row.executes, parallel=row.parallel, allow_failure=row.allow_failure,
         status=_node_status(row.status, run_crashed), exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, attempts=tuple(node_attempts), reason=row.reason,
-        decision=row.decision,
+        decision=row.decision, tags=tuple(row.tags or ()),
     )  # fmt: skip
 
 

@@ -165,6 +165,7 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
                     "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
                     "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
                     "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
+                    "tags": list(spec.tags) or None,
                 })  # fmt: skip
         elif isinstance(event, NodeStarted):
             batch.insert("attempts", {

@@ -76,7 +76,7 @@ def node_shape(node: NodeInfo) -> dict[str, Any]:
         "started_at": _iso(node.started_at), "ended_at": _iso(node.ended_at),
         "duration": _seconds(node.started_at, node.ended_at),
         "attempts": [attempt_shape(a) for a in node.attempts], "decision": node.decision,
-        **_result(node),
+        "tags": list(node.tags), **_result(node),
     }  # fmt: skip
 
 

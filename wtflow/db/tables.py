@@ -91,6 +91,7 @@ nodes = Table(
     Column("ended_at", UTCDateTime()),
     Column("reason", Text),  # why it was skipped: "upstream failed: ci/build", "deadline", ...
     Column("decision", Text),  # "reuse: succeeded in 3f2a..." or why it ran ("run: command changed")
+    Column("tags", JSON),  # ["db", "slow"]: its own and its ancestors'; None when it has none
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
 )
 
