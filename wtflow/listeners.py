@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from wtflow.events import Event, OutputReceived
+from wtflow.executables import PyFunc
 
 if TYPE_CHECKING:
     from wtflow.config import Config
@@ -74,7 +75,10 @@ def default_listeners(
     if db_url is not None:
         from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
-        listeners.append(Recorder.connect(db_url))
+        # A PyFunc forks the orchestrator: forked while the writer thread imports SQLAlchemy, the
+        # child would inherit that import's module locks held, and hang importing the same module.
+        forks = workflow is not None and any(isinstance(p.node.executable, PyFunc) for p in workflow.placed)
+        listeners.append(Recorder.connect(db_url) if forks else Recorder.start(db_url))
     listeners.extend(reports)
     # Made once nothing can fail any more (its thread must be closed); first, so the journal,
     # which outlives a SIGKILL and the database, hears each event first.
