@@ -63,8 +63,9 @@ def default_listeners(
     """The reporters the settings ask for, the recorder if the config names a database, then
     `console` (else the config's console) unless a CI log shows the nodes' output itself.
 
-    Raises a UsageError before anything runs when a report path or the database is unusable;
-    the reporters come first, so a bad path stops the run before the database is touched. The
+    Raises a UsageError before anything runs when a report path or the database is unusable (a
+    local SQLite file: when it cannot be created; the recorder opens it while the run goes on,
+    see `Recorder.start`); the reporters come first, so a bad path stops the run before the database is touched. The
     workflow lets the CI logs learn its Secret values, which the events never carry."""
     from wtflow.reports import replaces_console, reporters
     from wtflow.reports.journal import Journal
