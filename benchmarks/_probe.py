@@ -44,7 +44,7 @@ def bigout(cmd: str, folder: str) -> dict[str, float]:
 
 
 def tree(shape: list[int], folder: str, run: bool) -> dict[str, float]:
-    import wtflow.db.recorder  # noqa: F401  # now, so the per-node figure does not count SQLAlchemy
+    import wtflow.db.rows  # noqa: F401  # now, so the per-node figure does not count SQLAlchemy
     from benchmarks.shell import _big_tree
 
     empty = _rss_mib()

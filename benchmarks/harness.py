@@ -171,8 +171,9 @@ def table(figures: list[Figure]) -> str:
         assert f.baseline is not None
         assert f.wtflow is not None
         ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+        baseline = f.baseline_name.replace("|", "\\|")  # `cmd | tee`: not a column break
         rows.append(
-            f"| {f.workload} | {f.baseline_name} | {_fmt(f.baseline.median, f.unit)} | "
+            f"| {f.workload} | {baseline} | {_fmt(f.baseline.median, f.unit)} | "
             f"{_fmt(f.wtflow.median, f.unit)} | {ratio} | {f.target} | {f.note} |"
         )
     return "\n".join(rows)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.harness import (
@@ -43,22 +45,52 @@ def _xargs(ctx: Context, commands: list[str], folder: Path) -> float:
     return bash(script, folder)
 
 
+def _parallel(ctx: Context, commands: list[str], folder: Path) -> float:
+    """GNU parallel with `--results`: each command's stdout and stderr in files of its own."""
+    (folder / "commands").write_text("".join(f"{c}\n" for c in commands))
+    return bash(f"parallel -j {ctx.cores} --results out < commands", folder)
+
+
+def _make(ctx: Context, commands: list[str], folder: Path) -> float:
+    """`make -j <cores>`: one target a command, its output in files, as a build would."""
+    targets = [f"t{i}" for i in range(len(commands))]
+    rules = "".join(
+        f"{t}:\n\t@{c} > out/{t}.out 2> out/{t}.err\n" for t, c in zip(targets, commands, strict=True)
+    )
+    (folder / "Makefile").write_text(f".PHONY: all {' '.join(targets)}\nall: {' '.join(targets)}\n{rules}")
+    (folder / "out").mkdir()
+    return bash(f"make -s -j {ctx.cores}", folder)
+
+
 def fanout(ctx: Context) -> list[Figure]:
     n = ctx.size(500, 100)
     commands = [f"echo hello {i}" for i in range(n)]
+    baselines = {
+        f"xargs -P {ctx.cores}": (_xargs, "xargs"),
+        f"GNU parallel -j {ctx.cores} --results": (_parallel, "parallel"),
+        f"make -j {ctx.cores}": (_make, "make"),
+    }
+    figures = []
     with ctx.folder() as folder:
         counter = iter(range(10**6))
-
-        def base() -> float:
-            with ctx.folder() as d:
-                return _xargs(ctx, commands, d)
 
         def ours() -> float:
             return run_engine(_fan(n), folder / f"w{next(counter)}")
 
-        b, w = alternate(ctx.reps, base, ours)
-    return [Figure(f"fan-out: {n} parallel echo", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.2x",
-                   f"artifacts on, {db_note()}")]  # fmt: skip
+        for name, (tool, program) in baselines.items():
+            if shutil.which(program) is None:
+                figures.append(Figure(f"fan-out: {n} parallel echo", name, "s", None, None, "<= 1.2x",
+                                      skipped=f"{program} is not installed"))  # fmt: skip
+                continue
+
+            def base(tool: Callable[[Context, list[str], Path], float] = tool) -> float:
+                with ctx.folder() as d:
+                    return tool(ctx, commands, d)
+
+            b, w = alternate(ctx.reps, base, ours)
+            figures.append(Figure(f"fan-out: {n} parallel echo", name, "s", b, w, "<= 1.2x",
+                                  f"artifacts on, {db_note()}"))  # fmt: skip
+    return figures
 
 
 def chain(ctx: Context) -> list[Figure]:
@@ -78,7 +110,7 @@ def chain(ctx: Context) -> list[Figure]:
             return run_engine(wf, folder / f"w{next(counter)}")
 
         b, w = alternate(ctx.reps, base, ours)
-    return [Figure(f"chain: {n} sequential true", "bash loop, sh -c true > file", "s", b, w, "<= 1.3x",
+    return [Figure(f"chain: {n} sequential true", "bash loop, sh -c true > file", "s", b, w, "<= 1.15x",
                    f"artifacts on, {db_note()}")]  # fmt: skip
 
 
@@ -227,6 +259,62 @@ def one():
 """
 
 
+def wtflow_command() -> list[str]:
+    """`wtflow` as users start it: the console script next to this interpreter (`python -m
+    wtflow` loads runpy and more before wtflow's first line)."""
+    script = Path(sys.executable).with_name("wtflow")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "wtflow"]
+
+
+_BIG = """\
+import wtflow
+
+@wtflow.workflow
+def big():
+    return wtflow.Node(name="big", executable=wtflow.Command({cmd!r}))
+"""
+
+
+def rawout(ctx: Context) -> list[Figure]:
+    """`wtflow run` of one node printing a lot, the default raw console writing to a file, on the
+    ordinary disk: the bytes go to the artifact and to the terminal, as `tee` writes them twice."""
+    size = ctx.size(200 << 20, 16 << 20)
+    cmd = f"head -c {size} /dev/zero"
+    figures = []
+    with ctx.folder() as folder:
+        (folder / "wtfile.py").write_text(_BIG.format(cmd=cmd))
+        counter = iter(range(1_000_000))
+
+        def ours() -> float:
+            env = {"WTFLOW_CONSOLE": "raw", "WTFLOW_STATE_DIR": str(folder / f"state-{next(counter)}")}
+            took = _timed_run([*wtflow_command(), "run", "big"], folder, env, folder / "console")
+            if (folder / "console").stat().st_size != size:
+                raise RuntimeError(
+                    f"rawout: the console got {(folder / 'console').stat().st_size} of {size} bytes"
+                )
+            return took
+
+        for name, script, target in (
+            (
+                "cmd | tee artifact > file",
+                f"{cmd} | tee artifact > out",
+                "<= 1.11x (at least 90 % throughput)",
+            ),
+            ("cmd | cat > file", f"{cmd} | cat > out", "reported"),
+        ):
+
+            def base(script: str = script) -> float:
+                with ctx.folder() as d:
+                    return bash(script, d)
+
+            b, w = alternate(min(ctx.reps, 3), base, ours)
+            mib_s = size / (1 << 20) / w.median
+            figures.append(Figure(f"raw console: `wtflow run`, {size >> 20} MiB, no newline", name, "s", b, w, target,
+                                  f"{mib_s:.0f} MiB/s incl. start-up; {100 * b.median / w.median:.0f} % of baseline "
+                                  f"throughput; files on disk, {db_note()}"))  # fmt: skip
+    return figures
+
+
 def _timed_run(argv: list[str], cwd: Path, env: dict[str, str], stdout: Path) -> float:
     import os
 
@@ -245,7 +333,7 @@ def cli_fixed(ctx: Context) -> list[Figure]:
     figures = []
     with ctx.folder() as folder:
         (folder / "wtfile.py").write_text(_ONE)
-        wtflow_argv = [sys.executable, "-m", "wtflow"]
+        wtflow_argv = wtflow_command()
         bare = [sys.executable, "-c", "import subprocess; subprocess.run(['true'])"]
         counter = iter(range(1_000_000))
 

@@ -8,11 +8,15 @@ as ever.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from wtflow._version import __version__
 
+# Not `typing.TYPE_CHECKING`: importing `typing` is a tenth of `wtflow --version`, which needs
+# nothing else of it. Type checkers take any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from wtflow.config import Config, DatabaseConfig, ReportConfig, RunConfig, StorageConfig
     from wtflow.discover import workflow
     from wtflow.engine import Engine

@@ -16,45 +16,46 @@ Exit codes: 0 ok · 1 a node failed · 2 usage, configuration or wtfile error ·
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
-import signal
 import sys
-import tempfile
-import traceback
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
-from wtflow import __version__, terminal
-from wtflow.commands import cluster as cluster_command
-from wtflow.commands import config as config_command
-from wtflow.commands import db as db_command
-from wtflow.commands import diff as diff_command
-from wtflow.commands import gc as gc_command
-from wtflow.commands import kill as kill_command
-from wtflow.commands import list as list_command
-from wtflow.commands import logs as logs_command
-from wtflow.commands import report as report_command
-from wtflow.commands import run as run_command
-from wtflow.commands import runs as runs_command
-from wtflow.commands import show as show_command
-from wtflow.commands import ui as ui_command
+from wtflow._version import __version__
 from wtflow.commands.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
-from wtflow.config import (
-    Config,
-    parse_executor,
-    parse_flags,
-    parse_path,
-    parse_positive_int,
-    parse_seconds,
-    parse_timeout,
-)
-from wtflow.discover import DEFAULT_WTFILE
 from wtflow.errors import UsageError
 
-DEFAULT_INI = "wtflow.ini"
+# `typing` alone is a tenth of `wtflow --version`; type checkers take this name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn
 
-Handler = Callable[[argparse.Namespace, Config], int]
+    from wtflow.config import Config
+
+    Handler = Callable[[argparse.Namespace, Config], int]
+
+DEFAULT_INI = "wtflow.ini"
+DEFAULT_WTFILE = "wtfile.py"  # wtflow.discover's, which a test keeps equal: discover loads the model
+
+# Each command's module, in the order `wtflow --help` lists them. A command's module is imported
+# only when that command is asked for, so `wtflow list` loads neither the engine nor the
+# history's database code, and `wtflow --version` loads no command at all.
+COMMANDS = {
+    "list": "wtflow.commands.list",
+    "run": "wtflow.commands.run",
+    "runs": "wtflow.commands.runs",
+    "show": "wtflow.commands.show",
+    "logs": "wtflow.commands.logs",
+    "diff": "wtflow.commands.diff",
+    "db": "wtflow.commands.db",
+    "gc": "wtflow.commands.gc",
+    "config": "wtflow.commands.config",
+    "report": "wtflow.commands.report",
+    "ui": "wtflow.commands.ui",
+    "cluster": "wtflow.commands.cluster",
+    "kill": "wtflow.commands.kill",
+}
 
 _MAIN_EPILOG = """\
 examples:
@@ -118,7 +119,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         target.add_argument(*flags, default=default if top else argparse.SUPPRESS, **keywords)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
+def build_parser(
+    only: str | None = None,
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
+    """The whole parser, or with `only` one command's: what parsing a command line that names
+    that command needs (its help, its errors and the top level's are the same either way)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="wtflow",
@@ -129,26 +134,44 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     parser.add_argument("--version", action="version", version=f"wtflow {__version__}")
     _add_global_options(parser, top=True)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-
-    list_command.register(commands)
-    run_command.register(commands)
-    for history_command in (runs_command, show_command, logs_command, diff_command, db_command):
-        history_command.register(commands)
-    gc_command.register(commands)
-    config_command.register(commands)
-    report_command.register(commands)
-    ui_command.register(commands)
-    cluster_command.register(commands)
-    kill_command.register(commands)
+    for name, module in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module).register(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)
     return parser, commands
+
+
+class _NotPlain(Exception):
+    pass
+
+
+class _Scout(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotPlain(message)
+
+
+def command_asked(argv: Sequence[str] | None) -> str | None:
+    """The command a command line names, found with the global options alone (and `--version`
+    answered); None when it takes the whole parser to say: no command, --help, a mistake."""
+    scout = _Scout(prog="wtflow", add_help=False)
+    scout.add_argument("--version", action="version", version=f"wtflow {__version__}")
+    _add_global_options(scout, top=True)
+    scout.add_argument("command", nargs="?")
+    scout.add_argument("rest", nargs=argparse.REMAINDER)
+    try:
+        known, _ = scout.parse_known_args(argv)
+    except _NotPlain:
+        return None
+    return known.command if known.command in COMMANDS else None
 
 
 # -- settings -----------------------------------------------------------------------------
 
 
 def _ini_file(args: argparse.Namespace) -> Path | None:
+    from pathlib import Path
+
     if args.config is not None:
         return Path(args.config)
     if args.no_config:
@@ -159,6 +182,17 @@ def _ini_file(args: argparse.Namespace) -> Path | None:
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     """Flags given on the command line, as `section.key` overrides."""
+    from pathlib import Path
+
+    from wtflow.config import (
+        parse_executor,
+        parse_flags,
+        parse_path,
+        parse_positive_int,
+        parse_seconds,
+        parse_timeout,
+    )
+
     values: dict[str, Any] = {}
     if args.db_url is not None:
         values["database.url"] = args.db_url.strip()
@@ -199,6 +233,9 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_config(args: argparse.Namespace) -> Config:
     """defaults < INI file < WTFLOW_* variables < flags; the console defaults to the terminal's kind."""
+    from wtflow import terminal
+    from wtflow.config import Config
+
     ini = _ini_file(args)
     flags = _flag_values(args)
     config = Config.load(ini=ini, environ=os.environ, overrides=flags, overrides_source="flag")
@@ -216,7 +253,7 @@ def load_config(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `wtflow` command; returns the exit code."""
     try:
-        parser, _ = build_parser()
+        parser, _ = build_parser(only=command_asked(argv))
         args = parser.parse_args(argv)  # bad flags: argparse prints usage and exits 2
         args.argv = None if argv is None else list(argv)  # the command line, for a run's provenance
         handler: Handler = args.handler
@@ -229,11 +266,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `wtflow list | head -1`: the reader left; nothing more to say, and nowhere to say it.
+        import signal
+
         _silence_stdout()
         return 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports, as `cat` would
     except Exception as e:
         if os.environ.get("WTFLOW_DEBUG"):
             raise
+        import traceback
+
         log = _write_crash_log(traceback.format_exc(), argv)
         print(
             f"wtflow: internal error ({type(e).__name__}: {e}); traceback saved to {log}; please report it",
@@ -249,6 +290,8 @@ def _silence_stdout() -> None:
 
 
 def _write_crash_log(text: str, argv: Sequence[str] | None) -> str:
+    import tempfile
+
     fd, path = tempfile.mkstemp(prefix="wtflow-crash-", suffix=".log")
     with os.fdopen(fd, "w") as f:
         f.write(f"wtflow {__version__}, Python {sys.version.split()[0]}\n")

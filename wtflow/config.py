@@ -8,20 +8,23 @@ A setting is spelled `section.key` everywhere (`database.url`, `run.max_parallel
 
 from __future__ import annotations
 
-import ast
-import configparser
 import contextlib
 import dataclasses
-import difflib
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wtflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    import configparser
+
+# configparser, ast and difflib are imported where an INI file or a mistake needs them: every
+# command reads the settings, most with no INI file and no mistake (`wtflow list` must be quick).
 
 CONSOLE_MODES = ("raw", "plain", "live", "quiet")
 CI_MODES = ("auto", "github", "gitlab", "none")
@@ -419,6 +422,8 @@ class Config:
         by_name = {s.name: s for s in SETTINGS} | {f"{s.group}.{s.field}": s for s in SETTINGS}
         unknown = sorted(set(values) - set(by_name))
         if unknown:
+            import difflib
+
             known = ", ".join(s.name for s in SETTINGS)
             close = difflib.get_close_matches(unknown[0], list(by_name), n=1)
             hint = f"did you mean {by_name[close[0]].name!r}? " if close else ""
@@ -465,12 +470,16 @@ def read_ini(path: str | os.PathLike[str]) -> str:
 
 
 def _ini_parser() -> configparser.ConfigParser:
+    import configparser
+
     # `key = value  ; why` and `# why` after a value are comments, as in most INI files.
     return configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
 
 
 def values_from_ini(text: str, *, filename: str) -> dict[str, Any]:
     """Parse INI text into `section.key` values; unknown sections and keys are errors."""
+    import configparser
+
     parser = _ini_parser()
     try:
         parser.read_string(text, source=filename)
@@ -494,6 +503,8 @@ def values_from_ini(text: str, *, filename: str) -> dict[str, Any]:
 
 
 def _error_line(e: configparser.Error) -> int:
+    import configparser
+
     if isinstance(e, configparser.MissingSectionHeaderError):
         return e.lineno
     if isinstance(e, configparser.ParsingError) and e.errors:
@@ -502,6 +513,9 @@ def _error_line(e: configparser.Error) -> int:
 
 
 def _error_text(e: configparser.Error) -> str:
+    import ast
+    import configparser
+
     if isinstance(e, configparser.MissingSectionHeaderError):
         return f"{e.line.strip()!r} comes before any [section]; start the file with e.g. [run]"
     if isinstance(e, configparser.ParsingError) and e.errors:
@@ -557,6 +571,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
             continue
         if name.startswith(INTERNAL_PREFIXES):
             continue
+        import difflib
+
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
         warnings.append(f"{name} is not a wtflow setting and is ignored; {hint}")

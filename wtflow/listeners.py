@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from wtflow.events import Event, OutputReceived
+from wtflow.executables import PyFunc
 
 if TYPE_CHECKING:
     from wtflow.config import Config
@@ -63,8 +64,9 @@ def default_listeners(
     """The reporters the settings ask for, the recorder if the config names a database, then
     `console` (else the config's console) unless a CI log shows the nodes' output itself.
 
-    Raises a UsageError before anything runs when a report path or the database is unusable;
-    the reporters come first, so a bad path stops the run before the database is touched. The
+    Raises a UsageError before anything runs when a report path or the database is unusable (a
+    local SQLite file: when it cannot be created; the recorder opens it while the run goes on,
+    see `Recorder.start`); the reporters come first, so a bad path stops the run before the database is touched. The
     workflow lets the CI logs learn its Secret values, which the events never carry."""
     from wtflow.reports import replaces_console, reporters
     from wtflow.reports.journal import Journal
@@ -75,7 +77,10 @@ def default_listeners(
     if db_url is not None:
         from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
-        listeners.append(Recorder.connect(db_url))
+        # A PyFunc forks the orchestrator: forked while the writer thread imports SQLAlchemy, the
+        # child would inherit that import's module locks held, and hang importing the same module.
+        forks = workflow is not None and any(isinstance(p.node.executable, PyFunc) for p in workflow.placed)
+        listeners.append(Recorder.connect(db_url) if forks else Recorder.start(db_url))
     listeners.extend(reports)
     last: list[Listener] = []
     if db_url is not None and config.storage.keep_runs is not None:

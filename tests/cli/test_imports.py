@@ -1,10 +1,12 @@
 """The CLI's fixed cost: a command imports only what it needs (issue 18, item 6).
 
 Checked by module, not by clock: `wtflow --version` and `wtflow list` must not load the engine,
-asyncio, the consoles or SQLAlchemy, which together are most of a run's start-up."""
+asyncio, the consoles or SQLAlchemy, which together are most of a run's start-up; `--version`
+loads no command and not even `typing`, and a command loads no other command's module."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -19,22 +21,66 @@ try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-heavy = {heavy!r}
-print(sorted(m for m in heavy if m in sys.modules))
+print(sorted(sys.modules))
 """
+WTFILE = (
+    "import wtflow\n\n@wtflow.workflow\ndef ci():\n"
+    '    return wtflow.Node(name="n", executable=wtflow.Command("true"))\n'
+)
+
+
+def _imported(cwd: Path, argv: list[str]) -> set[str]:
+    """The modules loaded once `main(argv)` has returned, in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
+    return set(ast.literal_eval(out.splitlines()[-1]))
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(f"{n}.") for n in names))
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["list"], ["--no-config", "config"]])
 def test_a_command_that_runs_nothing_imports_no_engine(tmp_path: Path, argv: list[str]) -> None:
-    (tmp_path / "wtfile.py").write_text(
-        "import wtflow\n\n@wtflow.workflow\ndef ci():\n"
-        '    return wtflow.Node(name="n", executable=wtflow.Command("true"))\n'
+    (tmp_path / "wtfile.py").write_text(WTFILE)
+    assert _loaded(_imported(tmp_path, argv), HEAVY) == []
+
+
+def test_version_loads_no_command_no_settings_and_no_typing(tmp_path: Path) -> None:
+    """`wtflow --version` is answered before any command's module or the settings are loaded."""
+    modules = _imported(tmp_path, ["--version"])
+    ours = sorted(m for m in modules if m.startswith("wtflow"))
+    assert ours == ["wtflow", "wtflow._version", "wtflow.cli", "wtflow.commands", "wtflow.commands.exit_codes",
+                    "wtflow.errors"]  # fmt: skip
+    assert _loaded(modules, ("typing", "dataclasses", "pathlib")) == []
+
+
+def test_list_loads_only_its_own_command_and_no_ini_parser(tmp_path: Path) -> None:
+    """Each command's module is imported when that command is asked for, not every command's;
+    and with no INI file the INI parser is not loaded."""
+    (tmp_path / "wtfile.py").write_text(WTFILE)
+    modules = _imported(tmp_path, ["list"])
+    commands = sorted(m for m in modules if m.startswith("wtflow.commands."))
+    assert commands == ["wtflow.commands.exit_codes", "wtflow.commands.list", "wtflow.commands.wtfiles"]
+    assert _loaded(modules, ("wtflow.db", "wtflow.provenance", "configparser", "difflib", "logging")) == []
+
+
+def test_a_command_found_by_the_scout_parses_as_with_every_command(tmp_path: Path) -> None:
+    """Global options before the command, one whose value is a command's name, and a mistake
+    all read as they would with the whole parser built."""
+    (tmp_path / "wtfile.py").write_text(WTFILE)
+    (tmp_path / "run").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "wtflow", "--state-dir", "run", "-f", "wtfile.py", "list"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "Found 1 workflow(s):\n- ci (1 node)\n")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "wtflow", "lsit"], cwd=tmp_path, capture_output=True, text=True
     )
-    probe = PROBE.format(heavy=HEAVY)
-    out = subprocess.run(
-        [sys.executable, "-c", probe, *argv], cwd=tmp_path, capture_output=True, text=True, check=True
-    ).stdout
-    assert out.splitlines()[-1] == "[]"
+    assert wrong.returncode == 2
+    assert "invalid choice: 'lsit' (choose from 'list', 'run'," in wrong.stderr
 
 
 def test_the_package_names_stay_reachable() -> None:
@@ -45,3 +91,9 @@ def test_the_package_names_stay_reachable() -> None:
         assert getattr(wtflow, name) is not None
     with pytest.raises(AttributeError, match="module 'wtflow' has no attribute 'Nope'"):
         _ = wtflow.Nope  # type: ignore[attr-defined]
+
+
+def test_the_cli_default_wtfile_is_discovers() -> None:
+    from wtflow import cli, discover
+
+    assert cli.DEFAULT_WTFILE == discover.DEFAULT_WTFILE

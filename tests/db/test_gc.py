@@ -36,14 +36,16 @@ def folder(engine: Engine) -> Path:
 
 
 def rows(db_url: str) -> dict[str, set[str]]:
-    """The run ids each table holds rows of."""
+    """The run ids each table holds rows of (none before the first run's recorder made them:
+    it creates the tables while the run's first nodes start)."""
     found = {}
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
             for table in (tables.runs, tables.nodes, tables.attempts, tables.artifacts):
                 column = table.c.id if table is tables.runs else table.c.run_id
-                found[table.name] = set(conn.execute(sa.select(column).distinct()).scalars())
+                made = sa.inspect(conn).has_table(table.name)
+                found[table.name] = set(conn.execute(sa.select(column).distinct()).scalars()) if made else set()
     finally:
         engine.dispose()
     return found

@@ -35,6 +35,14 @@ def rows(url: str, table: Table) -> list[SimpleNamespace]:
         engine.dispose()
 
 
+def written(url: str, table: Table) -> bool:
+    """Whether `table` has rows yet; a record the writer thread has not made yet has none."""
+    try:
+        return bool(rows(url, table))
+    except sa.exc.OperationalError:  # no such table: the schema comes with the writer's first batch
+        return False
+
+
 def run_indexes(url: str) -> set[str]:
     engine = create_engine(url)
     try:
@@ -252,7 +260,7 @@ def test_a_killed_wtflow_leaves_its_output_and_a_crashed_record(tmp_path: Path) 
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"started\n"
-    wait_for(lambda: rows(url, t.attempts), "the recorder to write the running attempt")
+    wait_for(lambda: written(url, t.attempts), "the recorder to write the running attempt")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
@@ -376,3 +384,63 @@ def test_creating_a_database_does_not_import_alembic(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "False\n"
+
+
+LOCKER = """\
+import pathlib, sqlite3, sys, time
+db, marker, said = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+c = sqlite3.connect(db, isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+deadline = time.monotonic() + 20  # a hang guard: without the feature the node never comes
+while not marker.exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+said.write_text("the node ran first" if marker.exists() else "gave up")
+c.execute("COMMIT")
+"""
+
+
+def test_nodes_start_while_the_recorder_opens_the_database(tmp_path: Path) -> None:
+    """Regression test for issue 18, item 1: the recorder's connect and schema check are off the
+    run's critical path. The database is locked until the node has run: a run that waited for
+    the recorder before its first node would wait for the lock, and the locker would give up."""
+    db = tmp_path / "w.db"
+    url = f"sqlite:///{db}"
+    Recorder.connect(url).close()
+    marker, said = tmp_path / "ran", tmp_path / "said"
+    with subprocess.Popen([sys.executable, "-c", LOCKER, str(db), str(marker), str(said)],
+                          stdout=subprocess.PIPE, text=True) as locker:  # fmt: skip
+        assert locker.stdout is not None
+        assert locker.stdout.readline() == "locked\n"
+        engine = Engine(wf(Node("a", Command(f"touch {marker}")), Node("b", Command("echo b"))),
+                        config(tmp_path, db__url=url))  # fmt: skip
+        assert engine.run() == 0
+    assert locker.returncode == 0
+    assert said.read_text() == "the node ran first"
+    assert engine.problems == []
+    # Nothing was lost while the database was out of reach.
+    assert [r.status for r in rows(url, t.runs)] == ["succeeded"]
+    assert sorted((n.name, n.status) for n in rows(url, t.nodes)) == [
+        ("a", "succeeded"), ("b", "succeeded"), ("root", "succeeded")
+    ]  # fmt: skip
+    assert len(rows(url, t.attempts)) == 2
+
+
+def test_a_sqlite_record_found_unusable_after_the_start_is_said_at_the_end(tmp_path: Path) -> None:
+    """A local SQLite file is opened while the run goes on, so a schema from a newer wtflow is
+    found then: the run completes, and its end says what was not recorded and where it is."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Recorder.connect(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    marker = tmp_path / "ran"
+    run = Engine(wf(Node("a", Command(f"touch {marker}"))), config(tmp_path, db__url=url))
+    assert run.run() == 0
+    assert marker.exists()
+    [problem] = run.problems
+    assert "schema revision '0099', newer than this wtflow knows; upgrade wtflow" in problem
+    assert f"the run is complete in its journal in {run.run_dir}" in problem
+    assert "`wtflow db rebuild`" in problem
+    assert rows(url, t.runs) == []

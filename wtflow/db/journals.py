@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from wtflow.db.recorder import write
+from wtflow.db.rows import write
 from wtflow.db.tables import artifacts, attempts, nodes, runs
 from wtflow.events import RunFinished, RunStarted
 from wtflow.journal import JOURNAL, read_journal

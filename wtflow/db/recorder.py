@@ -1,34 +1,32 @@
 """The recorder: an engine listener writing the run to the database from a thread of its own.
 
 `handle` only enqueues, so the event loop never waits on SQL. The writer thread takes
-whatever has queued up and writes it in one transaction, so a busy fan-out costs a few
-commits a second rather than one per event. If the database fails mid-run, the run goes on
+whatever has queued up and writes it in one transaction (db/rows.py), so a busy fan-out costs a
+few commits a second rather than one per event. If the database fails mid-run, the run goes on
 (its output is on disk regardless); the writer keeps what it could not write, retries, and
 says at the end what is missing.
+
+`Recorder.start` leaves opening a local SQLite record to the writer thread too: importing
+SQLAlchemy, connecting and the schema take longer than a short run, and the run's first nodes
+need none of it. Nothing is lost meanwhile: the events wait in the queue, and the run's journal
+has them all. This module imports no SQLAlchemy for that reason.
 """
 
 from __future__ import annotations
 
-import functools
-import getpass
-import os
+import contextlib
 import queue
-import socket
 import threading
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, and_, bindparam, insert, update
-
-from wtflow._version import __version__
 from wtflow.config import mask_url
-from wtflow.db import schema
-from wtflow.db.tables import artifacts, attempts, nodes, runs
+from wtflow.db import sqlite_file
 from wtflow.errors import RecorderError
-from wtflow.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
-from wtflow.status import Status
+from wtflow.events import Event, RunStarted
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _STOP = object()
 BATCH_WINDOW = 0.05  # seconds to let events gather before a transaction
@@ -43,8 +41,10 @@ class Recorder:
 
     wants_output = False  # the bytes are in the artifact files; NodeFinished says how they alternated
 
-    def __init__(self, engine: Any, url: str) -> None:
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        """Record into `url` through `engine`; without one, the writer thread opens the database."""
         self._engine = engine
+        self._full_url = url
         self._url = mask_url(url)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._run_dir = ""
@@ -57,7 +57,22 @@ class Recorder:
     @classmethod
     def connect(cls, url: str) -> Recorder:
         """Reach the database and bring its schema up to date, or raise RecorderError before anything runs."""
-        return cls(schema.connect(url), url)
+        from wtflow.db import schema
+
+        return cls(url, schema.connect(url))
+
+    @classmethod
+    def start(cls, url: str) -> Recorder:
+        """Record into `url` without holding up the run's start: a local SQLite file is created
+        (or found) here, and opened by the writer thread while the first nodes run. Any other
+        database is reached first (`connect`), so one that cannot be stops the run before
+        anything runs; a SQLite file found unusable later (a newer schema, not a database) is
+        said at the end, the run complete in its journal for `wtflow db rebuild`."""
+        path = sqlite_file.local_file(url)
+        if path is None:
+            return cls.connect(url)
+        sqlite_file.create_private(url, path)
+        return cls(url)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -71,12 +86,25 @@ class Recorder:
         self._thread.join(CLOSE_TIMEOUT)
         if self._thread.is_alive():
             self.error = RecorderError(f"database {self._url} did not answer within {CLOSE_TIMEOUT:.0f}s")
-        self._engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
         return [] if self.error is None else [str(self.error)]
 
     # -- the writer thread ---------------------------------------------------------------
 
+    def _open(self) -> Engine:
+        from wtflow.db import schema
+
+        self._engine = schema.connect(self._full_url)
+        return self._engine
+
     def _write_loop(self) -> None:
+        # Imported here, on the writer thread, while the run's first nodes start.
+        from wtflow.db import rows, schema
+
+        if self._engine is None:
+            with contextlib.suppress(Exception):  # tried again, and said, once there is something to write
+                self._open()
         pending: list[Event] = []
         retry_at = beat_at = 0.0
         while True:
@@ -95,10 +123,17 @@ class Recorder:
             beat = self._run_id if self._run_id and not stop and now - beat_at >= HEARTBEAT else None
             if (pending or beat) and (stop or now >= retry_at):
                 try:
-                    with self._engine.begin() as conn:
-                        write(conn, pending)
+                    engine = self._engine or self._open()
+                    with engine.begin() as conn:
+                        rows.write(conn, pending)
                         if beat:
-                            conn.execute(_HEARTBEAT, {"k_id": beat, "v_heartbeat_at": datetime.now(UTC)})
+                            rows.beat(conn, beat)
+                except RecorderError as e:  # opening it: the URL is fine, the file is not (or not yet)
+                    retry_at = now + RETRY_EVERY
+                    self.error = RecorderError(
+                        f"{e}; {len(pending)} events are not recorded: the run is complete in its journal "
+                        f"in {self._run_dir}, which `wtflow db rebuild` records once the database is fixed"
+                    )
                 except Exception as e:  # SQLAlchemyError mostly; anything else must not end the thread
                     retry_at = now + RETRY_EVERY
                     self.error = RecorderError(
@@ -111,126 +146,3 @@ class Recorder:
                     beat_at = now if beat else beat_at
             if stop:
                 return
-
-
-# The columns naming a row of each table, in the order rows must be inserted.
-_KEYS = {"runs": ("id",), "nodes": ("run_id", "index"), "attempts": ("run_id", "node_index", "n"),
-         "artifacts": ("run_id", "node_index", "attempt", "name")}  # fmt: skip
-
-
-class _Batch:
-    """A batch's rows, merged: a node that started and ended within it is one INSERT, not an
-    INSERT and two UPDATEs (most nodes of a fan-out of short commands)."""
-
-    def __init__(self) -> None:
-        self.inserts: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in _KEYS}
-        self.updates: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in _KEYS}
-
-    def insert(self, table: str, row: dict[str, Any]) -> None:
-        self.inserts[table][tuple(row[c] for c in _KEYS[table])] = row
-
-    def update(self, table: str, key: tuple[Any, ...], **values: Any) -> None:
-        row = self.inserts[table].get(key)
-        if row is not None:
-            row.update(values)
-        else:
-            self.updates[table].setdefault(key, {}).update(values)
-
-    def execute(self, conn: Connection) -> None:
-        for name, rows in self.inserts.items():
-            if rows:
-                conn.execute(insert(_TABLES[name]), list(rows.values()))
-        for name, changes in self.updates.items():
-            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for key, values in changes.items():
-                params = {f"k_{c}": v for c, v in zip(_KEYS[name], key, strict=True)}
-                params.update({f"v_{c}": v for c, v in values.items()})
-                by_columns.setdefault(tuple(sorted(values)), []).append(params)
-            for columns, params_list in by_columns.items():
-                conn.execute(_update(name, columns), params_list)
-
-
-def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | None = None) -> None:
-    """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind.
-
-    `origin` (host, user, pid) says where a run replayed from its journal ran; else this process."""
-    batch = _Batch()
-    for event in events:
-        if isinstance(event, RunStarted):
-            batch.insert("runs", {**_run_row(event), **(origin or {})})
-            for spec in event.nodes:
-                batch.insert("nodes", {
-                    "run_id": event.run_id, "index": spec.index, "name": spec.name,
-                    "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
-                    "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
-                    "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
-                    "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
-                    "tags": list(spec.tags) or None,
-                })  # fmt: skip
-        elif isinstance(event, NodeStarted):
-            batch.insert("attempts", {
-                "run_id": event.run_id, "node_index": event.index, "n": event.attempt,
-                "status": Status.RUNNING.value, "exit_code": None, "pid": event.pid,
-                "host": event.host or None, "started_at": event.started_at, "ended_at": None, "output_order": None,
-                "digest": event.digest,
-            })  # fmt: skip
-            for name, path in (("stdout", event.stdout_path), ("stderr", event.stderr_path)):
-                if path is not None:
-                    batch.insert("artifacts", {"run_id": event.run_id, "node_index": event.index,
-                                               "attempt": event.attempt, "name": name, "path": str(path), "size": 0,
-                                               "kind": "stream", "sha256": None})  # fmt: skip
-            first = {"started_at": event.started_at} if event.attempt == 1 else {}
-            batch.update("nodes", (event.run_id, event.index), status=Status.RUNNING.value,
-                         attempts=event.attempt, **first)  # fmt: skip
-        elif isinstance(event, NodeFinished):
-            if event.attempt > 0:
-                key = (event.run_id, event.index, event.attempt)
-                order = None if event.output_order is None else [list(o) for o in event.output_order]
-                batch.update("attempts", key, status=event.status.value, exit_code=event.exit_code,
-                             ended_at=event.ended_at, output_order=order)  # fmt: skip
-                for name, size in (("stdout", event.stdout_size), ("stderr", event.stderr_size)):
-                    if (*key, name) in batch.inserts["artifacts"] or size:
-                        batch.update("artifacts", (*key, name), size=size)
-                for kept in event.kept:
-                    row_name = kept.name if kept.kind == "result" else f"{kept.name}/{kept.path.name}"
-                    batch.insert("artifacts", {"run_id": event.run_id, "node_index": event.index,
-                                               "attempt": event.attempt, "name": row_name, "path": str(kept.path),
-                                               "size": kept.size, "kind": kept.kind, "sha256": kept.sha256})  # fmt: skip
-            status = Status.RUNNING if event.will_retry else event.status
-            batch.update("nodes", (event.run_id, event.index), status=status.value, exit_code=event.exit_code,
-                         ended_at=event.ended_at, reason=event.reason)  # fmt: skip
-        elif isinstance(event, RunFinished):
-            batch.update("runs", (event.run_id,), status=event.status.value, exit_code=event.exit_code,
-                         ended_at=event.ended_at)  # fmt: skip
-    batch.execute(conn)
-
-
-def _run_row(event: RunStarted) -> dict[str, Any]:
-    return {
-        "id": event.run_id, "workflow": event.workflow, "status": Status.RUNNING.value, "exit_code": None,
-        "started_at": event.started_at, "ended_at": None, "host": socket.gethostname(), "user": _user(),
-        "pid": os.getpid(), "wtflow_version": __version__, "config": event.config,
-        "run_dir": str(event.run_dir), "heartbeat_at": event.started_at, "resumed_from": event.resumed_from,
-        "params": event.params, "provenance": event.provenance,
-    }  # fmt: skip
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user with no passwd entry
-        return str(os.getuid())
-
-
-_TABLES = {"runs": runs, "nodes": nodes, "attempts": attempts, "artifacts": artifacts}
-
-
-@functools.cache
-def _update(table: str, columns: tuple[str, ...]) -> Any:
-    """UPDATE <table> SET <columns> WHERE <its key>, with bind names that cannot clash with columns."""
-    t = _TABLES[table]
-    where = and_(*(t.c[c] == bindparam(f"k_{c}") for c in _KEYS[table]))
-    return update(t).where(where).values({c: bindparam(f"v_{c}") for c in columns})
-
-
-_HEARTBEAT = _update("runs", ("heartbeat_at",))

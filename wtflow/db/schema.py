@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
+from wtflow.db.sqlite_file import create_private
 from wtflow.db.tables import metadata, runs
 from wtflow.errors import RecorderError
 from wtflow.status import Status
@@ -79,7 +80,7 @@ def engine_for(url: str, make: Callable[[URL], Engine]) -> Engine:
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
-        _create_private(url, Path(database))
+        create_private(url, Path(database))
     engine = create_engine(url, connect_args={"timeout": BUSY_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -104,36 +105,6 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def _create_private(url: str, path: Path) -> None:
-    """Create the SQLite file owner-only (the record holds commands and settings; SQLite gives
-    the -wal and -shm files the database file's mode), or say in one line why it cannot be."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    except FileNotFoundError:
-        if _is_dir(path.parent):  # /proc: a folder that takes no new files
-            raise RecorderError(
-                f"database {url} cannot be opened for writing: {str(path.parent)!r} takes no new files; "
-                "point WTFLOW_DB_URL at a file you may write, or set it empty to run without recording"
-            ) from None
-        raise RecorderError(
-            f"database {url} cannot be created: folder {str(path.parent)!r} does not exist; "
-            "create it or point WTFLOW_DB_URL elsewhere"
-        ) from None
-    except OSError as e:
-        # A folder or file of another user, a read-only mount, /proc or /sys: none is ours to write.
-        raise RecorderError(
-            f"database {url} cannot be opened for writing: {e.strerror or e}; "
-            "point WTFLOW_DB_URL at a file you may write, or set it empty to run without recording"
-        ) from None
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a folder we may not look into
-        return False
 
 
 def reason(error: BaseException, url: str = "") -> str:
