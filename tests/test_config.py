@@ -244,7 +244,7 @@ def test_flags_come_from_ini_environment_and_arguments_the_last_winning(tmp_path
     ("given", "message"),
     [
         ({"environ": {"WTFLOW_FLAGS": "deploy,two words"}},
-         "WTFLOW_FLAGS='deploy,two words': 'two words' is not a flag name; use comma-separated words, e.g. deploy, slow"),
+         "WTFLOW_FLAGS='deploy,two words' is not a list of flag names ('two words' is not a word); use comma-separated words, e.g. deploy, slow"),
         ({"overrides": {"run.flags": 3}},
          "run.flags=3 is not a list of flag names; use e.g. ('deploy', 'slow')"),
     ],

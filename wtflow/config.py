@@ -129,7 +129,8 @@ def parse_flags(raw: str, *, source: str) -> tuple[str, ...]:
     for name in names:
         if name and not _FLAG.fullmatch(name):
             raise ConfigError(
-                f"{source}={raw!r}: {name!r} is not a flag name; use comma-separated words, e.g. deploy, slow"
+                f"{source}={raw!r} is not a list of flag names ({name!r} is not a word); "
+                "use comma-separated words, e.g. deploy, slow"
             )
     return tuple(sorted({name for name in names if name}))
 

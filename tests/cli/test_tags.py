@@ -81,7 +81,7 @@ def test_bad_tags_and_flags_are_one_line_and_exit_2(wtflow: Run, wtfile: WtfileW
                              "(wtflow list --tags)\n"),
         (("--skip-tag", "a b"), "wtflow: error: --skip-tag 'a b' is not a tag; use a plain word such as 'slow' "
                                 "or 'db' (letters, digits and _ . : + -)\n"),
-        (("--flag", "de ploy"), "wtflow: error: --flag='de ploy': 'de ploy' is not a flag name; "
+        (("--flag", "de ploy"), "wtflow: error: --flag='de ploy' is not a list of flag names ('de ploy' is not a word); "
                                 "use comma-separated words, e.g. deploy, slow\n"),
     ]:  # fmt: skip
         result = wtflow("run", *args)

@@ -45,7 +45,9 @@ def rows(db_url: str) -> dict[str, set[str]]:
             for table in (tables.runs, tables.nodes, tables.attempts, tables.artifacts):
                 column = table.c.id if table is tables.runs else table.c.run_id
                 made = sa.inspect(conn).has_table(table.name)
-                found[table.name] = set(conn.execute(sa.select(column).distinct()).scalars()) if made else set()
+                found[table.name] = (
+                    set(conn.execute(sa.select(column).distinct()).scalars()) if made else set()
+                )
     finally:
         engine.dispose()
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -426,21 +427,25 @@ def test_nodes_start_while_the_recorder_opens_the_database(tmp_path: Path) -> No
     assert len(rows(url, t.attempts)) == 2
 
 
-def test_a_sqlite_record_found_unusable_after_the_start_is_said_at_the_end(tmp_path: Path) -> None:
-    """A local SQLite file is opened while the run goes on, so a schema from a newer wtflow is
-    found then: the run completes, and its end says what was not recorded and where it is."""
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    Recorder.connect(url).close()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
-    engine.dispose()
+@pytest.mark.parametrize("spoil", ["newer", "not a database"])
+def test_a_sqlite_record_this_wtflow_cannot_write_stops_the_run_before_anything_runs(
+    tmp_path: Path, spoil: str
+) -> None:
+    """The SQLite file is opened beside the first nodes, but a quick look first finds a schema
+    from a newer wtflow or a file that is no database: one line, and nothing runs."""
+    db = tmp_path / "w.db"
+    url = f"sqlite:///{db}"
+    if spoil == "newer":
+        Recorder.connect(url).close()
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        engine.dispose()
+        said = "schema revision '0099', newer than this wtflow knows; upgrade wtflow"
+    else:
+        db.write_bytes(b"these are someone's notes, not a database\n" * 100)
+        said = "cannot be used: file is not a database; check WTFLOW_DB_URL"
     marker = tmp_path / "ran"
-    run = Engine(wf(Node("a", Command(f"touch {marker}"))), config(tmp_path, db__url=url))
-    assert run.run() == 0
-    assert marker.exists()
-    [problem] = run.problems
-    assert "schema revision '0099', newer than this wtflow knows; upgrade wtflow" in problem
-    assert f"the run is complete in its journal in {run.run_dir}" in problem
-    assert "`wtflow db rebuild`" in problem
-    assert rows(url, t.runs) == []
+    with pytest.raises(RecorderError, match=re.escape(said)):
+        Engine(wf(Node("a", Command(f"touch {marker}"))), config(tmp_path, db__url=url)).run()
+    assert not marker.exists()

@@ -36,6 +36,7 @@ BAD_ENV = {
     "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
     "WTFLOW_EXECUTOR": ["dask", "", "scheduler:8786", "tcp://", "http://x:8786"],
     "WTFLOW_KEEP_RUNS": ["0", "-1", "ten", "2.5"],
+    "WTFLOW_FLAGS": ["two words", "deploy,-x", "a;b"],
 }
 
 

@@ -66,11 +66,13 @@ class Recorder:
         """Record into `url` without holding up the run's start: a local SQLite file is created
         (or found) here, and opened by the writer thread while the first nodes run. Any other
         database is reached first (`connect`), so one that cannot be stops the run before
-        anything runs; a SQLite file found unusable later (a newer schema, not a database) is
-        said at the end, the run complete in its journal for `wtflow db rebuild`."""
+        anything runs; so is a SQLite file that is not a database or has a newer schema (a quick
+        look with the stdlib's sqlite3). One that fails later is said at the end, the run complete
+        in its journal for `wtflow db rebuild`."""
         path = sqlite_file.local_file(url)
         if path is None:
             return cls.connect(url)
+        sqlite_file.check_usable(url, path)
         sqlite_file.create_private(url, path)
         return cls(url)
 

@@ -19,6 +19,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
+from wtflow.db.revisions import HEAD as HEAD
+from wtflow.db.revisions import KNOWN as KNOWN
 from wtflow.db.sqlite_file import create_private
 from wtflow.db.tables import metadata, runs
 from wtflow.errors import RecorderError
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0009"  # the newest revision in migrations/versions (a test keeps the two in step)
-KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
 _PG_LOCK = 0x777466_6C6F77  # pg_advisory_xact_lock key serialising schema upgrades across processes
 BUSY_MS = 30_000
 # A run of another host whose heartbeat is this old is taken for dead (recorder.HEARTBEAT is 30 s).

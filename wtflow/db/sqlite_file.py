@@ -1,13 +1,16 @@
 """The SQLite file of a record, without SQLAlchemy: which URLs name a local file, and creating
-that file owner-only. The recorder checks this much before a run starts and leaves the rest
-(importing SQLAlchemy, connecting, the schema) to its writer thread."""
+that file owner-only, and whether a file that is there is a record this wtflow can write. The
+recorder checks this much before a run starts (the stdlib's sqlite3 takes a few milliseconds)
+and leaves the rest (importing SQLAlchemy, connecting, upgrading the schema) to its writer thread."""
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from pathlib import Path
 
+from wtflow.db.revisions import KNOWN
 from wtflow.errors import RecorderError
 
 # sqlite:///relative.db, sqlite:////absolute.db: what the default URL and most users' look like.
@@ -51,3 +54,31 @@ def _is_dir(path: Path) -> bool:
         return path.is_dir()
     except OSError:  # a folder we may not look into
         return False
+
+
+def check_usable(url: str, path: Path) -> None:
+    """A file there already must be a SQLite database whose schema this wtflow knows: else the
+    run would go unrecorded, which is said before anything runs (exit 2), as for any database."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return  # new: the writer thread creates the schema
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            found = (
+                conn.execute("SELECT version_num FROM alembic_version").fetchall()
+                if "alembic_version" in tables
+                else []
+            )
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise RecorderError(
+            f"database {url} cannot be used: {e}; "
+            "check WTFLOW_DB_URL / [database] url, or set it empty to run without recording"
+        ) from None
+    current = found[0][0] if found else None
+    if current is not None and current not in KNOWN:
+        raise RecorderError(
+            f"database {url} has schema revision {current!r}, newer than this wtflow knows; upgrade wtflow"
+        )
