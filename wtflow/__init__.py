@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wtflow.events import (
         Event,
         NodeFinished,
+        NodesAdded,
         NodeSpec,
         NodeStarted,
         NodeStopping,
@@ -44,6 +45,7 @@ _WHERE = {
     "Listener": "wtflow.listeners",
     "Node": "wtflow.model",
     "NodeFinished": "wtflow.events",
+    "NodesAdded": "wtflow.events",
     "NodeSpec": "wtflow.events",
     "NodeStarted": "wtflow.events",
     "NodeStopping": "wtflow.events",
@@ -93,6 +95,7 @@ __all__ = [
     "Listener",
     "Node",
     "NodeFinished",
+    "NodesAdded",
     "NodeSpec",
     "NodeStarted",
     "NodeStopping",

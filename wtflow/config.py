@@ -149,6 +149,8 @@ SETTINGS = (
             "default time limit in seconds for every node (none = no limit)"),
     Setting("run", "deadline", "run", "deadline", "WTFLOW_DEADLINE", parse_timeout,
             "seconds the whole run may take: then what runs is stopped, the rest skipped (none = no limit)"),
+    Setting("run", "max_nodes", "run", "max_nodes", "WTFLOW_MAX_NODES", parse_positive_int,
+            "most nodes a run may grow to with dynamic children (a PyFunc returning nodes)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
     Setting("report", "junit_xml", "report", "junit_xml", "WTFLOW_JUNIT_XML", parse_path,
@@ -280,6 +282,7 @@ class RunConfig:
     kill_grace: float = 2.0
     timeout: float | None = None
     deadline: float | None = None
+    max_nodes: int = 100_000  # a PyFunc that returns nodes in a loop must not fill the disk and the record
     console: str = "raw"
     executor: str = "local"
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from wtflow.executables import Command, Executable, PyFunc
-from wtflow.model import Artifact, Node, Secret, Workflow
+from wtflow.dependencies import order
+from wtflow.model import Artifact, Node, Placed, Secret, Workflow
 from wtflow.plan import subtree
 from wtflow.reads import _artifacts
 
@@ -129,11 +130,21 @@ def node_digest(node: Node, *, reads: Sequence[str], upstream: Sequence[str]) ->
     )
 
 
-def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
-    """Every node's digest, by preorder index."""
-    found: dict[int, Digest] = {}
+def workflow_digests(
+    workflow: Workflow,
+    waits: Mapping[int, Sequence[int]] | None = None,
+    *,
+    among: Sequence[Placed] | None = None,
+    known: Mapping[int, Digest] | None = None,
+) -> dict[int, Digest]:
+    """Every node's digest, by index; `waits` (dependencies.waits) are upstream too. `among`:
+    only these nodes (those a run grew, in preorder), the others' digests being in `known`."""
+    found: dict[int, Digest] = dict(known or {})
     where = {id(p.node): p.index for p in workflow.placed}
-    for p in workflow.placed:
+    nodes: Iterable[Placed] = workflow.placed if among is None else among
+    if waits and among is None:  # a node may wait for one later in preorder: that one comes first
+        nodes = [workflow.placed[i] for i in order(workflow, waits)]
+    for p in nodes:
         upstream: list[str] = []
         if p.parent is not None:
             parent = workflow.placed[p.parent]
@@ -141,6 +152,8 @@ def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
             if not parent.node.parallel and p.position > 0:
                 before = workflow.children_of[p.parent][p.position - 1]
                 upstream.append(_subtree(workflow, before.index, found))
+        for other in (waits or {}).get(p.index, ()):
+            upstream.append(_subtree(workflow, other, found))
         reads: list[str] = []
         func = p.node.executable
         if isinstance(func, PyFunc):
@@ -149,8 +162,8 @@ def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
                 producer = str(found[owner]) if owner is not None and owner in found else artifact.node_name
                 reads.append(_h(producer, artifact.name))
         found[p.index] = node_digest(p.node, reads=reads, upstream=upstream)
-    return found
+    return found if among is None else {p.index: found[p.index] for p in among}
 
 
 def _subtree(workflow: Workflow, index: int, found: Mapping[int, Digest]) -> str:
-    return _h(*(str(found[i]) for i in subtree(workflow, index)))
+    return _h(*(str(found[i]) for i in subtree(workflow, index) if i in found))

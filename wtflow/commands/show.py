@@ -72,6 +72,10 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
     rows = []
     for node in tree:
         extra = f"attempts {len(node.attempts)}" if len(node.attempts) > 1 else node.reason or ""
+        if node.depends_on:
+            extra += ("  " if extra else "") + f"after {', '.join(node.depends_on)}"
+        if node.dynamic:  # returned by its parent's PyFunc, which the tree shows it under
+            extra += ("  " if extra else "") + "added at run time"
         elsewhere = sorted({a.host for a in node.attempts if a.host and a.host != run.host})
         extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
         # A same-named sibling is found by its folder name (`twin-2`): show it beside the name.
