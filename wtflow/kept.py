@@ -10,6 +10,7 @@ a reflink where the filesystem shares blocks, else `shutil.copyfile` (sendfile o
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import glob
 import hashlib
@@ -110,3 +111,14 @@ def _unique(folder: Path, name: str) -> str:
     while (folder / f"{stem}-{number}{dot}{suffix}").exists():
         number += 1
     return f"{stem}-{number}{dot}{suffix}"
+
+
+async def keep_attempt(node: Node, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept:
+    """`keep`, then the node's artifacts bound to what was kept. Copying declared files may take
+    long: off the loop. A result alone is one stat, on it."""
+    if node.artifacts:
+        kept = await asyncio.to_thread(keep, node, folder, cwd, succeeded=succeeded)
+    else:
+        kept = keep(node, folder, cwd, succeeded=succeeded)
+    bind(node, kept)
+    return kept

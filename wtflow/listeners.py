@@ -97,11 +97,17 @@ class Fanout:
     it must not stop the run. It is still closed at the end."""
 
     def __init__(self, listeners: Sequence[Listener], problems: list[str]) -> None:
-        self._all = list(listeners)
-        self._unclosed = list(listeners)
-        # A listener written before `wants_output` was part of the protocol is sent output.
-        self._output = [x for x in self._all if getattr(x, "wants_output", True)]
+        self._all: list[Listener] = []
+        self._unclosed: list[Listener] = []
+        self._output: list[Listener] = []
         self.problems = problems
+        self.extend(listeners)
+
+    def extend(self, listeners: Sequence[Listener]) -> None:
+        self._all.extend(listeners)
+        self._unclosed.extend(listeners)
+        # A listener written before `wants_output` was part of the protocol is sent output.
+        self._output.extend(x for x in listeners if getattr(x, "wants_output", True))
 
     @property
     def wants_output(self) -> bool:
@@ -134,3 +140,7 @@ class Fanout:
         except Exception as e:
             self.problems.append(f"{type(listener).__name__}: {e}")
         return True
+
+    def close_all(self) -> None:
+        while self.close_next():
+            pass
