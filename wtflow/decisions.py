@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from wtflow.dependencies import Waits, order
 from wtflow.digests import Digest
 from wtflow.executables import Command
 from wtflow.model import Placed, Workflow
@@ -59,17 +60,22 @@ class Decision:
         return f"{self.action}: {self.reason}"
 
 
-def upstream_nodes(workflow: Workflow, index: int) -> list[int]:
-    """Every node that ends before this one starts: its ancestors, and at each level the earlier
-    siblings (with their subtrees) in a sequence. Nearest first."""
+def upstream_nodes(workflow: Workflow, index: int, waits: Waits | None = None) -> list[int]:
+    """Every node that ends before this one starts: its ancestors, at each level the earlier
+    siblings (with their subtrees) in a sequence, and what it or an ancestor waits for (`waits`,
+    dependencies.waits; with their subtrees). Nearest first."""
     found: list[int] = []
     p = workflow.placed[index]
+    for other in (waits or {}).get(p.index, ()):
+        found.extend(reversed(subtree(workflow, other)))
     while p.parent is not None:
         parent = workflow.placed[p.parent]
         if not parent.node.parallel:
             for sibling in reversed(workflow.children_of[parent.index][: p.position]):
                 found.extend(reversed(subtree(workflow, sibling.index)))
         found.append(parent.index)
+        for other in (waits or {}).get(parent.index, ()):
+            found.extend(reversed(subtree(workflow, other)))
         p = parent
     return found
 
@@ -79,15 +85,19 @@ def decide(
     digests: Mapping[int, Digest],
     selected: Collection[int] | None,
     previous: PreviousRun | None,
+    waits: Waits | None = None,
 ) -> dict[int, Decision]:
-    """The decision for every node with an executable, by preorder index."""
+    """The decision for every node with an executable, by preorder index; `waits`
+    (dependencies.waits): what each waits for counts as upstream of it."""
     decisions: dict[int, Decision] = {}
-    for p in workflow.placed:
+    # What a node waits for may come later in preorder: decided first.
+    nodes = [workflow.placed[i] for i in order(workflow, waits)] if waits else workflow.placed
+    for p in nodes:
         if selected is not None and p.index not in selected:
             decisions[p.index] = Decision(SKIP, "not selected")
         elif p.node.executable is not None:
-            decisions[p.index] = _decide(workflow, p, digests, previous, decisions)
-    return decisions
+            decisions[p.index] = _decide(workflow, p, digests, previous, decisions, waits)
+    return dict(sorted(decisions.items()))
 
 
 def _decide(
@@ -96,6 +106,7 @@ def _decide(
     digests: Mapping[int, Digest],
     previous: PreviousRun | None,
     decided: Mapping[int, Decision],
+    waits: Waits | None,
 ) -> Decision:
     if previous is None:
         return Decision(RUN, "not resuming a run")
@@ -114,7 +125,7 @@ def _decide(
     for part in ("env", "cwd", "reads"):
         if part in changed:
             return Decision(RUN, _PART_REASONS[part])
-    for index in upstream_nodes(workflow, p.index):
+    for index in upstream_nodes(workflow, p.index, waits):
         decision = decided.get(index)
         if decision is not None and decision.action == RUN:
             return Decision(RUN, f"upstream node {workflow.placed[index].path_str} re-ran")

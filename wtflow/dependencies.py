@@ -140,6 +140,6 @@ def _cycle_message(workflow: Workflow, edges: list[list[int]], incoming: list[in
     shown = " -> ".join([*names, names[0]])
     return (
         f"workflow {workflow.name!r}: its nodes wait for each other in a cycle: {shown} "
-        "(each waits for the one before it, through after=, an artifact it reads, or the tree's own "
-        "order: a sequence, or a node inside the group it waits for); remove one of these waits"
+        "(each waits for the one before it: by after=, an artifact it reads, a sequence's order, "
+        "or being inside a group); remove one of these waits"
     )

@@ -11,10 +11,9 @@ changed (the reason `--resume` and `--dry-run` print):
     reads      the digests of the artifacts it reads (their producers' digests and names)
     upstream   the digests of what runs before it: its parent's own (executes, reads and
                upstream: an ancestor's environment is not its children's) and the subtree of
-               its previous sibling in a sequence, which holds the earlier ones in turn
-
-`node_digest` takes the upstream digests as input, so dependencies of other kinds (`after=`)
-add to that list without changing the function.
+               its previous sibling in a sequence, which holds the earlier ones in turn, and
+               the subtrees of the nodes it waits for (`after=`, artifacts it reads from
+               another branch)
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from wtflow.executables import Command, Executable, PyFunc
 from wtflow.dependencies import order
+from wtflow.executables import Command, Executable, PyFunc
 from wtflow.model import Artifact, Node, Placed, Secret, Workflow
 from wtflow.plan import subtree
 from wtflow.reads import _artifacts
@@ -131,18 +130,14 @@ def node_digest(node: Node, *, reads: Sequence[str], upstream: Sequence[str]) ->
 
 
 def workflow_digests(
-    workflow: Workflow,
-    waits: Mapping[int, Sequence[int]] | None = None,
-    *,
-    among: Sequence[Placed] | None = None,
-    known: Mapping[int, Digest] | None = None,
+    workflow: Workflow, waits: Mapping[int, Sequence[int]] | None = None
 ) -> dict[int, Digest]:
-    """Every node's digest, by index; `waits` (dependencies.waits) are upstream too. `among`:
-    only these nodes (those a run grew, in preorder), the others' digests being in `known`."""
-    found: dict[int, Digest] = dict(known or {})
+    """Every node's digest, by index; what a node waits for (`waits`: dependencies.waits) is
+    upstream of it too."""
+    found: dict[int, Digest] = {}
     where = {id(p.node): p.index for p in workflow.placed}
-    nodes: Iterable[Placed] = workflow.placed if among is None else among
-    if waits and among is None:  # a node may wait for one later in preorder: that one comes first
+    nodes: Iterable[Placed] = workflow.placed
+    if waits:  # a node may wait for one later in preorder: that one comes first
         nodes = [workflow.placed[i] for i in order(workflow, waits)]
     for p in nodes:
         upstream: list[str] = []
@@ -162,8 +157,8 @@ def workflow_digests(
                 producer = str(found[owner]) if owner is not None and owner in found else artifact.node_name
                 reads.append(_h(producer, artifact.name))
         found[p.index] = node_digest(p.node, reads=reads, upstream=upstream)
-    return found if among is None else {p.index: found[p.index] for p in among}
+    return found
 
 
 def _subtree(workflow: Workflow, index: int, found: Mapping[int, Digest]) -> str:
-    return _h(*(str(found[i]) for i in subtree(workflow, index) if i in found))
+    return _h(*(str(found[i]) for i in subtree(workflow, index)))

@@ -23,6 +23,7 @@ import cloudpickle
 from wtflow.errors import WtflowError
 from wtflow.model import NODES_FILE, Artifact, Node, Workflow
 
+
 def returned_nodes(value: object) -> list[Node] | None:
     """The nodes a PyFunc returned (a Node, or a non-empty list or tuple of them), else None."""
     if isinstance(value, Node):

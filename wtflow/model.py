@@ -402,11 +402,12 @@ class Workflow:
         self.grown = True
         return added
 
-    def trim(self) -> None:
-        """Forget the nodes grown by an earlier run (`grow`): each run starts from the tree as written."""
-        if not self.grown:
+    def trim(self, keep: int | None = None) -> None:
+        """Forget the nodes grown by an earlier run (`grow`): each run starts from the tree as
+        written. `keep`: only those placed after the first `keep` (a growth that was refused)."""
+        static = self._static if keep is None else keep
+        if len(self.placed) == static:
             return
-        static = self._static
         for p in self.placed[static:]:
             del self.children_of[p.index]
             del self._index[id(p.node)]
@@ -415,7 +416,7 @@ class Workflow:
         del self.placed[static:]
         for children in self.children_of.values():
             children[:] = [c for c in children if c.index < static]
-        self.grown = False
+        self.grown = static > self._static
 
     def _extend(self, added: list[Placed]) -> None:
         self.placed.extend(added)
@@ -498,7 +499,9 @@ class Workflow:
                 flags.append(f"timeout={node.effective_timeout:g}s")
             suffix = f"  [{', '.join(flags)}]" if flags else ""
             lines.append(f"{indent}- {node.name}{suffix}")
-            after = (waits or {}).get(p.index) if waits is not None else [self.index_of(n) for n in node.after]
+            after = (
+                (waits or {}).get(p.index) if waits is not None else [self.index_of(n) for n in node.after]
+            )
             if after:
                 shown_after = ", ".join(self.placed[i].path_str if i is not None else "?" for i in after)
                 lines.append(f"{indent}    after: {shown_after}")

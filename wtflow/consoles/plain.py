@@ -35,7 +35,6 @@ from wtflow.events import (
 from wtflow.status import Status
 from wtflow.terminal import status_word
 
-
 ADDED_SHOWN = 5  # names a line announcing dynamic children shows before "..."
 
 
@@ -93,7 +92,9 @@ class PlainConsole:
         top = [spec.path[-1] for spec in event.nodes if len(spec.path) - 1 == parent]
         names = ", ".join(top[:ADDED_SHOWN]) + (", ..." if len(top) > ADDED_SHOWN else "")
         where = "/".join(event.nodes[0].path[:-1]) if event.nodes else "?"
-        self._out.write_text(f"==> {where} added {len(event.nodes)} node{'s' * (len(event.nodes) != 1)}: {names}\n")
+        self._out.write_text(
+            f"==> {where} added {len(event.nodes)} node{'s' * (len(event.nodes) != 1)}: {names}\n"
+        )
 
     def _finished(self, event: NodeFinished) -> None:
         if event.index in self._outcome:

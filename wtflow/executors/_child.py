@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wtflow.executables import PyFunc
 from wtflow.dynamic import returned_nodes, save
+from wtflow.executables import PyFunc
 from wtflow.model import RESULT_FILE, shown
 
 
