@@ -479,7 +479,8 @@ class Workflow:
             flags = []
             if p.path[-1] != node.name:
                 flags.append(f"folder {p.path[-1]}")
-            if node.parallel and node.children:
+            grows = isinstance(node.executable, PyFunc) and node.executable.may_grow
+            if node.parallel and (node.children or grows):  # a grown node's children run so
                 flags.append("parallel")
             if node.allow_failure:
                 flags.append("allow_failure")
@@ -491,7 +492,7 @@ class Workflow:
                 flags.append(f"max_parallel={node.max_parallel}")
             if node.retries:
                 flags.append(f"retries={node.retries}")
-            if isinstance(node.executable, PyFunc) and node.executable.may_grow:
+            if grows:
                 flags.append("may grow children")
             if node.executable is None and node.timeout is not None:
                 flags.append(f"budget={node.timeout:g}s")

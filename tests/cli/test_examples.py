@@ -101,3 +101,31 @@ def test_tree_example_cleanup_runs_after_the_failure(wtflow: Run) -> None:
     assert result.code == 1, result
     assert "[integration/stop-db] database down" in result.out
     assert "never runs" not in result.out
+
+
+def test_grow_example_waits_across_branches(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "grow" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "release", "--console", "plain")
+    assert result.code == 0, result
+    assert "[release/ship/deploy] built app-1.0\n" in result.out
+    assert result.out.index("<== release/make/docs succeeded") < result.out.index(
+        "==> release/ship/notify started"
+    )
+    failed = wtflow("-f", wtfile, "run", "release", "-p", "fail=1", "--console", "plain")
+    assert failed.code == 1, failed
+    assert "<== release/ship/deploy skipped (upstream failed: release/make/build)\n" in failed.out
+    assert "<== release/ship/notify skipped (upstream failed: release/make/build)\n" in failed.out
+
+
+def test_grow_example_runs_the_shards_its_plan_returns(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "grow" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "shards", "-p", "count=3", "--console", "plain")
+    assert result.code == 0, result
+    assert "==> tests/plan added 3 nodes: shard-0, shard-1, shard-2\n" in result.out
+    assert "[tests/plan/shard-2] shard 3 of 3: ok\n" in result.out
+    assert result.out.index("<== tests/plan/shard-2 succeeded") < result.out.index(
+        "==> tests/summary started"
+    )
+    assert (
+        "  - plan  [parallel, may grow children]\n" in wtflow("-f", wtfile, "run", "shards", "--dry-run").out
+    )
