@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wtflow.dependencies import Waits, order
 from wtflow.digests import Digest
-from wtflow.executables import Command
+from wtflow.executables import Command, PyFunc
 from wtflow.model import Placed, Workflow
 from wtflow.plan import subtree
 
@@ -92,12 +92,25 @@ def decide(
     decisions: dict[int, Decision] = {}
     # What a node waits for may come later in preorder: decided first.
     nodes = [workflow.placed[i] for i in order(workflow, waits)] if waits else workflow.placed
+    grew = _grew(workflow, previous)
     for p in nodes:
         if selected is not None and p.index not in selected:
             decisions[p.index] = Decision(SKIP, "not selected")
+        elif isinstance(p.node.executable, PyFunc) and p.path_str in grew:
+            # Reused, it would not run, and the children it returned would be missing from this run.
+            decisions[p.index] = Decision(RUN, f"it grew children in {grew[p.path_str]}, which come with it")
         elif p.node.executable is not None:
             decisions[p.index] = _decide(workflow, p, digests, previous, decisions, waits)
     return dict(sorted(decisions.items()))
+
+
+def _grew(workflow: Workflow, previous: PreviousRun | None) -> dict[str, str]:
+    """The paths of the nodes that had children in the run being resumed that this tree has not:
+    dynamic children (or children removed since; running their parent again is safe)."""
+    if previous is None:
+        return {}
+    here = {p.path_str for p in workflow.placed}
+    return {path.rpartition("/")[0]: previous.short for path in previous.nodes if path not in here}
 
 
 def _decide(
