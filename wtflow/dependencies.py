@@ -54,6 +54,8 @@ def _collect(
     implied = check_reads(workflow, selected, among)
     found: dict[int, tuple[int, ...]] = {}
     for p in among:
+        if not p.node.after and p.index not in implied:
+            continue  # most nodes: nothing to check
         named = []
         for other in p.node.after:
             index = workflow.index_of(other)
