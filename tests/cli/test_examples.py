@@ -56,9 +56,11 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 9 workflow(s):",
+        "Found 11 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
+        "- release (7 nodes)  params: fail: int = 0",
+        "- shards (3 nodes)  params: count: int = 4",
         "- deploy (2 nodes)  params: env: one of 'dev', 'prod' = 'dev', replicas: int = 1, dry_run: bool = False",
         "- results (5 nodes)",
         "- flaky (4 nodes)",
