@@ -163,5 +163,5 @@ def test_dry_run_shows_what_each_node_waits_for(tmp_path: Path, capsys: pytest.C
     root = Node("ci", parallel=True, children=[lint, report, deploy])
     assert Engine(Workflow(name="ci", root=root), config(tmp_path), dry_run=True).run() == 0
     out = capsys.readouterr().out
-    assert "  - report\n      after: ci/lint\n" in out
-    assert "  - deploy\n      after: ci/lint\n" in out
+    assert "  - report  run: not resuming a run\n      after: ci/lint\n" in out
+    assert "  - deploy  run: not resuming a run\n      after: ci/lint\n" in out

@@ -89,9 +89,7 @@ def dry_run(
     resume: str | PreviousRun | None,
     waits: Waits | None = None,
 ) -> str:
-    if resume is None:
-        return workflow.render(selected, waits or {})
-    return render(workflow, make_plan(workflow, config, selected, resume, waits).decisions)
+    return render(workflow, make_plan(workflow, config, selected, resume, waits).decisions, waits or {})
 
 
 @dataclass(eq=False)

@@ -24,7 +24,7 @@ from wtflow.errors import WtflowError
 from wtflow.executables import PyFunc
 from wtflow.executors import AttemptId, ExecRequest, Executor, StartNotice, default_executor, run_attempt
 from wtflow.growth import grow
-from wtflow.kept import Kept, keep_attempt
+from wtflow.kept import Kept, forget, keep_attempt
 from wtflow.listeners import Fanout, Listener
 from wtflow.model import Placed, Workflow
 from wtflow.reuse import reuse
@@ -255,6 +255,7 @@ class Engine:
         output = ctx.store.attempt_output(ctx.run_dir, p.path, attempt)
         for name, f in output.files.items():
             p.node.artifact(name).bind(f.path)
+        forget(p.node)  # a retry's result and files are its own, or none
         events.created(output.files["stdout"].path, output.files["stderr"].path)
         sinks, kept = output.sinks(events.chunk if ctx.fanout.wants_output else None), Kept(())
         ctx.state.update(

@@ -65,6 +65,13 @@ def keep(node: Node, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept
     return Kept(tuple(files), problem)
 
 
+def forget(node: Node) -> None:
+    """Take the node's result and declared handles off an earlier attempt's files, as a new
+    attempt starts: if it returns nothing or makes no file, later nodes must not read the old."""
+    for artifact in (node.result_artifact, *node.artifacts):
+        artifact.reset()
+
+
 def bind(node: Node, kept: Kept) -> None:
     """Point the node's handles at the copies, for the nodes that read them later."""
     by_name: dict[str, list[Path]] = {}

@@ -135,5 +135,5 @@ def test_dry_run_marks_the_nodes_that_may_grow_children(wtflow: Run, wtfile: Wtf
     wtfile(GROWING)
     result = wtflow("run", "--dry-run")
     assert result.code == 0, result
-    assert "  - plan  [may grow children]\n" in result.out
-    assert "  - after\n" in result.out
+    assert "  - plan  [may grow children]  run: not resuming a run\n" in result.out
+    assert "  - after  run: not resuming a run\n" in result.out

@@ -129,5 +129,6 @@ def test_grow_example_runs_the_shards_its_plan_returns(wtflow: Run) -> None:
         "==> tests/summary started"
     )
     assert (
-        "  - plan  [parallel, may grow children]\n" in wtflow("-f", wtfile, "run", "shards", "--dry-run").out
+        "  - plan  [parallel, may grow children]  run: not resuming a run\n"
+        in wtflow("-f", wtfile, "run", "shards", "--dry-run").out
     )

@@ -122,3 +122,14 @@ def test_dynamic_children_appear_under_the_node_that_returned_them() -> None:
     build = next(i for i, line in enumerate(lines) if line.rstrip().endswith("build"))
     assert "shard-0" in lines[build + 1]
     assert lines[build + 1].index("shard-0") > lines[build].index("build")  # drawn below it, indented
+
+
+def test_a_reused_node_names_the_run_it_comes_from_instead_of_a_time() -> None:
+    live, screen = _view()
+    reused = NodeStarted(RUN, 4, SPECS[4].path, 1, T0, Path("/tmp/out"), Path("/tmp/err"), None,
+                         reused_from="3f2a91c0aaaa")  # fmt: skip
+    live.handle(reused)
+    live.handle(_finished(4, Status.SUCCEEDED, 0))
+    line = next(line for line in _shown(live, screen).splitlines() if "build" in line)
+    assert "reused from 3f2a91c0" in line
+    assert "1.0s" not in line
