@@ -22,6 +22,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
     "recording": shell.recording,
     "pyfuncs": pyfuncs.pyfuncs,
     "bigtree": shell.bigtree,
+    "deps": shell.dependencies,
     "uneven": shell.uneven,
     "latency": output.latency,
     "memory": output.memory,

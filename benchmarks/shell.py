@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import shutil
 import subprocess
@@ -170,6 +171,45 @@ def bigtree(ctx: Context) -> list[Figure]:
     return [Figure(f"big tree: {n} nodes, depth 3", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.5x",
                    f"first process at {share:.1%} of the run (target < 5 %), {db_note()}",
                    {"first_start_share": first})]  # fmt: skip
+
+
+def _crossed(groups: int, leaves: int, edges: bool) -> Workflow:
+    """Parallel sequences of `true`; with `edges`, each leaf also waits for the leaf at its place
+    in the sequence before (a grid: (groups - 1) * leaves waits across branches)."""
+    grid = [[_leaf(f"l{i}", "true") for i in range(leaves)] for _ in range(groups)]
+    if edges:
+        for before, row in itertools.pairwise(grid):
+            for a, b in zip(before, row, strict=True):
+                a >> b
+    top = [Node(name=f"g{g}", children=row) for g, row in enumerate(grid)]
+    return Workflow(name="crossed", root=Node(name="root", parallel=True, children=top))
+
+
+def dependencies(ctx: Context) -> list[Figure]:
+    groups, leaves = (21, 100) if not ctx.quick else (5, 10)
+    edges = (groups - 1) * leaves
+    with ctx.folder() as folder:
+        counter = iter(range(10**6))
+
+        def side(with_edges: bool) -> float:
+            return run_engine(_crossed(groups, leaves, with_edges), folder / f"w{next(counter)}")
+
+        planned: list[float] = []
+
+        def crossed() -> float:
+            from wtflow.dependencies import waits
+
+            wf = _crossed(groups, leaves, True)
+            start = time.perf_counter()
+            waits(wf)  # what tracking the waits costs before anything runs, on its own
+            planned.append(time.perf_counter() - start)
+            return side(True)
+
+        b, w = alternate(ctx.reps, lambda: side(False), crossed)
+    n = groups * leaves
+    return [Figure(f"dependencies: {n} nodes, {edges} waits across branches", "same tree, no waits", "s", b, w,
+                   "<= 1.1x", f"waits and cycle check {sorted(planned)[len(planned) // 2] * 1000:.0f} ms, "
+                   f"{db_note()}", {"plan_seconds": planned})]  # fmt: skip
 
 
 def uneven(ctx: Context) -> list[Figure]:

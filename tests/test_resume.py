@@ -231,6 +231,49 @@ def test_diff_lists_the_nodes_that_changed(tmp_path: Path, capfd: Any) -> None:
     assert table[1].split()[:2] == ["root/build", "digest"]
 
 
+def _shards(out: str, fail: str) -> list[Node]:
+    return [Node(f"shard-{n}", Command(f"echo shard-{n} >> {out}; test ! -e {fail}-{n}")) for n in range(2)]
+
+
+def test_a_pyfunc_that_grew_children_runs_again_so_they_run_too(tmp_path: Path) -> None:
+    """Reused, the PyFunc would not run and its failed children would not be there to run again."""
+    ranfile, fail = tmp_path / "ran", tmp_path / "fail"
+
+    def grown() -> Workflow:
+        return Workflow(name="ci", root=Node("root", children=[
+            Node("setup", log(tmp_path, "setup")),
+            Node("plan", PyFunc(_shards, args=(str(ranfile), str(fail)))),
+        ]))  # fmt: skip
+
+    Path(f"{fail}-1").touch()
+    assert Engine(grown(), cfg(tmp_path)).run() == 1
+    assert ran(tmp_path) == ["setup", "shard-0", "shard-1"]
+    Path(f"{fail}-1").unlink()
+    engine = Engine(grown(), cfg(tmp_path))
+    assert engine.run(resume="last") == 0
+    assert ran(tmp_path) == ["shard-0", "shard-1"]  # setup reused; plan ran again, and its shards
+    assert str(engine.decisions()["root/plan"]).startswith("run: it grew children in ")
+
+
+def test_what_a_node_waits_for_running_again_runs_it_again(tmp_path: Path) -> None:
+    flag = tmp_path / "fail-build"
+
+    def crossed() -> Workflow:
+        build = Node(
+            "build", Command(f"echo build >> {tmp_path / 'ran'}; test ! -e {flag}"), allow_failure=True
+        )
+        deploy = Node("deploy", log(tmp_path, "deploy"), after=[build])
+        return Workflow(name="ci", root=Node("root", parallel=True, children=[deploy, build]))
+
+    flag.touch()
+    assert Engine(crossed(), cfg(tmp_path)).run() == 0  # allowed to fail: deploy ran all the same
+    assert ran(tmp_path) == ["build", "deploy"]
+    flag.unlink()
+    assert Engine(crossed(), cfg(tmp_path)).run(resume="last") == 0
+    # build failed last time so it runs; deploy, though it succeeded, waits for it: it runs too.
+    assert ran(tmp_path) == ["build", "deploy"]
+
+
 def make_parts(log: str) -> dict[str, int]:
     with Path(log).open("a") as f:
         f.write("make\n")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from wtflow.events import (
         Event,
         NodeFinished,
+        NodesAdded,
         NodeSpec,
         NodeStarted,
         NodeStopping,
@@ -48,6 +49,7 @@ _WHERE = {
     "Listener": "wtflow.listeners",
     "Node": "wtflow.model",
     "NodeFinished": "wtflow.events",
+    "NodesAdded": "wtflow.events",
     "NodeSpec": "wtflow.events",
     "NodeStarted": "wtflow.events",
     "NodeStopping": "wtflow.events",
@@ -100,6 +102,7 @@ __all__ = [
     "NodeSpec",
     "NodeStarted",
     "NodeStopping",
+    "NodesAdded",
     "OutputReceived",
     "PyFunc",
     "ReportConfig",

@@ -186,6 +186,8 @@ SETTINGS = (
             "seconds the whole run may take: then what runs is stopped, the rest skipped (none = no limit)"),
     Setting("run", "flags", "run", "flags", "WTFLOW_FLAGS", parse_flags,
             "feature flags the nodes' when= conditions read (run.flags), comma-separated (--flag)"),
+    Setting("run", "max_nodes", "run", "max_nodes", "WTFLOW_MAX_NODES", parse_positive_int,
+            "most nodes a run may grow to with dynamic children (a PyFunc returning nodes)"),
     Setting("run", "console", "run", "console", "WTFLOW_CONSOLE", parse_console,
             "terminal output: raw (the nodes' bytes), plain (prefixed lines), live (a tree), quiet"),
     Setting("report", "junit_xml", "report", "junit_xml", "WTFLOW_JUNIT_XML", parse_path,
@@ -326,6 +328,7 @@ class RunConfig:
     timeout: float | None = None
     deadline: float | None = None
     flags: tuple[str, ...] = ()
+    max_nodes: int = 100_000  # a PyFunc that returns nodes in a loop must not fill the disk and the record
     console: str = "raw"
     executor: str = "local"
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from wtflow.artifacts import ArtifactStore, prepare_state_dir
 from wtflow.conditions import RunView
 from wtflow.config import Config
 from wtflow.decisions import Decision, PreviousRun, decide, render
+from wtflow.dependencies import Waits
 from wtflow.digests import workflow_digests
 from wtflow.events import (
     KeptFile,
@@ -39,6 +40,7 @@ from wtflow.events import (
     node_spec,
 )
 from wtflow.executors import Executor, StartNotice
+from wtflow.gates import Gates, problem_of_skip
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
 from wtflow.params import plain_params
@@ -64,23 +66,33 @@ class Plan:
 
 
 def make_plan(
-    workflow: Workflow, config: Config, selected: frozenset[int] | None, resume: str | PreviousRun | None
+    workflow: Workflow,
+    config: Config,
+    selected: frozenset[int] | None,
+    resume: str | PreviousRun | None,
+    waits: Waits | None = None,
 ) -> Plan:
-    digests = workflow_digests(workflow)
+    digests = workflow_digests(workflow, waits)
     previous = resume
     if isinstance(previous, str):
         from wtflow.previous import previous_run  # the record's read side, only when resuming
 
         previous = previous_run(config, workflow.name, previous)
     return Plan(
-        {i: str(d) for i, d in digests.items()}, decide(workflow, digests, selected, previous), previous
+        {i: str(d) for i, d in digests.items()},
+        decide(workflow, digests, selected, previous, waits),
+        previous,
     )
 
 
 def dry_run(
-    workflow: Workflow, config: Config, selected: frozenset[int] | None, resume: str | PreviousRun | None
+    workflow: Workflow,
+    config: Config,
+    selected: frozenset[int] | None,
+    resume: str | PreviousRun | None,
+    waits: Waits | None = None,
 ) -> str:
-    return render(workflow, make_plan(workflow, config, selected, resume).decisions)
+    return render(workflow, make_plan(workflow, config, selected, resume, waits).decisions, waits or {})
 
 
 @dataclass(eq=False)
@@ -99,7 +111,9 @@ class RunContext:
     keep_going: bool  # a failure does not stop what comes after it (run.ignore_failure)
     selected: frozenset[int] | None  # None: every node (no --only)
     view: RunView  # what `when=` conditions see
+    waits: dict[int, tuple[int, ...]]  # what each node waits for across branches (dependencies.py)
     running: int = 0  # attempts under way, to know when creating files may block the loop
+    gates: Gates = field(default_factory=Gates)  # each node's, settled when its subtree ended
 
     @contextlib.asynccontextmanager
     async def slots_for(self, policy: Policy, index: int) -> AsyncIterator[None]:
@@ -137,6 +151,8 @@ class RunContext:
         """A node that ends without (another) attempt: skipped, cancelled, or a grouping node."""
         result = self.state.update(index, status=status)  # cancelled in its retry wait: keeps its code
         p = self.workflow.placed[index]
+        if status is Status.SKIPPED:  # it will not be walked: those waiting for it hear now
+            self.gates.settle(index, problem_of_skip(p.path_str, reason))
         self.fanout.emit(
             NodeFinished(
                 self.run_id, index, p.path, 0, status, result.exit_code, result.started_at, now(),
@@ -157,6 +173,7 @@ async def start_run(
     *,
     params: Mapping[str, Any],
     provenance: Mapping[str, Any] | None,
+    waits: dict[int, tuple[int, ...]] | None = None,
 ) -> RunContext:
     """Open the executor and the listeners (into `fanout`, which the caller closes whatever
     happens), then make the run's plan, folder and records, and announce the run."""
@@ -164,7 +181,8 @@ async def start_run(
     await executor.open()  # a cluster is reached before anything starts
     fanout.extend([*default_listeners(config, console=console, workflow=workflow), *listeners])
     # After the recorder opened the record: a killed run to resume has been settled from its journal.
-    made = make_plan(workflow, config, selected, resume)
+    waits = waits or {}
+    made = make_plan(workflow, config, selected, resume, waits)
     run_id, store, started_at = uuid.uuid4().hex, ArtifactStore(artifacts_dir), now()
     run_dir = await store.create_run_dir(workflow.name, run_id, started_at)
     policies = plan.policies(workflow, config)
@@ -174,13 +192,19 @@ async def start_run(
         Slots(plan.slots(config, executor.capacity)),
         {p.index: Slots(p.node.max_parallel) for p in workflow.placed if p.node.max_parallel is not None},
         config.run.ignore_failure and not config.run.fail_fast, selected,
-        RunView(workflow, state, frozenset(config.run.flags)),
+        RunView(workflow, state, frozenset(config.run.flags)), waits,
     )  # fmt: skip
     # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
     decisions = {i: str(d) for i, d in made.decisions.items()} if made.previous else {}
     tags = plan.node_tags(workflow)
     specs = tuple(
-        node_spec(p, decisions.get(p.index), policies[p.index].allow_failure, tags[p.index])
+        node_spec(
+            p,
+            decisions.get(p.index),
+            policies[p.index].allow_failure,
+            tags[p.index],
+            depends_on=waited_paths(workflow, waits, p),
+        )
         for p in workflow.placed
     )
     previous_id = None if made.previous is None else made.previous.run_id
@@ -191,6 +215,11 @@ async def start_run(
         )
     )  # fmt: skip
     return ctx
+
+
+def waited_paths(workflow: Workflow, waits: Waits, p: Placed) -> tuple[str, ...]:
+    """The paths of the nodes `p` waits for, as its NodeSpec (and the record) say them."""
+    return tuple(workflow.placed[i].path_str for i in waits.get(p.index, ()))
 
 
 async def finish_run(ctx: RunContext, executor: Executor, status: Status, code: int) -> dict[str, int]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from wtflow.dependencies import Waits, order
 from wtflow.digests import Digest
 from wtflow.executables import Command, PyFunc
 from wtflow.model import RESULT_FILE, Placed, Workflow
@@ -76,19 +77,24 @@ class Decision:
         return f"{self.action}: {self.reason}"
 
 
-def upstream_nodes(workflow: Workflow, index: int, where: Mapping[int, int] | None = None) -> list[int]:
+def upstream_nodes(
+    workflow: Workflow, index: int, where: Mapping[int, int] | None = None, waits: Waits | None = None
+) -> list[int]:
     """What the node follows as a prerequisite, so that its running again runs this one again:
-    the nodes whose artifacts it reads, then its ancestors, nearest first. Order alone is not
-    one (an earlier sibling in a sequence, with nothing read from it; see digests.py).
+    the nodes whose artifacts it reads, then its ancestors, nearest first, and the subtrees of
+    what it or an ancestor waits for (`waits`: dependencies.waits). Order alone is not one (an
+    earlier sibling in a sequence, with nothing read from it; see digests.py).
 
     `where` (each node's index by `id(node)`) saves building it again for every node."""
     if where is None:
         where = _where(workflow)
     p = workflow.placed[index]
     found = [where[id(a.owner)] for a in _artifacts(_inputs(p), _MAX_DEPTH) if id(a.owner) in where]
+    found += [i for other in (waits or {}).get(p.index, ()) for i in subtree(workflow, other)]
     while p.parent is not None:
         found.append(p.parent)
         p = workflow.placed[p.parent]
+        found += [i for other in (waits or {}).get(p.index, ()) for i in subtree(workflow, other)]
     return list(dict.fromkeys(found))
 
 
@@ -113,12 +119,17 @@ def decide(
     digests: Mapping[int, Digest],
     selected: Collection[int] | None,
     previous: PreviousRun | None,
+    waits: Waits | None = None,
 ) -> dict[int, Decision]:
     """The decision for every node with an executable, and for every node that is skipped with
-    its subtree (`not selected`, `condition false`), by preorder index."""
+    its subtree (`not selected`, `condition false`), by preorder index; what a node waits for
+    (`waits`: dependencies.waits) is decided before it, as upstream of it."""
     decisions: dict[int, Decision] = {}
     where = _where(workflow)
-    for p in workflow.placed:
+    # What a node waits for may come later in preorder: decided first (parents still come first).
+    nodes = [workflow.placed[i] for i in order(workflow, waits)] if waits else workflow.placed
+    grew = _grew(workflow, previous)
+    for p in nodes:
         above = decisions.get(p.parent) if p.parent is not None else None
         holds = condition(p)
         if selected is not None and p.index not in selected:
@@ -127,14 +138,26 @@ def decide(
             decisions[p.index] = above  # a skipped group's subtree goes with it, for its reason
         elif holds is False:
             decisions[p.index] = Decision(SKIP, "condition false")
+        elif isinstance(p.node.executable, PyFunc) and p.path_str in grew:
+            # Reused, it would not run, and the children it returned would be missing from this run.
+            decisions[p.index] = Decision(RUN, f"it grew children in {grew[p.path_str]}, which come with it")
         elif p.node.executable is not None:
-            decision = _decide(workflow, p, digests, selected, previous, decisions, where)
+            decision = _decide(workflow, p, digests, selected, previous, decisions, where, waits)
             if holds is None:
                 decision = Decision(
                     decision.action, f"{decision.reason}, if its condition holds", decision.reused
                 )
             decisions[p.index] = decision
-    return decisions
+    return dict(sorted(decisions.items()))
+
+
+def _grew(workflow: Workflow, previous: PreviousRun | None) -> dict[str, str]:
+    """The paths of the nodes that had children in the run being resumed that this tree has not:
+    dynamic children (or children removed since; running their parent again is safe)."""
+    if previous is None:
+        return {}
+    here = {p.path_str for p in workflow.placed}
+    return {path.rpartition("/")[0]: previous.short for path in previous.nodes if path not in here}
 
 
 def _decide(
@@ -145,6 +168,7 @@ def _decide(
     previous: PreviousRun | None,
     decided: Mapping[int, Decision],
     where: Mapping[int, int],
+    waits: Waits | None = None,
 ) -> Decision:
     if previous is None:
         if selected is not None and not all(i in selected for i in subtree(workflow, p.index)):
@@ -165,7 +189,7 @@ def _decide(
     for part in ("env", "cwd", "reads"):
         if part in changed:
             return Decision(RUN, _PART_REASONS[part])
-    for index in upstream_nodes(workflow, p.index, where):
+    for index in upstream_nodes(workflow, p.index, where, waits):
         decision = decided.get(index)
         if decision is not None and decision.action == RUN:
             return Decision(RUN, f"upstream node {workflow.placed[index].path_str} re-ran")
@@ -182,10 +206,10 @@ def _decide(
     return Decision(REUSE, f"succeeded in {previous.short}{at}, inputs unchanged", before)
 
 
-def render(workflow: Workflow, decisions: Mapping[int, Decision]) -> str:
-    """Each node, what it would do and why, what it runs and what it leaves, as `--dry-run`
-    prints it."""
-    return workflow.render(explained={i: str(d) for i, d in decisions.items()})
+def render(workflow: Workflow, decisions: Mapping[int, Decision], waits: Waits | None = None) -> str:
+    """Each node, what it would do and why, what it waits for, what it runs and what it leaves,
+    as `--dry-run` prints it."""
+    return workflow.render(explained={i: str(d) for i, d in decisions.items()}, waits=waits)
 
 
 def as_json(workflow: Workflow, decisions: Mapping[str, Decision]) -> dict[str, Any]:

@@ -13,15 +13,15 @@ changed (the reason `--resume` and `--dry-run` print):
                PyFunc's arguments, a Command's argv or an env value
     upstream   the digests of what it follows as a prerequisite: its parent's own (executes,
                reads and upstream; its environment reaches the child through `env`), which holds
-               the ancestors' in turn
+               the ancestors' in turn, and the subtrees of the nodes it waits for (`after=`)
 
 Order alone is not a dependency. An earlier sibling in a sequence runs first but is not in the
 digest, so a changed command or env value re-runs its node and the nodes that read its output
 (or see the value), and nothing else: Nextflow re-runs a task only when its inputs changed, doit
 re-runs a task for its `file_dep`s (a `task_dep` only orders), make for its prerequisites (an
 order-only one never triggers). A node that needs another's work reads its artifact, or sits
-below it. `node_digest` takes the upstream digests as input, so dependencies of other kinds
-(`after=`) add to that list without changing the function.
+below it, or waits for it by `after=`: a wait is asked for by name, so it counts as a
+prerequisite (a wait only implied by a read counts through `reads` already).
 """
 
 from __future__ import annotations
@@ -29,15 +29,16 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from wtflow.config import Config
+from wtflow.dependencies import order
 from wtflow.executables import Command, Executable, PyFunc
-from wtflow.model import Artifact, Node, Secret, Workflow
-from wtflow.plan import policies
+from wtflow.model import Artifact, Node, Placed, Secret, Workflow
+from wtflow.plan import policies, subtree
 from wtflow.reads import _artifacts, _inputs
 
 _SIZE = 12  # hex digits a part: 48 bits, plenty to tell one node's versions apart
@@ -145,14 +146,21 @@ def node_digest(
     )
 
 
-def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
-    """Every node's digest, by preorder index."""
+def workflow_digests(
+    workflow: Workflow, waits: Mapping[int, Sequence[int]] | None = None
+) -> dict[int, Digest]:
+    """Every node's digest, by index; what a node waits for (`waits`: dependencies.waits) is
+    upstream of it too."""
     found: dict[int, Digest] = {}
     where = {id(p.node): p.index for p in workflow.placed}
     # Only env and cwd are taken from the policies, and neither depends on the settings.
     resolved = policies(workflow, Config())
-    for p in workflow.placed:
+    nodes: Iterable[Placed] = workflow.placed
+    if waits:  # a node may wait for one later in preorder (or read its artifact): that one first
+        nodes = [workflow.placed[i] for i in order(workflow, waits)]
+    for p in nodes:
         upstream = [] if p.parent is None else [found[p.parent].own]
+        upstream += [_subtree(workflow, other, found) for other in waits.get(p.index, ())] if waits else []
         reads: list[str] = []
         for artifact in _artifacts(_inputs(p), _MAX_DEPTH):
             owner = where.get(id(artifact.owner))
@@ -161,3 +169,7 @@ def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
         policy = resolved[p.index]
         found[p.index] = node_digest(p.node, reads=reads, upstream=upstream, env=policy.env, cwd=policy.cwd)
     return found
+
+
+def _subtree(workflow: Workflow, index: int, found: Mapping[int, Digest]) -> str:
+    return _h(*(str(found[i]) for i in subtree(workflow, index)))

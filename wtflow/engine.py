@@ -20,13 +20,14 @@ from wtflow.conditions import evaluate
 from wtflow.config import Config
 from wtflow.context import AttemptEvents, OutputSizes, dry_run, finish_run, make_plan, now, start_run
 from wtflow.decisions import Decision, PreviousRun
+from wtflow.dependencies import waits
 from wtflow.errors import WtflowError
 from wtflow.executables import PyFunc
 from wtflow.executors import AttemptId, ExecRequest, Executor, StartNotice, default_executor, run_attempt
+from wtflow.growth import grow
 from wtflow.kept import Kept, forget, keep_attempt
 from wtflow.listeners import Fanout, Listener
 from wtflow.model import Placed, Workflow
-from wtflow.reads import check_reads
 from wtflow.reuse import reuse
 from wtflow.runstate import Interrupts
 from wtflow.status import Status
@@ -91,24 +92,25 @@ class Engine:
 
     def decisions(self) -> dict[str, Decision]:
         """What each node would do and why, by path, running nothing (`--dry-run --json`)."""
+        self.workflow.trim()  # nodes an earlier run grew are not this run's
         selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
-        check_reads(self.workflow, selected)
-        made = make_plan(self.workflow, self.config, selected, self.resume)
+        made = make_plan(self.workflow, self.config, selected, self.resume, waits(self.workflow, selected))
         return {self.workflow.placed[i].path_str: d for i, d in made.decisions.items()}
 
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
+        self.workflow.trim()  # nodes an earlier run grew are not this run's
         selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
-        check_reads(self.workflow, selected)
+        waiting = waits(self.workflow, selected)  # a cycle, or a wait on a node left out: refused now
         if self.dry_run:
-            sys.stdout.write(dry_run(self.workflow, self.config, selected, self.resume))
+            sys.stdout.write(dry_run(self.workflow, self.config, selected, self.resume, waiting))
             sys.stdout.flush()
             return EXIT_OK
         self.problems, self.notes = [], []
         self._fanout = Fanout([], self.problems)
         ctx = await start_run(self.workflow, self.config, self._executor, self._fanout, self._listeners,
                               self._console, selected, self.resume, params=self.params,
-                              provenance=self.provenance)  # fmt: skip
+                              provenance=self.provenance, waits=waiting)  # fmt: skip
         self.run_id, self.run_dir, self._ctx, self._stops = ctx.run_id, ctx.run_dir, ctx, Stops(ctx)
         outcome, deadline = Status.CANCELLED, self.config.run.deadline
         everything = plan.subtree(self.workflow, 0)
@@ -137,7 +139,23 @@ class Engine:
     # -- the walk ------------------------------------------------------------------------
 
     async def _visit(self, p: Placed) -> Status:
-        """Run a node and its subtree; returns the outcome that counts for its parent."""
+        """Run a node and its subtree once what it waits for has ended; returns the outcome that
+        counts for its parent (SKIPPED: what it waited for failed, and so it did not run)."""
+        ctx = self._ctx
+        if p.index in ctx.waits and (ctx.selected is None or p.index in ctx.selected):
+            problem = await ctx.gates.wait(ctx.waits[p.index])
+            if problem is not None and not (p.node.always or ctx.keep_going):
+                self._stops.skip(p, problem)
+                return Status.SKIPPED
+        try:
+            outcome = await self._walk(p)
+        except BaseException:
+            ctx.gates.settle(p.index, f"upstream failed: {p.path_str}")
+            raise
+        ctx.gates.settle(p.index, f"upstream failed: {p.path_str}" if outcome.is_failure else None)
+        return outcome
+
+    async def _walk(self, p: Placed) -> Status:
         ctx, stops, node = self._ctx, self._stops, p.node
         allowed = ctx.policies[p.index].allow_failure
         if ctx.selected is not None and p.index not in ctx.selected:
@@ -191,15 +209,18 @@ class Engine:
 
     async def _children(self, p: Placed, children: list[Placed]) -> Status:
         if not p.node.parallel:
-            outcome, stopper = Status.SUCCEEDED, None  # the child whose failure stops the sequence
+            outcome, stop = Status.SUCCEEDED, None  # why the rest of the sequence is skipped
             for child in children:
-                if stopper is not None and not child.node.always:
-                    self._stops.skip(child, f"upstream failed: {stopper.path_str}")
+                if stop is not None and not child.node.always:
+                    self._stops.skip(child, stop)
                     continue
                 result = await self._visit(child)
                 if result.is_failure:
-                    outcome = result if stopper is None else outcome
-                    stopper = stopper or (None if self._ctx.keep_going else child)
+                    outcome = result if stop is None else outcome
+                    keep_going = self._ctx.keep_going
+                    stop = stop or (None if keep_going else f"upstream failed: {child.path_str}")
+                elif result is Status.SKIPPED:  # what it waited for failed: what follows it waits too
+                    stop = stop or self._ctx.gates.problem(child.index)
             return outcome
         if not (p.node.fail_fast or self.config.run.fail_fast):
             async with asyncio.TaskGroup() as tg:
@@ -272,6 +293,8 @@ class Engine:
                 await sinks["stderr"].write(f"wtflow: {result.error}\n".encode())
             elif p.node.artifacts or isinstance(executable, PyFunc):
                 kept = await keep_attempt(p.node, output.folder, policy.cwd, succeeded=result.code == 0)
+                if kept.problem is None and result.code == 0 and isinstance(executable, PyFunc):
+                    kept = Kept(kept.files, grow(ctx, p, output.folder))  # the nodes it returned, if any
                 if kept.problem is not None:
                     await sinks["stderr"].write(f"wtflow: {kept.problem}\n".encode())
                 output.kept = kept.files

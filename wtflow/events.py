@@ -3,6 +3,8 @@
 RunStarted ─┬─ NodeStarted ── OutputReceived* ── [NodeStopping] ── NodeFinished
             │                             (per attempt of an executable; NodeStopping when its
             │                             processes are being stopped: time limit, cancel)
+            ├─ NodesAdded                 a PyFunc returned nodes (dynamic children): sent before
+            │                             its NodeFinished, they then run like any other
             ├─ NodeFinished(attempt=0)    a node that did not run an attempt: skipped, cancelled
             │                             before it began, or a grouping node (no executable)
             │                             ending with its children
@@ -44,6 +46,8 @@ class NodeSpec:
 
     decision: str | None = None  # "run: command changed", "reuse: succeeded in 3f2a...", "skip: ..."
     tags: tuple[str, ...] = ()  # its own and its ancestors' (plan.node_tags), sorted
+    depends_on: tuple[str, ...] = ()  # the paths of the nodes it waits for (after=, artifacts it reads)
+    dynamic: bool = False  # added at run time: returned by its parent's PyFunc (NodesAdded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,16 @@ class RunStarted:
     resumed_from: str | None = None  # the run whose results this one reuses (--resume)
     params: dict[str, Any] | None = None  # the workflow function's parameters, when it has any
     provenance: dict[str, Any] | None = None  # command line, wtfile, git, selection (wtflow run)
+
+
+@dataclass(frozen=True, slots=True)
+class NodesAdded:
+    """A PyFunc returned nodes: they join the tree as the last children of `parent` (its index),
+    with the indices after every node so far; `nodes` are they and their subtrees, in preorder."""
+
+    run_id: str
+    parent: int
+    nodes: tuple[NodeSpec, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +158,7 @@ class RunFinished:
     counts: dict[str, int]
 
 
-Event = RunStarted | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
+Event = RunStarted | NodesAdded | NodeStarted | OutputReceived | NodeStopping | NodeFinished | RunFinished
 
 
 def node_spec(
@@ -152,9 +166,11 @@ def node_spec(
     decision: str | None = None,
     allow_failure: bool | None = None,
     tags: Collection[str] | None = None,
+    depends_on: tuple[str, ...] = (),
+    dynamic: bool = False,
 ) -> NodeSpec:
-    """What RunStarted says of a node; `allow_failure` and `tags` as resolved from its ancestors,
-    if known (else its own)."""
+    """What RunStarted (or NodesAdded) says of a node; `allow_failure` and `tags` as resolved
+    from its ancestors, if known (else its own); `depends_on` the paths it waits for."""
     executable = p.node.executable
     kind = None if executable is None else ("command" if isinstance(executable, Command) else "pyfunc")
     return NodeSpec(
@@ -169,4 +185,6 @@ def node_spec(
         p.node.name,
         decision,
         tuple(sorted(p.node.tags if tags is None else tags)),
+        depends_on,
+        dynamic,
     )

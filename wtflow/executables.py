@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from wtflow.errors import WorkflowError
+
+_NODE_WORD = re.compile(r"\bNode\b")
 
 
 def check_timeout(value: object, *, owner: str) -> None:
@@ -94,6 +98,19 @@ class PyFunc:
         if not isinstance(self.kwargs, dict):
             raise WorkflowError(f"PyFunc(kwargs={self.kwargs!r}) is not a dict; use e.g. kwargs={{'n': 1}}")
         check_timeout(self.timeout, owner="PyFunc")
+
+    @property
+    def may_grow(self) -> bool:
+        """Whether its return annotation names Node (`-> Node`, `-> list[wtflow.Node]`): what
+        `--dry-run` marks as a node that may grow children. Any PyFunc may; these say so."""
+        try:
+            annotation = inspect.signature(self.func).return_annotation
+        except (TypeError, ValueError):  # a builtin, or a callable with no signature to read
+            return False
+        if annotation is inspect.Signature.empty:
+            return False
+        text = annotation if isinstance(annotation, str) else repr(annotation)  # "list[Node]", "<class ...>"
+        return _NODE_WORD.search(text) is not None
 
     def describe(self) -> str:
         """The function's qualified name, `module.qualname`."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from wtflow.events import (
     Event,
     NodeFinished,
+    NodesAdded,
     NodeSpec,
     NodeStarted,
     NodeStopping,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 JOURNAL = "journal.jsonl"
 _TYPES: dict[str, type[Any]] = {
-    t.__name__: t for t in (RunStarted, NodeStarted, NodeStopping, NodeFinished, RunFinished)
+    t.__name__: t for t in (RunStarted, NodesAdded, NodeStarted, NodeStopping, NodeFinished, RunFinished)
 }
 _TIMES = {"started_at", "ended_at", "at", "retry_at"}
 _PATHS = {"run_dir", "stdout_path", "stderr_path"}
@@ -90,7 +91,14 @@ def _value(name: str, value: Any) -> Any:
         return tuple(value)
     if name == "nodes":
         return tuple(
-            NodeSpec(**{**spec, "path": tuple(spec["path"]), "tags": tuple(spec.get("tags", ()))})
+            NodeSpec(
+                **{
+                    **spec,
+                    "path": tuple(spec["path"]),
+                    "tags": tuple(spec.get("tags", ())),
+                    "depends_on": tuple(spec.get("depends_on", ())),
+                }
+            )
             for spec in value
         )
     if name == "output_order":

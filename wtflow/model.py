@@ -9,10 +9,11 @@ import json
 import os
 import re
 import shlex
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from wtflow.errors import WorkflowError, WtflowError
 from wtflow.executables import Command, Executable, PyFunc, check_timeout
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # what a `when=` callable is given; built by the engine, read
 STREAMS = ("stdout", "stderr")
 RESERVED = (*STREAMS, "result")
 RESULT_FILE = "result.json"  # a PyFunc's return value, beside stdout and stderr
+# The nodes a PyFunc returned (dynamic children), pickled by the process that ran it.
+NODES_FILE = "nodes.pickle"
 _ATTEMPT_DIR = re.compile(r"attempt-\d+")
 _MAX_NAME_BYTES = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -219,7 +222,12 @@ class Node:
     tags: Collection[str] = field(default=frozenset(), kw_only=True)  # kept as a frozenset
     # Which ready node takes a free slot first (higher first); None: as the group above says.
     priority: int | None = field(default=None, kw_only=True)
+    # Nodes elsewhere in the tree whose whole subtree must have ended before this one starts.
+    after: list[Node] = field(default_factory=list, kw_only=True)
 
+    # (workflow token, index) where a Workflow placed it: how a node that a PyFunc's returned nodes
+    # refer to (after=, an artifact) is found again when they come back from its process.
+    placement: tuple[str, int] | None = field(default=None, init=False, repr=False)
     retcode: int | None = field(default=None, init=False)
     status: Status = field(default=Status.PENDING, init=False)
     attempts: int = field(default=0, init=False)
@@ -239,6 +247,7 @@ class Node:
             if not isinstance(child, Node):
                 raise WorkflowError(f"{where}: child {child!r} is not a Node; wrap it in wtflow.Node(...)")
         _check_resources(self.resources, where=where)
+        self._check_after(where)
         if self.retries is not None and (
             isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0
         ):
@@ -280,6 +289,40 @@ class Node:
         for artifact in (self.stdout_artifact, self.stderr_artifact, self.result_artifact, *self.artifacts):
             artifact.owner = self
             artifact.node_name = artifact.node_name or self.name
+
+    def _check_after(self, where: str) -> None:
+        if not isinstance(self.after, list | tuple) or not all(isinstance(n, Node) for n in self.after):
+            raise WorkflowError(
+                f"{where}: after={shown(self.after)} is not a list of Nodes; "
+                "use e.g. after=[build], with build a wtflow.Node of the same tree"
+            )
+        if any(n is self for n in self.after):
+            raise WorkflowError(f"{where}: after= names the node itself; a node cannot wait for itself")
+        self.after = list(self.after)
+
+    @overload
+    def __rshift__(self, other: Node) -> Node: ...
+    @overload
+    def __rshift__(self, other: Sequence[Node]) -> Sequence[Node]: ...
+    def __rshift__(self, other: Node | Sequence[Node]) -> Node | Sequence[Node]:
+        """`a >> b`: b waits for a (`b.after` gains a); returns b, so `a >> b >> c` chains.
+        `a >> [b, c]` makes both wait for a and returns the list."""
+        for node in [other] if isinstance(other, Node) else list(other):
+            if not isinstance(node, Node):
+                raise WorkflowError(f"node {self.name!r} >> {shown(node)}: only a Node can wait for a node")
+            if node is self:
+                raise WorkflowError(f"node {self.name!r} >> itself: a node cannot wait for itself")
+            if not any(n is self for n in node.after):
+                node.after.append(self)
+        return other
+
+    def __rrshift__(self, other: Sequence[Node]) -> Node:
+        """`[a, b] >> c`: c waits for both; returns c."""
+        for node in list(other):
+            if not isinstance(node, Node):
+                raise WorkflowError(f"{shown(node)} >> node {self.name!r}: only a Node can wait for a node")
+            node >> self
+        return self
 
     def _check_artifacts(self) -> None:
         if not isinstance(self.artifacts, list | tuple) or not all(
@@ -395,16 +438,78 @@ class Workflow:
             raise WorkflowError(
                 f"workflow {self.name!r}: root={self.root!r} is not a Node; pass root=wtflow.Node(...)"
             )
-        self.placed = tuple(self._place())
-        self.children_of: dict[int, list[Placed]] = {p.index: [] for p in self.placed}
-        for p in self.placed:
+        self.placed: list[Placed] = []
+        self.children_of: dict[int, list[Placed]] = {}
+        self._where: dict[int, tuple[str, ...]] = {}  # id(node): its path, to refuse a node placed twice
+        self._index: dict[int, int] = {}  # id(node): its index
+        self.grown = False  # nodes were added at run time (see grow): subtrees are no longer one block
+        self.token = uuid.uuid4().hex  # tells this workflow's nodes apart in another process
+        self._extend(list(self._place([(self.root, (self.root.name,), None, 0)])))
+        self._static = len(self.placed)
+
+    def index_of(self, node: Node) -> int | None:
+        """The preorder index of a node placed in this workflow, else None."""
+        return self._index.get(id(node))
+
+    def grow(self, parent: int, nodes: Sequence[Node]) -> list[Placed]:
+        """Place `nodes` (a PyFunc's dynamic children) as the last children of node `parent`, with
+        the indices after every node placed so far; returns them (and their subtrees) in preorder.
+
+        Refused with a WorkflowError, leaving the tree as it was, when a node is already placed
+        (or twice among them) or a name is unusable."""
+        under = self.placed[parent]
+        siblings = self.children_of[under.index]
+        folders = _more_folder_names([c.path[-1] for c in siblings], [n.name for n in nodes])
+        declared = {a.name for a in under.node.artifacts}
+        for node in nodes:
+            if _reserved(node.name) or node.name in declared:
+                raise WorkflowError(
+                    f"workflow {self.name!r}: child name {node.name!r} of {under.path_str} is reserved "
+                    "for artifact files; rename the node"
+                )
+        start = len(siblings)
+        items: list[tuple[Node, tuple[str, ...], int | None, int]] = [
+            (n, (*under.path, folders[i]), under.index, start + i) for i, n in enumerate(nodes)
+        ]
+        where = dict(self._where)
+        added = list(self._place(items[::-1], where))
+        self._where = where
+        self._extend(added)
+        self.grown = True
+        return added
+
+    def trim(self, keep: int | None = None) -> None:
+        """Forget the nodes grown by an earlier run (`grow`): each run starts from the tree as
+        written. `keep`: only those placed after the first `keep` (a growth that was refused)."""
+        static = self._static if keep is None else keep
+        if len(self.placed) == static:
+            return
+        for p in self.placed[static:]:
+            del self.children_of[p.index]
+            del self._index[id(p.node)]
+            del self._where[id(p.node)]
+            p.node.placement = None
+        del self.placed[static:]
+        for children in self.children_of.values():
+            children[:] = [c for c in children if c.index < static]
+        self.grown = static > self._static
+
+    def _extend(self, added: list[Placed]) -> None:
+        self.placed.extend(added)
+        for p in added:
+            self.children_of[p.index] = []
+            self._index[id(p.node)] = p.index
+            p.node.placement = (self.token, p.index)
             if p.parent is not None:
                 self.children_of[p.parent].append(p)
 
-    def _place(self) -> Iterator[Placed]:
-        seen: dict[int, tuple[str, ...]] = {}
-        stack: list[tuple[Node, tuple[str, ...], int | None, int]] = [(self.root, (self.root.name,), None, 0)]
-        index = 0
+    def _place(
+        self,
+        stack: list[tuple[Node, tuple[str, ...], int | None, int]],
+        seen: dict[int, tuple[str, ...]] | None = None,
+    ) -> Iterator[Placed]:
+        seen = self._where if seen is None else seen
+        index = len(self.placed)
         while stack:
             node, path, parent, position = stack.pop()
             if id(node) in seen:
@@ -436,12 +541,18 @@ class Workflow:
         return [p.node for p in self.placed]
 
     def render(
-        self, selected: Collection[int] | None = None, *, explained: Mapping[int, str] | None = None
+        self,
+        selected: Collection[int] | None = None,
+        *,
+        explained: Mapping[int, str] | None = None,
+        waits: Mapping[int, Sequence[int]] | None = None,
     ) -> str:
         """The tree as text, with what each node would execute as you would type it in a shell
         and the artifacts it leaves (what `--dry-run` prints); only the nodes whose index is in
         `selected`, when given. With `explained` (a decision by index: `run: command changed`,
-        `skip: not selected`), every node, each with its decision; a skipped one without its details."""
+        `skip: not selected`), every node, each with its decision; a skipped one without its details.
+        `waits` (dependencies.waits, implied reads among them): what each node waits for; without
+        it, what its `after=` names."""
         lines = [f"Workflow: {self.name}"]
         for p in self.placed:
             decision = None if explained is None else explained.get(p.index)
@@ -453,6 +564,10 @@ class Workflow:
             suffix = f"  [{', '.join(flags)}]" if flags else ""
             lines.append(f"{indent}- {node.name}{suffix}" + (f"  {decision}" if decision else ""))
             if decision is None or not decision.startswith("skip:"):
+                after = [self.index_of(n) for n in node.after] if waits is None else waits.get(p.index, ())
+                if after:
+                    names = ", ".join(self.placed[i].path_str if i is not None else "?" for i in after)
+                    lines.append(f"{indent}    after: {names}")
                 lines.extend(f"{indent}    {line}" for line in _details(node))
         return "\n".join(lines) + "\n"
 
@@ -461,7 +576,8 @@ def _flags(p: Placed) -> list[str]:
     node, flags = p.node, []
     if p.path[-1] != node.name:
         flags.append(f"folder {p.path[-1]}")
-    if node.parallel and node.children:
+    grows = isinstance(node.executable, PyFunc) and node.executable.may_grow
+    if node.parallel and (node.children or grows):  # a grown node's children run so
         flags.append("parallel")
     if node.allow_failure:
         flags.append("allow_failure")
@@ -477,6 +593,8 @@ def _flags(p: Placed) -> list[str]:
         flags.append(f"priority={node.priority}")
     if node.tags:
         flags.append(f"tags={','.join(sorted(node.tags))}")
+    if grows:
+        flags.append("may grow children")
     if node.executable is None and node.timeout is not None:
         flags.append(f"budget={node.timeout:g}s")
     elif node.effective_timeout is not None:
@@ -518,7 +636,7 @@ def _check_group_options(node: Node, path: str) -> None:
 
 
 def _reserved(name: str) -> bool:
-    return name in STREAMS or name == RESULT_FILE or _ATTEMPT_DIR.fullmatch(name) is not None
+    return name in STREAMS or name in (RESULT_FILE, NODES_FILE) or _ATTEMPT_DIR.fullmatch(name) is not None
 
 
 def folder_names(names: list[str]) -> list[str]:
@@ -543,6 +661,21 @@ def folder_names(names: list[str]) -> list[str]:
         count[name] = number
         taken.add(f"{name}{sep}{number}")
         folders.append(f"{name}{sep}{number}")
+    return folders
+
+
+def _more_folder_names(taken: list[str], names: list[str]) -> list[str]:
+    """Folder names for children added after those already named `taken` (which keep theirs)."""
+    used = set(taken)
+    folders = []
+    for name in names:
+        folder, number = name, 1
+        sep = "_" if _reserved(f"{name}-2") else "-"
+        while folder in used:
+            number += 1
+            folder = f"{name}{sep}{number}"
+        used.add(folder)
+        folders.append(folder)
     return folders
 
 

@@ -17,7 +17,7 @@ verdict(outcome, signal)     the run's status and exit code
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,8 +86,16 @@ def _chosen(workflow: Workflow, only: Callable[[Placed], bool]) -> frozenset[int
     return frozenset(selected)
 
 
-def subtree(workflow: Workflow, index: int) -> range:
-    """The indices of a node and its descendants: in preorder they follow it, as one block."""
+def subtree(workflow: Workflow, index: int) -> Sequence[int]:
+    """The indices of a node and its descendants, in tree order. In preorder they follow it, as
+    one block, until a run grows the tree: grown nodes come after all the others."""
+    if workflow.grown:
+        found, stack = [], [index]
+        while stack:
+            i = stack.pop()
+            found.append(i)
+            stack.extend(c.index for c in reversed(workflow.children_of[i]))
+        return found
     placed = workflow.placed
     depth = len(placed[index].path)
     end = index + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from wtflow.errors import WorkflowError
@@ -12,27 +12,38 @@ from wtflow.model import Artifact, Placed, Workflow
 _MAX_DEPTH = 4  # how deep into lists and dicts an artifact handle is looked for
 
 
-def check_reads(workflow: Workflow, selected: Collection[int] | None = None) -> None:
-    """Refuse a run in which a node (a `PyFunc`'s arguments, a `Command`'s argv, its `env`) reads an artifact that cannot be complete when it starts.
+def check_reads(
+    workflow: Workflow, selected: Collection[int] | None = None, among: Sequence[Placed] | None = None
+) -> dict[int, list[int]]:
+    """Refuse a run in which a node (a `PyFunc`'s arguments, a `Command`'s argv, its `env`) reads an artifact that cannot be complete when it starts; return the waits such reads imply.
 
     An artifact is complete once its node has ended: an ancestor (its executable runs before
-    its children), or a node in an earlier sibling's subtree of a sequential group. A parallel
-    sibling's, a later node's, one of its own subtree's or an unselected node's is not: the
-    reader would get empty or partial data and the run would succeed anyway."""
-    where = {id(p.node): p for p in workflow.placed}
-    for reader in workflow.placed:
+    its children), or a node in an earlier sibling's subtree of a sequential group. A node of
+    another branch (under a parallel group) is waited for: the read implies `after=` on it, and
+    its index is returned under the reader's. A later node's, one of its own subtree's or an
+    unselected node's is refused: the reader would get empty or partial data and the run would
+    succeed anyway. `among`: only these readers (the nodes a run grew)."""
+    implied: dict[int, list[int]] = {}
+    for reader in workflow.placed if among is None else among:
         if selected is not None and reader.index not in selected:
             continue
         for artifact in _artifacts(_inputs(reader), _MAX_DEPTH):
-            written = where.get(id(artifact.owner))
-            if written is None:
+            index = None if artifact.owner is None else workflow.index_of(artifact.owner)
+            if index is None:
                 continue  # a node of another workflow: its artifact is what that run left
+            written = workflow.placed[index]
             why = _why_not_ready(workflow, reader, written, selected)
-            if why:
+            if why is _WAIT:
+                implied.setdefault(reader.index, []).append(written.index)
+            elif why:
                 raise WorkflowError(
                     f"workflow {workflow.name!r}: node {reader.path_str} reads the {artifact.name} of "
                     f"{written.path_str}, which {why}; move the reader after it in a sequence"
                 )
+    return implied
+
+
+_WAIT = "runs in another branch: wait for it"
 
 
 def _inputs(reader: Placed) -> list[Any]:
@@ -63,7 +74,7 @@ def _why_not_ready(
         depth += 1
     common = reader_chain[depth]
     if common.node.parallel:
-        return f"runs in parallel with it (both under {common.path_str}, parallel=True)"
+        return _WAIT
     if written_chain[depth + 1].position > reader_chain[depth + 1].position:
         return "runs later"
     return None

@@ -42,6 +42,13 @@ class RunState:
         for index in range(len(self.results)):
             self._mirror(index)
 
+    def grown(self) -> None:
+        """The workflow grew (dynamic children): a pending result for each node added."""
+        start = len(self.results)
+        self.results.extend([NodeResult()] * (len(self.workflow.placed) - start))
+        for index in range(start, len(self.results)):
+            self._mirror(index)
+
     def __getitem__(self, index: int) -> NodeResult:
         return self.results[index]
 

@@ -42,7 +42,7 @@ class Stops:
         scopes = [self.budgets.get(i) for i in (index, *self._ancestors(index))] + [self.deadline]
         return Status.TIMED_OUT if any(s is not None and s.expired() for s in scopes) else Status.CANCELLED
 
-    def stopped(self, indices: range, status: Status, reason: str) -> list[Placed]:
+    def stopped(self, indices: Sequence[int], status: Status, reason: str) -> list[Placed]:
         """After these nodes were stopped: what was still running (waiting for a retry, a group
         mid-walk) ends as `status`, what had not started is skipped for `reason`, except the
         `always` nodes (and their subtrees), returned to be run now."""
@@ -56,16 +56,15 @@ class Stops:
                 self.ctx.finished(index, Status.SKIPPED, reason)
         return later
 
-    def pending_always(self, indices: range) -> list[Placed]:
+    def pending_always(self, indices: Sequence[int]) -> list[Placed]:
         """The `always` nodes among these that have not run, outermost only, in tree order."""
-        found, index, workflow = [], indices.start, self.ctx.workflow
-        while index < indices.stop:
+        found, workflow = [], self.ctx.workflow
+        within: set[int] = set()  # in the subtree of one found: it runs with it
+        for index in indices:
             p = workflow.placed[index]
-            if p.node.always and self.ctx.state[index].status is Status.PENDING:
+            if index not in within and p.node.always and self.ctx.state[index].status is Status.PENDING:
                 found.append(p)
-                index = plan.subtree(workflow, index).stop  # its subtree runs with it
-            else:
-                index += 1
+                within.update(plan.subtree(workflow, index))
         return found
 
     def skip(self, p: Placed, reason: str) -> None:

@@ -56,9 +56,11 @@ def test_retry_example_that_keeps_failing_exits_1(wtflow: Run) -> None:
 def test_examples_folder_lists_every_workflow(wtflow: Run) -> None:
     result = wtflow("-f", str(EXAMPLES), "list")
     assert result.out.splitlines() == [
-        "Found 10 workflow(s):",
+        "Found 12 workflow(s):",
         "- ci (5 nodes)",
         "- sales-report (4 nodes)",
+        "- deliver (7 nodes)  params: fail: int = 0",
+        "- shards (3 nodes)  params: count: int = 4",
         "- deploy (2 nodes)  params: env: one of 'dev', 'prod' = 'dev', replicas: int = 1, dry_run: bool = False",
         "- results (5 nodes)",
         "- flaky (4 nodes)",
@@ -126,4 +128,33 @@ def test_tree_example_release_without_the_slow_tests_and_its_tags(wtflow: Run) -
     assert (
         "- release (8 nodes)\n    fast: release/build, release/tests/unit\n    slow: release/tests/e2e\n"
         in listed
+    )
+
+
+def test_grow_example_waits_across_branches(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "grow" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "deliver", "--console", "plain")
+    assert result.code == 0, result
+    assert "[deliver/ship/deploy] built app-1.0\n" in result.out
+    assert result.out.index("<== deliver/make/docs succeeded") < result.out.index(
+        "==> deliver/ship/notify started"
+    )
+    failed = wtflow("-f", wtfile, "run", "deliver", "-p", "fail=1", "--console", "plain")
+    assert failed.code == 1, failed
+    assert "<== deliver/ship/deploy skipped (upstream failed: deliver/make/build)\n" in failed.out
+    assert "<== deliver/ship/notify skipped (upstream failed: deliver/make/build)\n" in failed.out
+
+
+def test_grow_example_runs_the_shards_its_plan_returns(wtflow: Run) -> None:
+    wtfile = str(EXAMPLES / "grow" / "wtfile.py")
+    result = wtflow("-f", wtfile, "run", "shards", "-p", "count=3", "--console", "plain")
+    assert result.code == 0, result
+    assert "==> tests/plan added 3 nodes: shard-0, shard-1, shard-2\n" in result.out
+    assert "[tests/plan/shard-2] shard 3 of 3: ok\n" in result.out
+    assert result.out.index("<== tests/plan/shard-2 succeeded") < result.out.index(
+        "==> tests/summary started"
+    )
+    assert (
+        "  - plan  [parallel, may grow children]  run: not resuming a run\n"
+        in wtflow("-f", wtfile, "run", "shards", "--dry-run").out
     )

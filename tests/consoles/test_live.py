@@ -9,7 +9,15 @@ from pathlib import Path
 from rich.console import Console
 
 from wtflow.consoles.live import LiveConsole
-from wtflow.events import NodeFinished, NodeSpec, NodeStarted, NodeStopping, RunFinished, RunStarted
+from wtflow.events import (
+    NodeFinished,
+    NodesAdded,
+    NodeSpec,
+    NodeStarted,
+    NodeStopping,
+    RunFinished,
+    RunStarted,
+)
 from wtflow.status import Status
 
 RUN = "0123456789abcdef"
@@ -101,6 +109,19 @@ def test_nothing_is_left_running_or_waiting_once_the_run_has_ended() -> None:
     assert "⊘ lint" in shown, shown
     assert "retry" not in shown
     assert "▶" not in shown
+
+
+def test_dynamic_children_appear_under_the_node_that_returned_them() -> None:
+    live, screen = _view()
+    shard = NodeSpec(
+        5, ("ci", "build", "shard-0"), 4, 0, "pyfunc", "wtfile.shard", False, False, dynamic=True
+    )
+    live.handle(NodesAdded(RUN, 4, (shard,)))
+    live.handle(NodeStarted(RUN, 5, shard.path, 1, T0, Path("/tmp/out"), Path("/tmp/err"), 1234))
+    lines = _shown(live, screen).splitlines()
+    build = next(i for i, line in enumerate(lines) if line.rstrip().endswith("build"))
+    assert "shard-0" in lines[build + 1]
+    assert lines[build + 1].index("shard-0") > lines[build].index("build")  # drawn below it, indented
 
 
 def test_a_reused_node_names_the_run_it_comes_from_instead_of_a_time() -> None:

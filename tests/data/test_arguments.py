@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import config, wf
-from wtflow import Command, Engine, Node, PyFunc, WorkflowError
+from wtflow import Command, Engine, Node, PyFunc
 
 
 def test_an_artifact_in_argv_and_env_is_its_path(tmp_path: Path) -> None:
@@ -21,10 +19,9 @@ def test_an_artifact_in_argv_and_env_is_its_path(tmp_path: Path) -> None:
     assert count.executable.describe() == "wc -l '<stdout of '\"'\"'lines'\"'\"'>'"
 
 
-def test_a_command_reading_a_parallel_siblings_output_is_refused(tmp_path: Path) -> None:
-    first = Node("first", PyFunc(func=print))
+def test_a_command_reading_a_parallel_siblings_output_waits_for_it(tmp_path: Path) -> None:
+    # Without the wait the reader would start at once, reading a file still empty.
+    first = Node("first", PyFunc(func=print, args=("from first",)))
     second = Node("second", Command(["cat", first.stdout_artifact]))
-    with pytest.raises(
-        WorkflowError, match=r"node root/second reads the stdout of root/first, which runs in parallel"
-    ):
-        Engine(wf(first, second, parallel=True), config(tmp_path)).run()
+    assert Engine(wf(second, first, parallel=True), config(tmp_path)).run() == 0
+    assert second.stdout_artifact.text() == "from first\n"

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.exc import OperationalError
 
 from tests.helpers import config, py, wait_for, wf
-from wtflow import Command, Engine, Node
+from wtflow import Command, Engine, Node, PyFunc, Workflow
 from wtflow.db import tables as t
 from wtflow.events import NodeFinished
 from wtflow.journal import JOURNAL, read_journal
@@ -156,3 +156,27 @@ def test_a_journal_gives_back_each_nodes_tags(tmp_path: Path) -> None:
     events, _ = read_journal(engine.run_dir / JOURNAL)
     [started] = [e for e in events if isinstance(e, RunStarted)]
     assert [spec.tags for spec in started.nodes] == [(), ("db", "slow"), ("db", "slow")]
+
+
+def _grow() -> list[Node]:
+    return [Node("shard", Command("echo shard")), Node("shard", Command("echo shard two"))]
+
+
+def test_db_rebuild_keeps_dependencies_and_dynamic_children(tmp_path: Path) -> None:
+    """NodesAdded and each node's dependencies are journalled: a rebuilt record shows them as the first did."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    build = Node("build", Command("echo built"))
+    deploy = Node("deploy", Command("echo deployed"), after=[build])
+    grower = Node("plan", PyFunc(func=_grow))
+    tree = Workflow(name="ci", root=Node("ci", parallel=True, children=[deploy, build, grower]))
+    assert Engine(tree, config(tmp_path, db__url=url)).run() == 0
+    state = tmp_path / "state"
+    before = json.loads(cli("show", "--json", url=url, state=state).stdout)
+    nodes = {n["path"]: n for n in before["nodes"]}
+    assert nodes["ci/deploy"]["depends_on"] == ["ci/build"]
+    assert (nodes["ci/plan/shard-2"]["dynamic"], nodes["ci/plan/shard-2"]["parent"]) == (True, "ci/plan")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path / 'w.db'}{suffix}").unlink(missing_ok=True)
+    assert cli("db", "rebuild", url=url, state=state).returncode == 0
+    after = json.loads(cli("show", "--json", url=url, state=state).stdout)
+    assert _without_ids(after) == _without_ids(before)

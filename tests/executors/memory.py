@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from wtflow import dynamic
 from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
+from wtflow.model import Node
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Script:
     stderr: Sequence[bytes] = ()
     wait: asyncio.Event | None = None  # runs until this is set
     hang: bool = False  # runs until cancelled
+    # What its PyFunc returned, passed on as a real one's process does (dynamic children).
+    returns: Sequence[Node] = ()
 
     def result(self) -> ExecResult:
         if self.error is not None:
@@ -99,6 +104,8 @@ class MemoryExecutor:
             raise
         finally:
             self.running -= 1
+        if script.returns and script.result().exit_code == 0:
+            dynamic.save(script.returns, Path(request.env["WTFLOW_ARTIFACTS"]))
         return script.result()
 
     def abandon(self) -> None:

@@ -349,3 +349,18 @@ def test_what_left_its_group_on_a_worker_ends_with_the_run(tmp_path: Path, clust
     assert code == 0
     (pid,) = map(int, wait_for(pid_file))
     assert gone(pid)  # swept before the run returned
+
+
+def _grow() -> list[Node]:
+    return [Node(name="grown", executable=Command("echo grown on a worker"))]
+
+
+def test_a_pyfunc_on_a_worker_grows_children(tmp_path: Path, cluster: LocalCluster) -> None:
+    """Dynamic children: the returned nodes come back from the worker's process as from a fork."""
+    grower = Node(name="grower", executable=PyFunc(func=_grow))
+    wf = tree(grower)
+    code, _ = run(wf, on_cluster(tmp_path, cluster))
+    assert code == 0
+    grown = wf.placed[-1].node
+    assert (wf.placed[-1].path, grown.status) == (("root", "grower", "grown"), Status.SUCCEEDED)
+    assert grown.stdout_artifact.data == b"grown on a worker\n"

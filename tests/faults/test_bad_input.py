@@ -32,6 +32,7 @@ BAD_ENV = {
     "WTFLOW_KILL_GRACE": ["-1", "soon", "nan", "inf", ""],
     "WTFLOW_TIMEOUT": ["-5", "forever", "nan", "inf"],
     "WTFLOW_DEADLINE": ["-5", "soon"],
+    "WTFLOW_MAX_NODES": ["0", "-1", "many", "1e5"],
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
     "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
     "WTFLOW_EXECUTOR": ["dask", "", "scheduler:8786", "tcp://", "http://x:8786"],

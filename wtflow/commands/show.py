@@ -77,6 +77,10 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         above = tags.get(node.parent, ()) if node.parent is not None else ()
         added = [t for t in node.tags if t not in above]
         extra += f"{'  ' if extra else ''}tags {', '.join(added)}" if added else ""
+        if node.depends_on:
+            extra += ("  " if extra else "") + f"after {', '.join(node.depends_on)}"
+        if node.dynamic:  # returned by its parent's PyFunc, which the tree shows it under
+            extra += ("  " if extra else "") + "added at run time"
         elsewhere = sorted({a.host for a in node.attempts if a.host and a.host != run.host})
         extra += f"  on {', '.join(elsewhere)}" if elsewhere else ""  # a Dask worker, say
         # A same-named sibling is found by its folder name (`twin-2`): show it beside the name.

@@ -32,6 +32,7 @@ from wtflow.consoles.writer import Target, Writer
 from wtflow.events import (
     Event,
     NodeFinished,
+    NodesAdded,
     NodeSpec,
     NodeStarted,
     NodeStopping,
@@ -137,6 +138,9 @@ class LiveConsole:
             )  # fmt: skip
             self._live.start(refresh=True)
             self._schedule()
+        elif isinstance(event, NodesAdded):  # dynamic children: after their parent, as in preorder
+            allowed = allowed_to_fail(event.nodes)
+            self._nodes.update((spec.index, _NodeView(spec, spec.index in allowed)) for spec in event.nodes)
         elif isinstance(event, NodeStarted):
             view = self._nodes[event.index]
             view.status, view.started_at, view.attempt = Status.RUNNING, event.started_at, event.attempt

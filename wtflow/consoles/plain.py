@@ -25,6 +25,7 @@ from wtflow.consoles.writer import Target, Writer
 from wtflow.events import (
     Event,
     NodeFinished,
+    NodesAdded,
     NodeStarted,
     NodeStopping,
     OutputReceived,
@@ -33,6 +34,8 @@ from wtflow.events import (
 )
 from wtflow.status import Status
 from wtflow.terminal import status_word
+
+ADDED_SHOWN = 5  # names a line announcing dynamic children shows before "..."
 
 
 class PlainConsole:
@@ -73,6 +76,8 @@ class PlainConsole:
             self._finished(event)
         elif isinstance(event, NodeStopping):  # the kill grace may take a while: say why it goes quiet
             self._out.write_text(f"==> {'/'.join(event.path)} stopping ({event.reason})\n")
+        elif isinstance(event, NodesAdded):
+            self._added(event)
         elif isinstance(event, RunStarted):
             # Counted like the summary and `wtflow runs`: nodes that execute something, not groups.
             self._outcome = {spec.index: Status.PENDING for spec in event.nodes if spec.kind is not None}
@@ -83,6 +88,17 @@ class PlainConsole:
         elif isinstance(event, RunFinished):
             counts = count_words((status, i in self._allowed) for i, status in self._outcome.items())
             self._out.write_text(f"=== run {event.run_id[:8]} {event.status} ({counts})\n")
+
+    def _added(self, event: NodesAdded) -> None:
+        self._outcome.update((spec.index, Status.PENDING) for spec in event.nodes if spec.kind is not None)
+        self._allowed |= allowed_to_fail(event.nodes)
+        parent = len(event.nodes[0].path) - 1 if event.nodes else 0
+        top = [spec.path[-1] for spec in event.nodes if len(spec.path) - 1 == parent]
+        names = ", ".join(top[:ADDED_SHOWN]) + (", ..." if len(top) > ADDED_SHOWN else "")
+        where = "/".join(event.nodes[0].path[:-1]) if event.nodes else "?"
+        self._out.write_text(
+            f"==> {where} added {len(event.nodes)} node{'s' * (len(event.nodes) != 1)}: {names}\n"
+        )
 
     def _finished(self, event: NodeFinished) -> None:
         if event.index in self._outcome:

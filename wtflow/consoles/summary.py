@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wtflow.events import Event, NodeFinished, NodeSpec, NodeStarted, RunStarted
+from wtflow.events import Event, NodeFinished, NodesAdded, NodeSpec, NodeStarted, RunStarted
 from wtflow.status import Status
 from wtflow.terminal import ALLOWED_SUFFIX, is_allowed_failure, paint, status_word
 
@@ -89,6 +89,9 @@ class RunReport:
             self.workflow, self.run_dir = event.workflow, event.run_dir
             allowed = allowed_to_fail(event.nodes)
             self.nodes = {spec.index: _Outcome(spec, spec.index in allowed) for spec in event.nodes}
+        elif isinstance(event, NodesAdded):
+            allowed = allowed_to_fail(event.nodes)  # resolved from their ancestors already
+            self.nodes.update((spec.index, _Outcome(spec, spec.index in allowed)) for spec in event.nodes)
         elif isinstance(event, NodeStarted):
             outcome = self.nodes[event.index]
             outcome.stdout, outcome.stderr, outcome.attempts = (

@@ -97,6 +97,8 @@ class NodeInfo:
     reason: str | None = None  # why it was skipped
     decision: str | None = None
     tags: tuple[str, ...] = ()  # its own and its ancestors'
+    depends_on: tuple[str, ...] = ()  # the paths of the nodes it waited for
+    dynamic: bool = False  # added at run time by its parent's PyFunc
 
     @property
     def is_group(self) -> bool:
@@ -501,7 +503,7 @@ def _node(row: Any, node_attempts: Sequence[AttemptInfo], run_crashed: bool) -> 
         executes=row.executes, parallel=row.parallel, allow_failure=row.allow_failure,
         status=_node_status(row.status, run_crashed), exit_code=row.exit_code,
         started_at=row.started_at, ended_at=row.ended_at, attempts=tuple(node_attempts), reason=row.reason,
-        decision=row.decision, tags=tuple(row.tags or ()),
+        decision=row.decision, tags=tuple(row.tags or ()), depends_on=tuple(row.depends_on or ()), dynamic=bool(row.dynamic),
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, update
 
 from wtflow._version import __version__
 from wtflow.db.tables import artifacts, attempts, nodes, runs
-from wtflow.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+from wtflow.events import Event, NodeFinished, NodesAdded, NodeSpec, NodeStarted, RunFinished, RunStarted
 from wtflow.status import Status
 
 # The columns naming a row of each table, in the order rows must be inserted.
@@ -64,14 +64,10 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
         if isinstance(event, RunStarted):
             batch.insert("runs", {**_run_row(event), **(origin or {})})
             for spec in event.nodes:
-                batch.insert("nodes", {
-                    "run_id": event.run_id, "index": spec.index, "name": spec.name,
-                    "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
-                    "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
-                    "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
-                    "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
-                    "tags": list(spec.tags) or None,
-                })  # fmt: skip
+                batch.insert("nodes", _node_row(event.run_id, spec))
+        elif isinstance(event, NodesAdded):  # dynamic children, returned by a PyFunc
+            for spec in event.nodes:
+                batch.insert("nodes", _node_row(event.run_id, spec))
         elif isinstance(event, NodeStarted):
             batch.insert("attempts", {
                 "run_id": event.run_id, "node_index": event.index, "n": event.attempt,
@@ -108,6 +104,17 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
             batch.update("runs", (event.run_id,), status=event.status.value, exit_code=event.exit_code,
                          ended_at=event.ended_at)  # fmt: skip
     batch.execute(conn)
+
+
+def _node_row(run_id: str, spec: NodeSpec) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "index": spec.index, "name": spec.name,
+        "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
+        "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
+        "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
+        "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
+        "tags": list(spec.tags) or None, "depends_on": list(spec.depends_on) or None, "dynamic": spec.dynamic,
+    }  # fmt: skip
 
 
 def _run_row(event: RunStarted) -> dict[str, Any]:

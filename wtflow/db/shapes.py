@@ -68,7 +68,8 @@ def result_value(node: NodeInfo) -> Any:
         raise NoResult(node.path) from None
 
 
-def node_shape(node: NodeInfo) -> dict[str, Any]:
+def node_shape(node: NodeInfo, parent: str | None = None) -> dict[str, Any]:
+    """One node; `parent` its parent's path (a dynamic node's is the PyFunc that returned it)."""
     return {
         "path": node.path, "name": node.name, "depth": node.depth, "kind": node.kind,
         "executes": node.executes, "allow_failure": node.allow_failure, "status": node.status,
@@ -76,7 +77,8 @@ def node_shape(node: NodeInfo) -> dict[str, Any]:
         "started_at": _iso(node.started_at), "ended_at": _iso(node.ended_at),
         "duration": _seconds(node.started_at, node.ended_at),
         "attempts": [attempt_shape(a) for a in node.attempts], "decision": node.decision,
-        "tags": list(node.tags), **_result(node),
+        "tags": list(node.tags), "parent": parent, "depends_on": list(node.depends_on), "dynamic": node.dynamic,
+        **_result(node),
     }  # fmt: skip
 
 
@@ -88,7 +90,8 @@ def _result(node: NodeInfo) -> dict[str, Any]:
 
 
 def show_shape(run: RunInfo, tree: list[NodeInfo]) -> dict[str, Any]:
-    return {**run_shape(run), "nodes": [node_shape(n) for n in tree]}
+    paths: dict[int | None, str] = {n.index: n.path for n in tree}
+    return {**run_shape(run), "nodes": [node_shape(n, paths.get(n.parent)) for n in tree]}
 
 
 def logs_shape(run: RunInfo, node: NodeInfo, attempt: AttemptInfo) -> dict[str, Any]:

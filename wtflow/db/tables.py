@@ -92,6 +92,8 @@ nodes = Table(
     Column("reason", Text),  # why it was skipped: "upstream failed: ci/build", "deadline", ...
     Column("decision", Text),  # "reuse: succeeded in 3f2a..." or why it ran ("run: command changed")
     Column("tags", JSON),  # ["db", "slow"]: its own and its ancestors'; None when it has none
+    Column("depends_on", JSON),  # ["ci/build", ...]: the paths it waited for (after=, artifacts read)
+    Column("dynamic", Boolean),  # added at run time, returned by its parent's PyFunc
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
 )
 

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from wtflow.dynamic import returned_nodes, save
 from wtflow.executables import PyFunc
-from wtflow.model import RESULT_FILE, Node, shown
+from wtflow.model import RESULT_FILE, shown
 
 
 def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: int, err_fd: int) -> None:
@@ -140,8 +141,22 @@ async def _await(awaitable: object) -> Any:
 def _save_result(func: PyFunc, value: Any) -> bool:
     """Write what the function returned to `result.json` in the attempt's folder; False (after
     saying why on stderr) when JSON cannot hold it, which fails the node: a result is never
-    dropped silently. None means no result; nodes are the tree's business (dynamic children)."""
-    if value is None or _is_nodes(value):
+    dropped silently. None means no result; returned nodes are pickled for the engine instead
+    (dynamic children, wtflow.dynamic)."""
+    if value is None:
+        return True
+    nodes = returned_nodes(value)
+    if nodes is not None:
+        folder = os.environ.get("WTFLOW_ARTIFACTS")
+        if folder:
+            try:
+                save(nodes, Path(folder))
+            except Exception as e:  # a lock, a generator...: what cannot travel fails the node, saying so
+                sys.stderr.write(
+                    f"wtflow: the nodes {func.describe()} returned cannot be sent to wtflow "
+                    f"({type(e).__name__}: {e}); keep what they hold picklable (functions, data, artifacts)\n"
+                )
+                return False
         return True
     try:
         data = json.dumps(value, allow_nan=False, default=_refuse)
@@ -163,12 +178,6 @@ def _save_result(func: PyFunc, value: Any) -> bool:
 def _refuse(value: object) -> Any:
     kind = type(value)
     raise TypeError(f"a {kind.__module__}.{kind.__qualname__} is not JSON ({shown(value)})")
-
-
-def _is_nodes(value: object) -> bool:
-    if isinstance(value, Node):
-        return True
-    return isinstance(value, list | tuple) and bool(value) and all(isinstance(v, Node) for v in value)
 
 
 def _max_fd() -> int:

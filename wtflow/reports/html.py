@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow._version import __version__
-from wtflow.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+from wtflow.events import Event, NodeFinished, NodesAdded, NodeSpec, NodeStarted, RunFinished, RunStarted
 from wtflow.status import Status
 from wtflow.views.html import report_document, run_now
 from wtflow.views.tails import collect_tails
@@ -67,6 +67,9 @@ class HtmlReport:
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self._started(event)
+        elif isinstance(event, NodesAdded):
+            for spec in event.nodes:
+                self._add(spec)
         elif isinstance(event, NodeStarted):
             node = self._nodes[event.index]
             outputs = {
@@ -99,13 +102,17 @@ class HtmlReport:
             "wtflow_version": __version__, "run_dir": str(event.run_dir), "config": event.config,
         }  # fmt: skip
         for spec in event.nodes:
-            self._nodes[spec.index] = {
-                "path": "/".join(spec.path), "name": spec.path[-1], "depth": len(spec.path) - 1,
-                "kind": spec.kind, "executes": spec.executes, "allow_failure": spec.allow_failure,
-                "parallel": spec.parallel, "status": Status.PENDING.value, "exit_code": None,
-                "started_at": None, "ended_at": None, "duration": None, "attempts": [],
-                "_parent": spec.parent, "_position": spec.position,
-            }  # fmt: skip
+            self._add(spec)
+
+    def _add(self, spec: NodeSpec) -> None:
+        self._nodes[spec.index] = {
+            "path": "/".join(spec.path), "name": spec.path[-1], "depth": len(spec.path) - 1,
+            "kind": spec.kind, "executes": spec.executes, "allow_failure": spec.allow_failure,
+            "parallel": spec.parallel, "status": Status.PENDING.value, "exit_code": None,
+            "started_at": None, "ended_at": None, "duration": None, "attempts": [],
+            "_parent": spec.parent, "_position": spec.position,
+            "depends_on": list(spec.depends_on), "dynamic": spec.dynamic,
+        }  # fmt: skip
 
     def _finished(self, event: NodeFinished) -> None:
         node = self._nodes[event.index]

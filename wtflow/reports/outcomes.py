@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from wtflow.events import Event, NodeFinished, NodeSpec, NodeStarted, RunFinished, RunStarted
+from wtflow.events import Event, NodeFinished, NodesAdded, NodeSpec, NodeStarted, RunFinished, RunStarted
 from wtflow.status import Status
 
 
@@ -59,6 +59,8 @@ class Outcomes:
         if isinstance(event, RunStarted):
             self.started = event
             self.nodes = {s.index: Outcome(s) for s in event.nodes if s.kind is not None}
+        elif isinstance(event, NodesAdded):
+            self.nodes.update((s.index, Outcome(s)) for s in event.nodes if s.kind is not None)
         elif isinstance(event, NodeStarted):
             outcome = self.nodes.get(event.index)
             if outcome is not None:
