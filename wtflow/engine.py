@@ -8,6 +8,7 @@ where bytes go, artifacts.py; how a process runs, the executor (executors/).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -92,16 +93,20 @@ class Engine:
 
     def decisions(self) -> dict[str, Decision]:
         """What each node would do and why, by path, running nothing (`--dry-run --json`)."""
+        selected, waiting = self._select()
+        made = make_plan(self.workflow, self.config, selected, self.resume, waiting)
+        return {self.workflow.placed[i].path_str: d for i, d in made.decisions.items()}
+
+    def _select(self) -> tuple[frozenset[int] | None, dict[int, tuple[int, ...]]]:
+        """The nodes selected, and what each waits for; a cycle, or a wait on a node left out, is
+        refused now, before anything runs."""
         self.workflow.trim()  # nodes an earlier run grew are not this run's
         selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
-        made = make_plan(self.workflow, self.config, selected, self.resume, waits(self.workflow, selected))
-        return {self.workflow.placed[i].path_str: d for i, d in made.decisions.items()}
+        return selected, waits(self.workflow, selected)
 
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
-        self.workflow.trim()  # nodes an earlier run grew are not this run's
-        selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
-        waiting = waits(self.workflow, selected)  # a cycle, or a wait on a node left out: refused now
+        selected, waiting = self._select()
         if self.dry_run:
             sys.stdout.write(dry_run(self.workflow, self.config, selected, self.resume, waiting))
             sys.stdout.flush()
@@ -113,21 +118,18 @@ class Engine:
                               provenance=self.provenance, waits=waiting)  # fmt: skip
         self.run_id, self.run_dir, self._ctx, self._stops = ctx.run_id, ctx.run_dir, ctx, Stops(ctx)
         outcome, deadline = Status.CANCELLED, self.config.run.deadline
-        everything = plan.subtree(self.workflow, 0)
         try:
             try:
-                async with asyncio.timeout(deadline) as self._stops.deadline:
-                    outcome = await self._visit(self.workflow.placed[0])
-            except TimeoutError:
+                work = functools.partial(self._visit, self.workflow.placed[0])
+                outcome, late = await self._stops.within(None, deadline, work, self._run_always)
+            except asyncio.CancelledError:  # Ctrl-C, SIGTERM: cleanup still runs; a second one ends it
+                await self._run_always(self._stops.pending_always(plan.subtree(self.workflow, 0)))
+                raise
+            if late:
                 self.notes.append(
                     f"{self.workflow.name}: the run's deadline of {deadline:g}s (run.deadline) passed; "
                     "what was running was stopped and the rest skipped"
                 )
-                await self._run_always(self._stops.stopped(everything, Status.TIMED_OUT, "deadline"))
-                outcome = Status.TIMED_OUT
-            except asyncio.CancelledError:  # Ctrl-C, SIGTERM: cleanup still runs; a second one ends it
-                await self._run_always(self._stops.pending_always(everything))
-                raise
         finally:
             if outcome is Status.CANCELLED:
                 for index in ctx.state.unfinished():
@@ -181,14 +183,9 @@ class Engine:
         if node.executable is None:
             ctx.state.update(p.index, status=Status.RUNNING)
         budget = ctx.policies[p.index].budget
-        spent = False  # its own budget ran out (a child's time limit is that child's, not the group's)
         try:
-            async with asyncio.timeout(budget) as stops.budgets[p.index]:
-                outcome = await self._children(p, children)
-        except TimeoutError:  # its budget ran out: what ran was stopped (timed_out) on the way here
-            inside = plan.subtree(self.workflow, p.index)[1:]
-            await self._run_always(stops.stopped(inside, Status.TIMED_OUT, f"timed out: {p.path_str}"))
-            outcome, spent = Status.TIMED_OUT, True
+            work = functools.partial(self._children, p, children)
+            outcome, spent = await stops.within(p.index, budget, work, self._run_always)
         except asyncio.CancelledError:
             if node.executable is None:  # a group stopped from above ends with what stopped it
                 ctx.finished(p.index, stops.stop_status(p.index))

@@ -72,6 +72,30 @@ class Stops:
             if self.ctx.state[index].status is Status.PENDING:
                 self.ctx.finished(index, Status.SKIPPED, reason)
 
+    async def within(
+        self,
+        index: int | None,
+        seconds: float | None,
+        work: Callable[[], Awaitable[Status]],
+        run_always: Callable[[list[Placed]], Awaitable[None]],
+    ) -> tuple[Status, bool]:
+        """`work()` within a group's budget (`index`) or, for None, the run's deadline. When the
+        time runs out, what was running was stopped (timed_out) on the way here; the rest of the
+        subtree is skipped and its `always` nodes run now. Returns the outcome, and whether this
+        budget ran out (a child's own time limit is that child's, not the group's)."""
+        try:
+            async with asyncio.timeout(seconds) as scope:
+                if index is None:
+                    self.deadline = scope
+                else:
+                    self.budgets[index] = scope
+                return await work(), False
+        except TimeoutError:
+            inside = plan.subtree(self.ctx.workflow, 0 if index is None else index)
+            reason = "deadline" if index is None else f"timed out: {self.ctx.workflow.placed[index].path_str}"
+            await run_always(self.stopped(inside if index is None else inside[1:], Status.TIMED_OUT, reason))
+            return Status.TIMED_OUT, True
+
     async def fail_fast(
         self, group: Placed, children: Sequence[Placed], visit: Callable[[Placed], Awaitable[Status]]
     ) -> Status | None:
