@@ -23,7 +23,8 @@ def start_cluster() -> LocalCluster:
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        # A free port: None still serves /metrics on 8787, which another cluster may hold.
+        dashboard_address=":0",
         host="127.0.0.1",
         resources={"GPU": 1},  # a label for Node(resources=...) to ask for; no GPU is needed
     )
