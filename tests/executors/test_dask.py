@@ -215,7 +215,7 @@ def test_a_shared_postgres_record_names_the_workers(
 def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cluster: LocalCluster) -> None:
     """The scheduler hands a task whose worker died to another worker (allowed-failures is 3 by
     default): the claim stops that second start, the attempt is recorded failed as lost, and the
-    worker's reaper has ended the node's processes."""
+    worker's watchdog has ended the node's processes."""
     pids, starts = tmp_path / "pids", tmp_path / "starts"
     victim = Node(name="victim", executable=Command(
         f"echo start >> {starts}; sleep 100 & echo $$ $! $PPID > {pids}.tmp; mv {pids}.tmp {pids}; wait"))  # fmt: skip
@@ -243,6 +243,8 @@ def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cl
         rows = conn.execute(sa.text("select status, exit_code from attempts")).all()
     engine.dispose()
     assert rows == [("failed", None)]
+    with distributed.Client(cluster.scheduler_address) as client:  # its nanny starts it again
+        client.wait_for_workers(2, timeout=WAIT)  # the module's later tests count on two
 
 
 def test_wtflow_cluster_starts_workers_runs_a_wtfile_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -242,10 +242,15 @@ class LocalExecutor:
 
     It owns everything about local processes: the token each one carries in its environment
     (`WTFLOW_PROCESS_TOKENS`, to find those that left their group), the live process groups, and
-    the sweep for escapees at the end of a run."""
+    the sweep for escapees at the end of a run.
 
-    def __init__(self, *, kill_grace: float = 2.0) -> None:
+    `own_runs=False` is for a host whose runs are shared with other processes of this machine (the
+    Dask workers of one machine run nodes of the same run): its watchdog then ends only this
+    executor's attempts, and the sweep at the end of a run is the caller's."""
+
+    def __init__(self, *, kill_grace: float = 2.0, own_runs: bool = True) -> None:
         self.kill_grace = kill_grace
+        self._own_runs = own_runs
         self.host = socket.gethostname()
         self._running = 0
         self._base_env: dict[str, str] | None = None
@@ -354,7 +359,7 @@ class LocalExecutor:
             # thread that started it, and a worker thread ends long before the run.
             self._watchdog = Watchdog(self.kill_grace)
         run_id = request.attempt.run_id
-        if run_id not in self._run_ids:
+        if self._own_runs and run_id not in self._run_ids:
             self._watchdog.tell(f"run {run_id}")  # before its first process: the token covers it
             self._run_ids.add(run_id)
         self._running += 1
@@ -375,7 +380,7 @@ class LocalExecutor:
             return ExecResult(error=started)
         leader, out_r, err_r = started
         self._groups.add(leader.pid)
-        self._tell(f"+ {leader.pid}")
+        self._tell(f"+ {leader.pid} {request.attempt.token}")
         try:
             on_start(StartNotice(self.host, leader.pid))
             pumps = [
