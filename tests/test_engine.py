@@ -375,10 +375,11 @@ def test_dry_run_prints_the_tree_and_runs_nothing(tmp_path: Path, capsys: pytest
     assert capsys.readouterr().out == (
         "Workflow: test dry run\n"
         "- Root Node\n"
-        "  - Node 1\n"
+        "  - Node 1  run: not resuming a run\n"
         f"      $ echo 'Hello' > {marker}\n"
-        "  - Node 2\n"
+        "  - Node 2  run: not resuming a run\n"
         "      call: tests.test_engine._print_and_fail()\n"
+        "      artifacts: result (result.json)\n"
     )
     assert not marker.exists()
 

@@ -125,6 +125,7 @@ def test_render_prints_commands_as_typed_in_a_shell_and_calls_by_name() -> None:
         "      $ make all | tee log\n"
         "  - call\n"
         "      call: tests.test_model._report(<stdout of 'build'>, limit=3)\n"
+        "      artifacts: result (result.json)\n"
     )
 
 

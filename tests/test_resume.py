@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import signal
@@ -53,13 +55,17 @@ def cfg(tmp_path: Path) -> Config:
     return config(tmp_path, db__url=f"sqlite:///{tmp_path / 'w.db'}")
 
 
-def test_a_changed_command_re_runs_its_node_and_what_comes_after_it(tmp_path: Path) -> None:
+def test_a_changed_command_re_runs_its_node_and_what_reads_its_output_and_nothing_else(
+    tmp_path: Path,
+) -> None:
     assert Engine(tree(tmp_path), cfg(tmp_path)).run() == 0
     assert ran(tmp_path) == ["a", "b", "build", "setup"]
 
     engine = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path))
     assert engine.run(resume="last") == 0
-    assert ran(tmp_path) == ["a", "b", "build"]  # setup reused; report (a PyFunc) ran, it logs nothing
+    # setup, a and b reused (a and b only follow build in order); report, which reads build's
+    # stdout, ran (a PyFunc: it logs nothing, its file says so).
+    assert ran(tmp_path) == ["build"]
     assert (tmp_path / "report.txt").read_text() == "BUILD V2\n"
 
     again = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path))
@@ -73,7 +79,16 @@ def test_a_changed_environment_value_re_runs_only_the_nodes_that_see_it(tmp_path
     (tmp_path / "report.txt").unlink()
     assert Engine(tree(tmp_path, b_env="2"), cfg(tmp_path)).run(resume="last") == 0
     assert ran(tmp_path) == ["b"]
-    assert (tmp_path / "report.txt").read_text() == "BUILD\n"  # report: upstream node b re-ran
+    assert not (tmp_path / "report.txt").exists()  # report, after b but not reading it, was reused
+
+    def grouped(level: str) -> Workflow:  # a value set on a group is seen by its children
+        return Workflow(name="grouped", root=Node("root", env={"LEVEL": level}, children=[
+            Node("sees", log(tmp_path, "sees")), Node("own", log(tmp_path, "own"), env={"LEVEL": "mine"})]))  # fmt: skip
+
+    assert Engine(grouped("1"), cfg(tmp_path)).run() == 0
+    ran(tmp_path)
+    assert Engine(grouped("2"), cfg(tmp_path)).run(resume="last") == 0
+    assert ran(tmp_path) == ["sees"]
 
 
 def test_dry_run_explains_each_decision(tmp_path: Path, capfd: Any) -> None:
@@ -84,11 +99,12 @@ def test_dry_run_explains_each_decision(tmp_path: Path, capfd: Any) -> None:
     lines = {
         line.strip().split("  ")[0].lstrip("- "): line.strip().partition("  ")[2]
         for line in out.splitlines()[1:]
+        if line.lstrip().startswith("- ")
     }
     assert lines["setup"].startswith("reuse: succeeded in ")
     assert lines["setup"].endswith(", inputs unchanged")
     assert lines["build"] == "run: command changed"
-    assert lines["a"] == "run: upstream node root/build re-ran"
+    assert lines["a"].startswith("reuse: succeeded in ")  # after build, reading nothing of it
     assert lines["report"] == "run: the artifacts it reads changed"  # the stdout of build
 
 
@@ -154,7 +170,7 @@ def test_a_run_killed_mid_way_then_resumed_runs_again_exactly_what_did_not_end(t
     dry = subprocess.run([sys.executable, "-m", "wtflow", "run", "doomed", "--resume", "--dry-run"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
     assert dry.returncode == 0, dry.stderr
-    reasons = [line.strip() for line in dry.stdout.splitlines()[1:]]
+    reasons = [line.strip() for line in dry.stdout.splitlines()[1:] if line.lstrip().startswith("- ")]
     short = first_dir.name.rsplit("-", 1)[1]
     assert reasons[1].startswith(f"- first  reuse: succeeded in {short} at ")
     assert reasons[2].startswith(f"- second  reuse: succeeded in {short} at ")
@@ -207,9 +223,140 @@ def test_diff_lists_the_nodes_that_changed(tmp_path: Path, capfd: Any) -> None:
     ]
     assert main([*argv, "--json"]) == 0
     rows = {row["path"]: row["changed"] for row in json.loads(capfd.readouterr().out)}
-    # Reused setup kept its digest; build's changed, and with it every node after it.
-    assert rows == {p: ["digest"] for p in ("root/build", "root/checks/a", "root/checks/b", "root/report")}
+    # Reused setup, a and b kept their digests; build's changed, and with it that of report, its reader.
+    assert rows == {p: ["digest"] for p in ("root/build", "root/report")}
     assert main(argv) == 0
     table = capfd.readouterr().out.splitlines()
     assert table[0].split()[:2] == ["NODE", "CHANGED"]
     assert table[1].split()[:2] == ["root/build", "digest"]
+
+
+def make_parts(log: str) -> dict[str, int]:
+    with Path(log).open("a") as f:
+        f.write("make\n")
+    Path("out").mkdir(exist_ok=True)
+    Path("out/a.txt").write_text("AAAA")
+    Path("out/b.txt").write_text("BB")
+    return {"parts": 2}
+
+
+def use_parts(result: Artifact, parts: Artifact, log: str, version: int) -> None:
+    with Path(log).open("a") as f:
+        f.write("use\n")
+    print(
+        version,
+        result.value,
+        [(p.name, p.read_text()) for p in parts.paths],
+        result.path.parent == parts.path.parent.parent,
+    )
+
+
+def parts_tree(tmp_path: Path, version: int) -> Workflow:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    log = str(tmp_path / "ran")
+    make = Node(
+        "make",
+        PyFunc(make_parts, args=(log,)),
+        cwd=work,
+        artifacts=[Artifact("parts", file_path="out/*.txt")],
+    )
+    use = Node("use", PyFunc(use_parts, args=(make.result_artifact, make.artifact("parts"), log, version)))
+    return Workflow(name="parts", root=Node("root", children=[make, use]))
+
+
+def _kept_rows(url: str, run_id: str) -> list[tuple[Any, ...]]:
+    with create_engine(url).connect() as conn:
+        rows = conn.execute(
+            select(
+                t.artifacts.c.name,
+                t.artifacts.c.kind,
+                t.artifacts.c.size,
+                t.artifacts.c.sha256,
+                t.artifacts.c.path,
+            )
+            .where(
+                t.artifacts.c.run_id == run_id, t.artifacts.c.node_index == 1, t.artifacts.c.kind != "stream"
+            )
+            .order_by(t.artifacts.c.name)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def test_a_reused_nodes_result_and_declared_files_are_read_by_later_nodes_and_recorded(
+    tmp_path: Path,
+) -> None:
+    """The result.json and declared files of a reused node are linked into the new run's folder,
+    read by the node after it there (`.value`, `.paths`), and recorded with their SHA-256."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    first = Engine(parts_tree(tmp_path, 1), cfg(tmp_path))
+    assert first.run() == 0
+    assert ran(tmp_path) == ["make", "use"]
+
+    wf = parts_tree(tmp_path, 2)
+    second = Engine(wf, cfg(tmp_path))
+    assert second.run(resume="last") == 0
+    assert ran(tmp_path) == ["use"]  # make reused, use's argument changed
+    make, use = wf.placed[1].node, wf.placed[2].node
+    assert use.stdout_artifact.text() == "2 {'parts': 2} [('a.txt', 'AAAA'), ('b.txt', 'BB')] True\n"
+    assert second.run_dir is not None
+    assert first.run_dir is not None
+    assert make.result_artifact.path == second.run_dir / "root" / "make" / "result.json"
+    assert make.artifact("parts").paths == (
+        second.run_dir / "root" / "make" / "parts" / "a.txt", second.run_dir / "root" / "make" / "parts" / "b.txt")  # fmt: skip
+    old = first.run_dir / "root" / "make" / "parts" / "a.txt"
+    assert make.artifact("parts").path.stat().st_ino == old.stat().st_ino  # linked, not copied
+
+    before, after = _kept_rows(url, first.run_id), _kept_rows(url, second.run_id)
+    assert [r[:4] for r in after] == [r[:4] for r in before]
+    assert [r[:2] for r in after] == [("parts/a.txt", "file"), ("parts/b.txt", "file"), ("result", "result")]
+    assert after[0][3] == hashlib.sha256(b"AAAA").hexdigest()
+    assert all(str(second.run_dir) in r[4] for r in after)
+
+
+def test_a_reused_nodes_streams_keep_the_order_they_first_came_in(tmp_path: Path) -> None:
+    """Regression test: a reused node was recorded as all its stdout, then all its stderr, so
+    `logs --both` (and the CI logs) told its story in another order than the run it came from."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    # Each stream waits until the other's last bytes are in their file: the order is fixed.
+    talk = Command(
+        'echo out1; until [ -s "$WTFLOW_ARTIFACTS/stdout" ]; do sleep 0.01; done; echo err1 >&2; '
+        'until [ -s "$WTFLOW_ARTIFACTS/stderr" ]; do sleep 0.01; done; echo out2'
+    )
+
+    def workflow() -> Workflow:
+        return Workflow(name="talk", root=Node("root", children=[Node("talk", talk)]))
+
+    assert Engine(workflow(), cfg(tmp_path)).run() == 0
+    resumed = Engine(workflow(), cfg(tmp_path))
+    assert resumed.run(resume="last") == 0
+    with create_engine(url).connect() as conn:
+        orders = conn.execute(
+            select(t.runs.c.id, t.attempts.c.output_order)
+            .join_from(t.runs, t.attempts, t.runs.c.id == t.attempts.c.run_id)
+            .where(t.attempts.c.node_index == 1)
+            .order_by(t.runs.c.started_at)
+        ).all()
+    assert [o for _, o in orders] == [[["stdout", 5], ["stderr", 5], ["stdout", 5]]] * 2
+    assert orders[1][0] == resumed.run_id
+    both = subprocess.run([sys.executable, "-m", "wtflow", "--db-url", url, "logs", resumed.run_id[:8], "talk", "--both"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert both.stdout == "out1\nerr1\nout2\n", both
+
+
+def test_the_plain_console_says_which_nodes_were_reused_and_from_where(tmp_path: Path) -> None:
+    from wtflow.consoles.plain import PlainConsole
+
+    first = Engine(tree(tmp_path), cfg(tmp_path))
+    assert first.run() == 0
+    out = io.StringIO()
+    engine = Engine(tree(tmp_path, build=" v2"), cfg(tmp_path), console=PlainConsole(out))
+    assert engine.run(resume="last") == 0
+    lines = out.getvalue().splitlines()
+    assert not any(line.startswith(("==> root/setup", "==> root/checks/a")) for line in lines)  # nothing ran
+    reused = sorted(line for line in lines if "reused" in line)
+    assert reused == [
+        f"<== root/{name} succeeded, reused from {first.run_id[:8]}"
+        for name in ("checks/a", "checks/b", "setup")
+    ]
+    assert any(line.startswith("<== root/build succeeded in ") for line in lines)  # it ran

@@ -299,14 +299,16 @@ class OutputOrder:
 
 
 def reuse_outputs(sources: dict[str, Path], folder: Path) -> dict[str, Path]:
-    """An earlier run's output files in this run's node folder: hard links (the bytes stay
-    once on disk, and outlive the earlier folder), symbolic links where the two folders are on
-    different file systems. Returns each file's new path."""
+    """An earlier run's output files in this run's node folder, each at its name below it
+    (`stdout`, `result.json`, `wheel/app.whl`): hard links (the bytes stay once on disk, and
+    outlive the earlier folder), symbolic links where the two folders are on different file
+    systems. Returns each file's new path."""
     make_private_dirs(folder)
     placed: dict[str, Path] = {}
     try:
         for name, source in sources.items():
             target = folder / name
+            make_private_dirs(target.parent)  # a declared artifact's own folder
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
             try:

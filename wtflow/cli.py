@@ -3,6 +3,7 @@
     wtflow [-c FILE | --no-config] [-f PATH] [--db-url URL] list [--json]
     wtflow [...] run [NAME ...] [--all] [--dry-run] [-j N] [-k] [--only GLOB] [...]
     wtflow [...] runs | show | logs | db                  (wtflow/commands/)
+    wtflow [...] gc [--keep N] [--older-than DURATION] [--keep-failed] [--dry-run]
     wtflow [...] kill RUN
 
 The commands themselves are in wtflow/commands/, one module each; this module is the parser
@@ -29,6 +30,7 @@ from wtflow.commands import cluster as cluster_command
 from wtflow.commands import config as config_command
 from wtflow.commands import db as db_command
 from wtflow.commands import diff as diff_command
+from wtflow.commands import gc as gc_command
 from wtflow.commands import kill as kill_command
 from wtflow.commands import list as list_command
 from wtflow.commands import logs as logs_command
@@ -124,6 +126,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     run_command.register(commands)
     for history_command in (runs_command, show_command, logs_command, diff_command, db_command):
         history_command.register(commands)
+    gc_command.register(commands)
     config_command.register(commands)
     report_command.register(commands)
     ui_command.register(commands)

@@ -56,6 +56,21 @@ def parse_positive_int(raw: str, *, source: str) -> int:
     return value
 
 
+def parse_keep_runs(raw: str, *, source: str) -> int | None:
+    if raw.strip().lower() in {"", "none"}:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        # 0 is refused rather than read as "off": it could as well mean "keep nothing".
+        raise ConfigError(
+            f"{source}={raw!r} is not a whole number >= 1; use e.g. 20, or none to keep every run"
+        )
+    return value
+
+
 def parse_seconds(raw: str, *, source: str) -> float:
     try:
         value = float(raw.strip())
@@ -137,6 +152,8 @@ SETTINGS = (
             "where node output is kept (default: <state_dir>/artifacts)"),
     Setting("storage", "state_dir", "storage", "state_dir", "WTFLOW_STATE_DIR", parse_path,
             "project-local folder for the database and artifacts (default: .wtflow)"),
+    Setting("storage", "keep_runs", "storage", "keep_runs", "WTFLOW_KEEP_RUNS", parse_keep_runs,
+            "after each run, remove all but this many newest runs of its workflow (none = keep every run)"),
     Setting("run", "ignore_failure", "run", "ignore_failure", "WTFLOW_IGNORE_FAILURE", parse_bool,
             "keep going after a failure (the run still exits 1)"),
     Setting("run", "fail_fast", "run", "fail_fast", "WTFLOW_FAIL_FAST", parse_bool,
@@ -188,6 +205,8 @@ def check_value(setting: Setting, value: object, *, source: str) -> Any:
         ok = isinstance(value, bool)
     elif parse is parse_positive_int:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    elif parse is parse_keep_runs:
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
     elif parse is parse_seconds:
         ok = _is_number(value) and 0 <= value < float("inf")  # type: ignore[operator]
     elif parse is parse_timeout:
@@ -203,6 +222,7 @@ _EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
     parse_path: ("a path", "pathlib.Path('ci-artifacts')"),
     parse_bool: ("True or False", "True"),
     parse_positive_int: ("a whole number >= 1", "8"),
+    parse_keep_runs: ("a whole number >= 1 or None", "20, or None to keep every run"),
     parse_seconds: ("a number of seconds >= 0", "2.5"),
     parse_timeout: ("a number of seconds > 0 or None", "30, or None for no limit"),
     parse_console: (f"one of {', '.join(CONSOLE_MODES)}", "'plain'"),
@@ -252,6 +272,7 @@ class StorageConfig:
 
     artifacts_dir: Path | None = None
     state_dir: Path | None = None
+    keep_runs: int | None = None  # retention: wtflow.db.retention prunes at the end of each run
 
     def __post_init__(self) -> None:
         _check_fields(self, "storage")

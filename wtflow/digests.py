@@ -6,15 +6,22 @@ changed (the reason `--resume` and `--dry-run` print):
     executes   a Command's shell string or argv; a PyFunc's qualified name, the hash of its
                source (inspect.getsource, when there is one) and its arguments (an artifact
                among them by whose output it is: its producer's digest is in `reads`)
-    env        the environment changes (a Secret's value only hashed: digests never hold it)
-    cwd        the working folder
-    reads      the digests of the artifacts it reads (their producers' digests and names)
-    upstream   the digests of what runs before it: its parent's own (executes, reads and
-               upstream: an ancestor's environment is not its children's) and the subtree of
-               its previous sibling in a sequence, which holds the earlier ones in turn
+    env        the environment changes it runs with, its ancestors' merged in (a Secret's
+               value only hashed: digests never hold it)
+    cwd        the working folder it runs in (a relative one resolved against its ancestors')
+    reads      the digests of the artifacts it reads (their producers' digests and names), in a
+               PyFunc's arguments, a Command's argv or an env value
+    upstream   the digests of what it follows as a prerequisite: its parent's own (executes,
+               reads and upstream; its environment reaches the child through `env`), which holds
+               the ancestors' in turn
 
-`node_digest` takes the upstream digests as input, so dependencies of other kinds (`after=`)
-add to that list without changing the function.
+Order alone is not a dependency. An earlier sibling in a sequence runs first but is not in the
+digest, so a changed command or env value re-runs its node and the nodes that read its output
+(or see the value), and nothing else: Nextflow re-runs a task only when its inputs changed, doit
+re-runs a task for its `file_dep`s (a `task_dep` only orders), make for its prerequisites (an
+order-only one never triggers). A node that needs another's work reads its artifact, or sits
+below it. `node_digest` takes the upstream digests as input, so dependencies of other kinds
+(`after=`) add to that list without changing the function.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from wtflow.config import Config
 from wtflow.executables import Command, Executable, PyFunc
 from wtflow.model import Artifact, Node, Secret, Workflow
-from wtflow.plan import subtree
-from wtflow.reads import _artifacts
+from wtflow.plan import policies
+from wtflow.reads import _artifacts, _inputs
 
 _SIZE = 12  # hex digits a part: 48 bits, plenty to tell one node's versions apart
 _MAX_DEPTH = 4
@@ -118,12 +126,20 @@ def env_digest(env: Mapping[str, str | Artifact] | None) -> str:
     )
 
 
-def node_digest(node: Node, *, reads: Sequence[str], upstream: Sequence[str]) -> Digest:
-    """The node's digest, given the digests of the artifacts it reads and of its upstream nodes."""
+def node_digest(
+    node: Node,
+    *,
+    reads: Sequence[str],
+    upstream: Sequence[str],
+    env: Mapping[str, str | Artifact] | None = None,
+    cwd: Path | None = None,
+) -> Digest:
+    """The node's digest, given the digests of the artifacts it reads and of its upstream nodes;
+    `env` and `cwd` are what it runs with (its own when not given)."""
     return Digest(
         executes=executes_digest(node.executable),
-        env=env_digest(node.env),
-        cwd=_h(str(node.cwd or "")),
+        env=env_digest(node.env if env is None else env),
+        cwd=_h(str((node.cwd if cwd is None else cwd) or "")),
         reads=_h(*reads),
         upstream=_h(*upstream),
     )
@@ -133,24 +149,15 @@ def workflow_digests(workflow: Workflow) -> dict[int, Digest]:
     """Every node's digest, by preorder index."""
     found: dict[int, Digest] = {}
     where = {id(p.node): p.index for p in workflow.placed}
+    # Only env and cwd are taken from the policies, and neither depends on the settings.
+    resolved = policies(workflow, Config())
     for p in workflow.placed:
-        upstream: list[str] = []
-        if p.parent is not None:
-            parent = workflow.placed[p.parent]
-            upstream.append(found[p.parent].own)
-            if not parent.node.parallel and p.position > 0:
-                before = workflow.children_of[p.parent][p.position - 1]
-                upstream.append(_subtree(workflow, before.index, found))
+        upstream = [] if p.parent is None else [found[p.parent].own]
         reads: list[str] = []
-        func = p.node.executable
-        if isinstance(func, PyFunc):
-            for artifact in _artifacts([*func.args, *func.kwargs.values()], _MAX_DEPTH):
-                owner = where.get(id(artifact.owner))
-                producer = str(found[owner]) if owner is not None and owner in found else artifact.node_name
-                reads.append(_h(producer, artifact.name))
-        found[p.index] = node_digest(p.node, reads=reads, upstream=upstream)
+        for artifact in _artifacts(_inputs(p), _MAX_DEPTH):
+            owner = where.get(id(artifact.owner))
+            producer = str(found[owner]) if owner is not None and owner in found else artifact.node_name
+            reads.append(_h(producer, artifact.name))
+        policy = resolved[p.index]
+        found[p.index] = node_digest(p.node, reads=reads, upstream=upstream, env=policy.env, cwd=policy.cwd)
     return found
-
-
-def _subtree(workflow: Workflow, index: int, found: Mapping[int, Digest]) -> str:
-    return _h(*(str(found[i]) for i in subtree(workflow, index)))

@@ -10,6 +10,7 @@ a reflink where the filesystem shares blocks, else `shutil.copyfile` (sendfile o
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import glob
 import hashlib
@@ -64,6 +65,13 @@ def keep(node: Node, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept
     return Kept(tuple(files), problem)
 
 
+def forget(node: Node) -> None:
+    """Take the node's result and declared handles off an earlier attempt's files, as a new
+    attempt starts: if it returns nothing or makes no file, later nodes must not read the old."""
+    for artifact in (node.result_artifact, *node.artifacts):
+        artifact.reset()
+
+
 def bind(node: Node, kept: Kept) -> None:
     """Point the node's handles at the copies, for the nodes that read them later."""
     by_name: dict[str, list[Path]] = {}
@@ -110,3 +118,14 @@ def _unique(folder: Path, name: str) -> str:
     while (folder / f"{stem}-{number}{dot}{suffix}").exists():
         number += 1
     return f"{stem}-{number}{dot}{suffix}"
+
+
+async def keep_attempt(node: Node, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept:
+    """`keep`, then the node's artifacts bound to what was kept. Copying declared files may take
+    long: off the loop. A result alone is one stat, on it."""
+    if node.artifacts:
+        kept = await asyncio.to_thread(keep, node, folder, cwd, succeeded=succeeded)
+    else:
+        kept = keep(node, folder, cwd, succeeded=succeeded)
+    bind(node, kept)
+    return kept

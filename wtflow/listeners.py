@@ -4,7 +4,8 @@
     default_listeners(...)   the run's journal (reports/journal.py), the reporters the settings
                              ask for (reports/), the recorder when
                              the config has a database, then the console of `config.run.console`
-                             (consoles.console_for) unless a CI log replaces it
+                             (consoles.console_for) unless a CI log replaces it, and last the
+                             pruner of `[storage] keep_runs` (db/retention.py)
     Fanout                   a run's listeners: events to each, a broken one dropped, each closed once
 
 The factory imports the recorder and the consoles only when asked for them, so a run that does
@@ -76,18 +77,24 @@ def default_listeners(
 
         listeners.append(Recorder.connect(db_url))
     listeners.extend(reports)
+    last: list[Listener] = []
+    if db_url is not None and config.storage.keep_runs is not None:
+        from wtflow.db.retention import Pruner
+
+        # Last of all: it prunes once the recorder has written the run's end, and after the summary.
+        last.append(Pruner(db_url, config.storage.keep_runs))
     # Made once nothing can fail any more (its thread must be closed); first, so the journal,
     # which outlives a SIGKILL and the database, hears each event first.
     listeners.insert(0, Journal())
     if replaces_console(reports):
-        return listeners  # a CI log shows node output itself
+        return listeners + last  # a CI log shows node output itself
     if console is None:
         from wtflow.consoles import console_for
 
         console = console_for(config.run.console, color="auto", verbose=False)
     if console is not None:
         listeners.append(console)
-    return listeners
+    return listeners + last
 
 
 class Fanout:
@@ -97,11 +104,17 @@ class Fanout:
     it must not stop the run. It is still closed at the end."""
 
     def __init__(self, listeners: Sequence[Listener], problems: list[str]) -> None:
-        self._all = list(listeners)
-        self._unclosed = list(listeners)
-        # A listener written before `wants_output` was part of the protocol is sent output.
-        self._output = [x for x in self._all if getattr(x, "wants_output", True)]
+        self._all: list[Listener] = []
+        self._unclosed: list[Listener] = []
+        self._output: list[Listener] = []
         self.problems = problems
+        self.extend(listeners)
+
+    def extend(self, listeners: Sequence[Listener]) -> None:
+        self._all.extend(listeners)
+        self._unclosed.extend(listeners)
+        # A listener written before `wants_output` was part of the protocol is sent output.
+        self._output.extend(x for x in listeners if getattr(x, "wants_output", True))
 
     @property
     def wants_output(self) -> bool:
@@ -134,3 +147,7 @@ class Fanout:
         except Exception as e:
             self.problems.append(f"{type(listener).__name__}: {e}")
         return True
+
+    def close_all(self) -> None:
+        while self.close_next():
+            pass

@@ -66,6 +66,12 @@ class Artifact:
         self._path = path
         self._paths = None if paths is None else tuple(paths)
 
+    def reset(self) -> None:
+        """Back to what it was before the node ran: an attempt that did not produce it must not
+        leave it on an earlier attempt's file."""
+        self._path = self.file_path
+        self._paths = None
+
     @property
     def paths(self) -> tuple[Path, ...]:
         """Every file of this artifact: the copies of all the files a declared glob matched."""
@@ -359,46 +365,66 @@ class Workflow:
         """Every node, in preorder."""
         return [p.node for p in self.placed]
 
-    def render(self, selected: Collection[int] | None = None) -> str:
+    def render(
+        self, selected: Collection[int] | None = None, *, explained: Mapping[int, str] | None = None
+    ) -> str:
         """The tree as text, with what each node would execute as you would type it in a shell
-        (what `--dry-run` prints); only the nodes whose index is in `selected`, when given."""
+        and the artifacts it leaves (what `--dry-run` prints); only the nodes whose index is in
+        `selected`, when given. With `explained` (a decision by index: `run: command changed`,
+        `skip: not selected`), every node, each with its decision; a skipped one without its details."""
         lines = [f"Workflow: {self.name}"]
         for p in self.placed:
-            if selected is not None and p.index not in selected:
+            decision = None if explained is None else explained.get(p.index)
+            if explained is None and selected is not None and p.index not in selected:
                 continue
             node = p.node
             indent = "  " * (len(p.path) - 1)
-            flags = []
-            if p.path[-1] != node.name:
-                flags.append(f"folder {p.path[-1]}")
-            if node.parallel and node.children:
-                flags.append("parallel")
-            if node.allow_failure:
-                flags.append("allow_failure")
-            if node.fail_fast:
-                flags.append("fail_fast")
-            if node.always:
-                flags.append("always")
-            if node.max_parallel is not None:
-                flags.append(f"max_parallel={node.max_parallel}")
-            if node.retries:
-                flags.append(f"retries={node.retries}")
-            if node.executable is None and node.timeout is not None:
-                flags.append(f"budget={node.timeout:g}s")
-            elif node.effective_timeout is not None:
-                flags.append(f"timeout={node.effective_timeout:g}s")
+            flags = _flags(p)
             suffix = f"  [{', '.join(flags)}]" if flags else ""
-            lines.append(f"{indent}- {node.name}{suffix}")
-            if node.cwd is not None:
-                lines.append(f"{indent}    cwd: {shlex.quote(str(node.cwd))}")
-            if node.env:
-                changes = " ".join(f"{k}={_shell_value(v)}" for k, v in node.env.items())
-                lines.append(f"{indent}    env: {changes}")
-            if isinstance(node.executable, Command):
-                lines.append(f"{indent}    $ {node.executable.describe()}")
-            elif isinstance(node.executable, PyFunc):
-                lines.append(f"{indent}    call: {describe_call(node.executable)}")
+            lines.append(f"{indent}- {node.name}{suffix}" + (f"  {decision}" if decision else ""))
+            if decision is None or not decision.startswith("skip:"):
+                lines.extend(f"{indent}    {line}" for line in _details(node))
         return "\n".join(lines) + "\n"
+
+
+def _flags(p: Placed) -> list[str]:
+    node, flags = p.node, []
+    if p.path[-1] != node.name:
+        flags.append(f"folder {p.path[-1]}")
+    if node.parallel and node.children:
+        flags.append("parallel")
+    if node.allow_failure:
+        flags.append("allow_failure")
+    if node.fail_fast:
+        flags.append("fail_fast")
+    if node.always:
+        flags.append("always")
+    if node.max_parallel is not None:
+        flags.append(f"max_parallel={node.max_parallel}")
+    if node.retries:
+        flags.append(f"retries={node.retries}")
+    if node.executable is None and node.timeout is not None:
+        flags.append(f"budget={node.timeout:g}s")
+    elif node.effective_timeout is not None:
+        flags.append(f"timeout={node.effective_timeout:g}s")
+    return flags
+
+
+def _details(node: Node) -> Iterator[str]:
+    """What a node runs, where and with what, as typed in a shell, and the artifacts it leaves."""
+    if node.cwd is not None:
+        yield f"cwd: {shlex.quote(str(node.cwd))}"
+    if node.env:
+        yield "env: " + " ".join(f"{k}={_shell_value(v)}" for k, v in node.env.items())
+    if isinstance(node.executable, Command):
+        yield f"$ {node.executable.describe()}"
+    elif isinstance(node.executable, PyFunc):
+        yield f"call: {describe_call(node.executable)}"
+    left = [f"result ({RESULT_FILE})"] if isinstance(node.executable, PyFunc) else []
+    for a in node.artifacts:
+        left.append(f"{a.name} ({a.file_path}{', optional' if a.optional else ''})")
+    if left:
+        yield f"artifacts: {', '.join(left)}"
 
 
 def _check_group_options(node: Node, path: str) -> None:

@@ -9,13 +9,14 @@ slots(config, capacity)      how many attempts run at once: max_parallel, or the
 with_paths(executable, env)  artifacts in a Command's argv or env replaced by their paths
 attempt_status(result)       an executor's result as a node status
 should_retry / retry_delay   whether another attempt comes, and after how long
+group_status(...)            how a grouping node ends, from its children
 verdict(outcome, signal)     the run's status and exit code
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,6 +169,17 @@ def retry_delay(policy: Policy, attempt: int, uniform: Callable[[float, float], 
     """Seconds to wait after attempt `attempt` failed: the delay grown by the backoff, times a
     jitter drawn by `uniform(low, high)` (e.g. `random.uniform`)."""
     return policy.retry_delay * policy.retry_backoff ** (attempt - 1) * uniform(*JITTER)
+
+
+def group_status(outcome: Status, inherited: Iterable[Status], spent: bool) -> Status:
+    """How a grouping node ends, from its children's outcome. `inherited`: the statuses of the
+    children that leave allow_failure to their ancestors; one allowed to fail only because an
+    ancestor is still shows its group failed (allowed), up to the node that allows it. `spent`:
+    the group's own budget ran out (a child's time limit is that child's, not the group's)."""
+    shown = outcome if outcome.is_failure else next((s for s in inherited if s.is_failure), outcome)
+    if shown is Status.CANCELLED or spent:
+        return shown
+    return Status.FAILED if shown.is_failure else Status.SUCCEEDED
 
 
 def verdict(outcome: Status, interrupted_by: int | None = None) -> tuple[Status, int]:

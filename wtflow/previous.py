@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wtflow.config import Config
-from wtflow.decisions import PreviousNode, PreviousRun
+from wtflow.decisions import PreviousNode, PreviousOutput, PreviousRun
 from wtflow.errors import UsageError
 
 
@@ -39,6 +39,9 @@ def previous_run(config: Config, workflow: str, ref: str) -> PreviousRun:
             status=info.status,
             digest=None if last is None else last.digest,
             ended_at=info.ended_at,
-            outputs={} if last is None else {name: Path(o.path) for name, o in last.outputs.items()},
+            outputs={}
+            if last is None
+            else {name: PreviousOutput(Path(o.path), o.kind, o.sha256) for name, o in last.outputs.items()},
+            output_order=None if last is None else last.output_order,
         )
     return PreviousRun(run.id, nodes)

@@ -12,11 +12,13 @@ import contextlib
 import dataclasses
 import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
+from wtflow.errors import UsageError
 from wtflow.model import Workflow
 from wtflow.status import Status
 
@@ -92,3 +94,30 @@ class Interrupts:
     def _cancel(self, signum: int, task: asyncio.Task[int]) -> None:
         self.signal = signum
         task.cancel()
+
+    def run(self, main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+        """Run `main()` in a loop of its own and return its exit code, or 130/143 when Ctrl-C or
+        SIGTERM ended it before it could return one."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise UsageError(
+                "Engine.run() was called inside a running event loop; use await engine.run_async()"
+            )
+        try:
+            with asyncio.Runner() as runner:
+                return runner.run(self._watched(main))
+        except KeyboardInterrupt:  # a second Ctrl-C; asyncio.Runner has let the run's clean-up finish
+            return 128 + signal.SIGINT
+        except asyncio.CancelledError:
+            if self.signal is None:
+                raise
+            return 128 + self.signal
+
+    async def _watched(self, main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        with self.watching(task):
+            return await main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import signal
 
 
 class Status(enum.StrEnum):
@@ -25,3 +26,15 @@ class Status(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)
+
+
+def exit_text(code: object) -> str:
+    """How an exit code reads: `exit 2`, `killed by SIGTERM` (a negative code); empty for none."""
+    if not isinstance(code, int):
+        return ""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"

@@ -191,7 +191,10 @@ def test_a_function_may_return_a_list_of_nodes(wtflow: Run, wtfile: WtfileWriter
     )
     assert wtflow("list").out == "Found 1 workflow(s):\n- steps (3 nodes)\n"
     result = wtflow("run", "steps", "--dry-run")
-    assert result.out == "Workflow: steps\n- steps\n  - a\n      $ echo a\n  - b\n      $ echo b\n"
+    assert result.out == (
+        "Workflow: steps\n- steps\n  - a  run: not resuming a run\n      $ echo a\n"
+        "  - b  run: not resuming a run\n      $ echo b\n"
+    )
 
 
 def test_a_returned_workflow_is_listed_and_run_under_its_own_name(wtflow: Run, wtfile: WtfileWriter) -> None:

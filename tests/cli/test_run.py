@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -156,8 +157,30 @@ def test_dry_run_prints_the_tree_and_runs_nothing(wtflow: Run, wtfile: WtfileWri
         '@wtflow.workflow\ndef ci():\n    return wtflow.Node(name="make", executable=wtflow.Command("touch made"))\n'
     )
     result = wtflow("run", "--dry-run")
-    assert (result.code, result.out) == (0, "Workflow: ci\n- make\n    $ touch made\n")
+    assert (result.code, result.out) == (
+        0,
+        "Workflow: ci\n- make  run: not resuming a run\n    $ touch made\n",
+    )
     assert not (tmp_path / "made").exists()
+
+
+def test_dry_run_json_explains_every_node_and_lists_its_artifacts(wtflow: Run, wtfile: WtfileWriter) -> None:
+    wtfile("""
+    @wtflow.workflow
+    def ci():
+        return wtflow.Node(name="ci", children=[
+            wtflow.Node(name="build", executable=wtflow.Command("uv build"),
+                        artifacts=[wtflow.Artifact("wheel", file_path="dist/*.whl")]),
+            wtflow.Node(name="docs", executable=wtflow.Command("mkdocs build")),
+        ])
+    """)
+    result = wtflow("run", "--only", "build", "--dry-run", "--json")
+    assert result.code == 0, result
+    assert json.loads(result.out) == {"workflow": "ci", "nodes": [
+        {"path": "ci/build", "action": "run", "reason": "not resuming a run",
+         "artifacts": [{"name": "wheel", "kind": "file", "file_path": "dist/*.whl", "optional": False}]},
+        {"path": "ci/docs", "action": "skip", "reason": "not selected", "artifacts": []},
+    ]}  # fmt: skip
 
 
 def test_only_runs_matching_nodes_and_the_nodes_on_the_way(wtflow: Run, wtfile: WtfileWriter) -> None:
@@ -178,9 +201,11 @@ def test_only_runs_matching_nodes_and_the_nodes_on_the_way(wtflow: Run, wtfile: 
     assert ran == ["[ci] setup", "[ci/build/app] app"]
     dry = wtflow("run", "--only", "build/a*", "--dry-run")
     assert [line.strip() for line in dry.out.splitlines() if line.lstrip().startswith("- ")] == [
-        "- ci",
+        "- ci  run: on the way to the selected nodes",
         "- build",
-        "- app",
+        "- app  run: not resuming a run",
+        "- docs  skip: not selected",
+        "- test  skip: not selected",
     ]
 
 

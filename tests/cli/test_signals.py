@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def slow():
 
 def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     (tmp_path / "room").mkdir()
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [*WTFLOW, *args],
         cwd=tmp_path,
         env=cli_env(tmp_path),
@@ -35,13 +36,29 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    _STARTED.append(proc)
+    return proc
 
 
 def _wait_for(room: Path, count: int) -> None:
     def ready() -> bool:
         return len([p for p in room.iterdir() if not p.name.endswith(".tmp")]) >= count
 
-    wait_for(ready, f"{count} node(s) to start")
+    wait_for(ready, f"{count} node(s) to start", timeout=90)  # a hang guard: the machine may be busy
+
+
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left() -> Iterator[None]:
+    """A test that fails half-way leaves no `wtflow` behind, nor its pipes open."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def _pids(room: Path) -> list[int]:

@@ -101,3 +101,14 @@ def test_nothing_is_left_running_or_waiting_once_the_run_has_ended() -> None:
     assert "⊘ lint" in shown, shown
     assert "retry" not in shown
     assert "▶" not in shown
+
+
+def test_a_reused_node_names_the_run_it_comes_from_instead_of_a_time() -> None:
+    live, screen = _view()
+    reused = NodeStarted(RUN, 4, SPECS[4].path, 1, T0, Path("/tmp/out"), Path("/tmp/err"), None,
+                         reused_from="3f2a91c0aaaa")  # fmt: skip
+    live.handle(reused)
+    live.handle(_finished(4, Status.SUCCEEDED, 0))
+    line = next(line for line in _shown(live, screen).splitlines() if "build" in line)
+    assert "reused from 3f2a91c0" in line
+    assert "1.0s" not in line

@@ -81,4 +81,6 @@ def test_a_gigabyte_file_is_copied_with_flat_memory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     size, peak_kib = map(int, done.stdout.split())
     assert size == 1 << 30
-    assert peak_kib < 512 * 1024  # 1 GiB held in memory would show here (peaks of 120-320 MiB seen)
+    # Measured: 26 MiB, 33 MiB under coverage, the same as for a 1 MiB file; 1 GiB held in
+    # memory, or even one large buffer of it, would show here.
+    assert peak_kib < 128 * 1024

@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import config, wf
 from wtflow import Artifact, Engine, Node, PyFunc
 
@@ -86,3 +88,39 @@ def test_show_abridges_the_result_and_json_has_it_whole(tmp_path: Path, db_url: 
     assert result["kind"] == "result"
     assert len(result["sha256"]) == 64
     assert result["size"] == len(json.dumps(big))
+
+
+def result_then_none() -> dict[str, int] | None:
+    """Attempt 1 returns a value but leaves its declared report unmade (so it fails); attempt 2
+    makes the report and returns nothing."""
+    if os.environ["WTFLOW_ATTEMPT"] == "1":
+        return {"attempt": 1}
+    Path("report.txt").write_text("ok\n")
+    return None
+
+
+def test_a_retry_that_returns_nothing_hands_on_no_earlier_result(tmp_path: Path, db_url: str) -> None:
+    """Regression: the handle kept pointing at attempt 1's result.json, so a later node read a
+    value the node's last attempt never returned."""
+    from wtflow import WtflowError
+
+    flaky = Node("flaky", PyFunc(func=result_then_none), retries=1, retry_delay=0,
+                 artifacts=[Artifact("report", file_path="report.txt")])  # fmt: skip
+    reader = Node("reader", PyFunc(func=check, args=(flaky.result_artifact,)), allow_failure=True)
+    assert Engine(wf(flaky, reader), config(tmp_path, db__url=db_url)).run() == 0
+    assert (flaky.status, flaky.attempts) == ("succeeded", 2)
+    # Attempt 1's result stays in its folder, for the post-mortem; the handle is not on it.
+    assert (flaky.stdout_artifact.path.parent.parent / "result.json").exists()
+    with pytest.raises(WtflowError, match="has not been produced"):
+        flaky.result_artifact.path  # noqa: B018
+    assert reader.status == "failed"
+    assert "has not been produced" in reader.stderr_artifact.text()
+    assert '{"attempt": 1}' not in reader.stdout_artifact.text()
+    assert flaky.artifact("report").path.read_text() == "ok\n"
+    env = {**os.environ, "WTFLOW_DB_URL": db_url, "NO_COLOR": "1"}
+    done = subprocess.run([sys.executable, "-m", "wtflow", "show", "--json"], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)  # fmt: skip
+    [shown] = [n for n in json.loads(done.stdout)["nodes"] if n["name"] == "flaky"]
+    assert "result" not in shown
+    assert [sorted(a["outputs"]) for a in shown["attempts"]] == [["result", "stderr", "stdout"],
+                                                                ["report/report.txt", "stderr", "stdout"]]  # fmt: skip

@@ -35,6 +35,7 @@ BAD_ENV = {
     "WTFLOW_CONSOLE": ["fancy", "", "raw\nplain"],
     "WTFLOW_CI": ["jenkins", "", "GitHub Actions"],
     "WTFLOW_EXECUTOR": ["dask", "", "scheduler:8786", "tcp://", "http://x:8786"],
+    "WTFLOW_KEEP_RUNS": ["0", "-1", "ten", "2.5"],
 }
 
 
@@ -79,6 +80,9 @@ def test_bad_environment_value_names_variable_value_and_fix(var: str, raw: str) 
         ("storage.state_dir", 42),
         ("storage.artifacts_dir", ["a"]),
         ("db.url", 5),
+        ("storage.keep_runs", 0),
+        ("storage.keep_runs", True),
+        ("storage.keep_runs", "many"),
     ],
 )
 def test_bad_override_is_rejected_before_anything_runs(tmp_path: Path, key: str, value: Any) -> None:
@@ -117,6 +121,10 @@ def test_section_objects_built_by_hand_are_checked_too() -> None:
         ("[run]\nparallel = 3\n", r"unknown key 'parallel' in \[run\]; known keys: "),
         ("[run]\nmax_parallel = -3\n", r"\[run\] max_parallel='-3' is not a whole number >= 1; use e.g. 8"),
         ("[run]\nignore_failure = maybe\n", r"\[run\] ignore_failure='maybe' is not a boolean"),
+        (
+            "[storage]\nkeep_runs = 0\n",
+            r"\[storage\] keep_runs='0' is not a whole number >= 1; use e.g. 20, or none",
+        ),
     ],
 )
 def test_bad_ini_names_file_section_key_and_value(tmp_path: Path, text: str, expected: str) -> None:

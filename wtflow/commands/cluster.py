@@ -16,6 +16,7 @@ import sys
 import threading
 from types import FrameType
 
+from wtflow.commands.record import positive
 from wtflow.config import Config
 from wtflow.errors import UsageError
 
@@ -34,25 +35,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Start a Dask scheduler and worker processes here; print the address; run until Ctrl-C.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("--workers", type=_count, default=2, metavar="N", help="worker processes (default 2)")
     parser.add_argument(
-        "--threads", type=_count, default=1, metavar="N", help="threads per worker (default 1)"
+        "--workers", type=positive, default=2, metavar="N", help="worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=positive, default=1, metavar="N", help="threads per worker (default 1)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=8786, help="scheduler port (default 8786; 0: any free one)"
     )
     parser.set_defaults(handler=cmd_cluster)
-
-
-def _count(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number >= 1; use e.g. 2")
-    return value
 
 
 def cmd_cluster(args: argparse.Namespace, config: Config) -> int:

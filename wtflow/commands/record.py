@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import IO, TYPE_CHECKING
 from wtflow.config import Config
 from wtflow.status import Status
 from wtflow.terminal import color_wanted, paint, paint_status
+from wtflow.views.timing import seconds_text
 
 if TYPE_CHECKING:
     from wtflow.db.read import NodeInfo, Reader
@@ -38,7 +38,7 @@ def positive(raw: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number >= 1")
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number >= 1; use e.g. 2")
     return value
 
 
@@ -99,25 +99,7 @@ def duration(start: datetime | None, end: datetime | None, status: str) -> str:
         if status != Status.RUNNING:
             return "?"
         end = datetime.now(UTC)
-    seconds = (end - start).total_seconds()
-    if seconds < 60:
-        text = f"{seconds:.1f}s"
-    elif seconds < 3600:
-        text = f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    else:
-        text = f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    return text + ("+" if status == Status.RUNNING else "")
-
-
-def exit_text(code: int | None) -> str:
-    if code is None:
-        return ""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"
+    return seconds_text((end - start).total_seconds(), running=status == Status.RUNNING)
 
 
 def columns(rows: Sequence[tuple[str, ...]]) -> list[str]:

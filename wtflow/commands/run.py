@@ -60,10 +60,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="run every workflow found, in file order")
     parser.add_argument(
         "--dry-run", action="store_true",
-        help="print the tree and what each node would run (with --resume: what each would do, and why)",
+        help="print the tree: what each node would do and why, what it runs, the artifacts it leaves",
     )  # fmt: skip
     parser.add_argument(
-        "--json", action="store_true", help="with --dry-run: each node's decision and its reason, as JSON"
+        "--json",
+        action="store_true",
+        help="with --dry-run: each node's decision, reason and artifacts, as JSON",
     )
     parser.add_argument(
         "--resume", nargs="?", const="last", metavar="RUN",
@@ -198,9 +200,10 @@ def _run_one(
     from wtflow.engine import Engine  # `wtflow --version` and `wtflow list` need none of it
 
     if args.dry_run and args.json:
+        from wtflow.decisions import as_json
+
         decisions = Engine(wf, config, dry_run=True, only=only, resume=args.resume).decisions()
-        shown = [{"path": path, "action": d.action, "reason": d.reason} for path, d in decisions.items()]
-        print(json.dumps({"workflow": wf.name, "nodes": shown}, indent=2))
+        print(json.dumps(as_json(wf, decisions), indent=2))
         return EXIT_OK
     if args.dry_run:
         return Engine(wf, config, dry_run=True, only=only, resume=args.resume).run()

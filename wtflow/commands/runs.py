@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from wtflow.commands.record import (
     Painter,
@@ -17,6 +18,9 @@ from wtflow.commands.record import (
 )
 from wtflow.config import Config
 from wtflow.status import Status
+
+if TYPE_CHECKING:
+    from wtflow.db.read import RunInfo
 
 EPILOG = """\
 examples:
@@ -59,7 +63,13 @@ def cmd_runs(args: argparse.Namespace, config: Config) -> int:
     for s in summaries:
         rows.append((s.run.id[:8], s.run.workflow, local_time(s.run.started_at),
                      duration(s.run.started_at, s.run.ended_at, s.run.status), s.run.status,
-                     count_text(dict(s.counts))))  # fmt: skip
+                     count_text(dict(s.counts)) + _gone(s.run)))  # fmt: skip
     for i, row in enumerate(columns(rows)):
         print(paint.status(row, summaries[i - 1].run.status) if i else paint.bold(row))
     return 0
+
+
+def _gone(run: RunInfo) -> str:
+    from wtflow.db.read import output_state
+
+    return "; output gone" if output_state(run) == "gone" else ""

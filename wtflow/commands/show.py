@@ -14,12 +14,12 @@ from wtflow.commands.record import (
     Painter,
     columns,
     duration,
-    exit_text,
     local_time,
     print_json,
     reading,
 )
 from wtflow.config import Config
+from wtflow.status import exit_text
 
 if TYPE_CHECKING:
     from wtflow.db.read import NodeInfo, RunInfo
@@ -60,7 +60,7 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
     print(paint.status(f"run {run.id}  {run.workflow}  {run.status}{ended}", run.status))
     print(f"started {local_time(run.started_at)}  took {duration(run.started_at, run.ended_at, run.status)}  "
           f"on {run.user}@{run.host}  wtflow {run.wtflow_version}")  # fmt: skip
-    print(f"output  {run.run_dir}")
+    print(f"output  {run.run_dir}{_output_note(run)}")
     if run.params:
         print("params  " + " ".join(f"{k}={v}" for k, v in run.params.items()))
     for line in provenance_lines(run.provenance or {}):
@@ -84,6 +84,15 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
         for kept in kept_lines(node):
             print(indent[node.index] + kept)
     return 0
+
+
+def _output_note(run: RunInfo) -> str:
+    from wtflow.db.read import output_state
+
+    state = output_state(run)
+    if state == "gone":
+        return "  (gone: removed by hand; `wtflow gc` clears its record)"
+    return f"  (not on this machine: recorded on {run.host})" if state == "elsewhere" else ""
 
 
 def provenance_lines(origin: Mapping[str, Any]) -> list[str]:

@@ -64,6 +64,7 @@ class _NodeView:
     retry_at: datetime | None = None  # waiting for the next attempt
     retrying: bool = False
     stopping: bool = False
+    reused_from: str | None = None  # --resume: the run whose result stands, nothing ran
     active: bool = False  # set while drawing: it, or a node below it, is running
 
 
@@ -140,7 +141,7 @@ class LiveConsole:
             view = self._nodes[event.index]
             view.status, view.started_at, view.attempt = Status.RUNNING, event.started_at, event.attempt
             view.ended_at, view.exit_code, view.retrying, view.retry_at = None, None, False, None
-            view.stopping = False
+            view.stopping, view.reused_from = False, event.reused_from
             self._group_started(view, event.started_at)
         elif isinstance(event, OutputReceived):
             line = _last_line(event.data)
@@ -243,7 +244,9 @@ class LiveConsole:
         name = "/".join(view.spec.path) if full_path else view.spec.path[-1]
         text = Text.assemble((f"{icon} ", style), (name, "bold" if running else ""))
         now = datetime.now(UTC)
-        if view.started_at is not None:
+        if view.reused_from is not None:
+            text.append(f"  reused from {view.reused_from[:8]}", "dim")
+        elif view.started_at is not None:
             end = view.ended_at if not running or view.retrying else now
             text.append(f"  {((end or view.started_at) - view.started_at).total_seconds():.1f}s", "dim")
         if view.attempt > 1:

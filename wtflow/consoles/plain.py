@@ -44,6 +44,7 @@ class PlainConsole:
         self._lines = LineJoiner()
         self._outcome: dict[int, Status] = {}
         self._allowed: set[int] = set()
+        self._reused: dict[int, str] = {}  # node index: the run (short id) whose result it reuses
         self.verbose = verbose
 
     @property
@@ -63,6 +64,9 @@ class PlainConsole:
                 self._emit(event.path, lines)
         elif isinstance(event, NodeStarted):
             self._lines.started(event)
+            if event.reused_from is not None:  # --resume: nothing runs; the line that ends it says so
+                self._reused[event.index] = event.reused_from[:8]
+                return
             attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
             self._out.write_text(f"==> {'/'.join(event.path)} started{attempt}\n")
         elif isinstance(event, NodeFinished):
@@ -88,7 +92,9 @@ class PlainConsole:
         if event.attempt == 0 and not self.verbose and event.status != Status.SKIPPED:
             return  # grouping nodes: their children already said it
         took = ""
-        if event.started_at is not None:
+        if event.index in self._reused:
+            took = f", reused from {self._reused[event.index]}"
+        elif event.started_at is not None:
             took = f" in {(event.ended_at - event.started_at).total_seconds():.2f}s"
         code = f" (exit {event.exit_code})" if event.exit_code not in (None, 0) else ""
         retry = ", will retry" if event.will_retry else ""

@@ -13,6 +13,7 @@ must create the -shm file, which fails in a folder the reader cannot write, and
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import urllib.parse
 from collections import Counter
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, func, inspect, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from wtflow.config import Config, mask_url
@@ -141,6 +142,14 @@ class RunInfo:
     provenance: Mapping[str, Any] | None = None
 
 
+def output_state(run: RunInfo) -> str:
+    """Where the run's folder is: `here`; `gone` when it was removed by hand (`wtflow gc` clears
+    its record); `elsewhere` when it is not here and the run was recorded on another host."""
+    if Path(run.run_dir).is_dir():
+        return "here"
+    return "gone" if run.host == socket.gethostname() else "elsewhere"
+
+
 @dataclass(frozen=True)
 class RunSummary:
     run: RunInfo
@@ -178,16 +187,8 @@ def open_record(url: str, *, missing_folder_is_empty: bool = False) -> Iterator[
 
 
 def _open_engine(url: str, *, missing_folder_is_empty: bool) -> Engine:
-    masked = mask_url(url)
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise RecorderError(
-            f"database URL {masked!r} is not valid; use e.g. sqlite:///path/wtflow.db "
-            "or postgresql+psycopg://user:password@host/db"
-        ) from None
-    backend = parsed.get_backend_name()
-    try:
+    def make(parsed: URL) -> Engine:
+        backend = parsed.get_backend_name()
         if backend == "sqlite":
             return _sqlite_engine(url, parsed.database or "", missing_folder_is_empty)
         connect_args: dict[str, Any] = {}
@@ -196,16 +197,8 @@ def _open_engine(url: str, *, missing_folder_is_empty: bool) -> Engine:
             connect_args = {"connect_timeout": 10, "options": "-c default_transaction_read_only=on"}
         # One connection kept for the polls of `logs --follow`, checked before each use.
         return create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args=connect_args)
-    except ImportError as e:
-        hint = "pip install 'wtflow[postgres]'" if backend == "postgresql" else "install it"
-        raise RecorderError(
-            f"database {masked} needs the Python driver {e.name!r}, which is missing; {hint}"
-        ) from None
-    except NoSuchModuleError:
-        raise RecorderError(
-            f"database URL {masked!r} names an unknown kind of database {parsed.drivername!r}; "
-            "use sqlite:///path/wtflow.db or postgresql+psycopg://user:password@host/db"
-        ) from None
+
+    return schema.engine_for(url, make)
 
 
 def _sqlite_engine(url: str, database: str, missing_folder_is_empty: bool) -> Engine:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
@@ -38,6 +39,20 @@ def open_engine(url: str) -> Engine:
     """An Engine for `url`; a SQLite file is created private (0600) and opened in WAL mode.
 
     Its SQLite transactions take the write lock when they begin."""
+
+    def make(parsed: URL) -> Engine:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(url, parsed.database)
+        # A firewalled host must not hang the start of a run for minutes.
+        connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2, connect_args=connect_args)
+
+    return engine_for(url, make)
+
+
+def engine_for(url: str, make: Callable[[URL], Engine]) -> Engine:
+    """`make(parsed url)`, with what goes wrong said in one line (RecorderError): a URL that is
+    not one, a missing driver, an unknown kind of database, a database that cannot be used."""
     masked = mask_url(url)
     try:
         parsed = make_url(url)
@@ -47,11 +62,7 @@ def open_engine(url: str) -> Engine:
             "or postgresql+psycopg://user:password@host/db"
         ) from None
     try:
-        if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(url, parsed.database)
-        # A firewalled host must not hang the start of a run for minutes.
-        connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
-        return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2, connect_args=connect_args)
+        return make(parsed)
     except ImportError as e:
         hint = "pip install 'wtflow[postgres]'" if parsed.get_backend_name() == "postgresql" else "install it"
         raise RecorderError(

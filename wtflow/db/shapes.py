@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wtflow.db.read import AttemptInfo, NodeInfo, OutputInfo, RunInfo, RunSummary
+from wtflow.db.read import AttemptInfo, NodeInfo, OutputInfo, RunInfo, RunSummary, output_state
 
 
 def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -24,6 +24,7 @@ def run_shape(run: RunInfo, counts: dict[str, int] | None = None) -> dict[str, A
         "resumed_from": run.resumed_from,
         "params": None if run.params is None else dict(run.params),
         "provenance": None if run.provenance is None else dict(run.provenance),
+        "output": output_state(run),
     }  # fmt: skip
     if counts is not None:
         shape["nodes"] = dict(counts)

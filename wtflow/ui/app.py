@@ -39,13 +39,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wtflow.config import mask_url
 from wtflow.errors import LookupFailed, RecorderError
-from wtflow.status import Status
+from wtflow.status import Status, exit_text
 from wtflow.views.html import (
     asset,
     attempts_table,
     duration_text,
     esc,
-    exit_text,
     run_now,
     run_sections,
     size_text,

@@ -12,12 +12,11 @@ import base64
 import hashlib
 import html
 import re
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 
-from wtflow.status import Status
+from wtflow.status import Status, exit_text
 from wtflow.terminal import STATUS_STYLE
 from wtflow.views.tails import STREAMS, Tail
 from wtflow.views.timing import (
@@ -65,17 +64,6 @@ def _failed(item: Record) -> bool:
 
 def _running(item: Record) -> bool:
     return item.get("status") == Status.RUNNING
-
-
-def exit_text(code: object) -> str:
-    if not isinstance(code, int):
-        return ""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"
 
 
 def size_text(size: int) -> str:

@@ -1,0 +1,210 @@
+"""What one run holds while it goes on, apart from the engine's walk: its id and folder, the
+listeners, the node records, the policies and the plan's decisions.
+
+    dry_run(...)         what --dry-run prints
+    start_run(...)       opens the executor and listeners, makes the plan, folder and records
+    RunContext           a run's wiring; `finished()` ends a node that gets no (further) attempt
+    AttemptEvents        one attempt's events, from the executor's callbacks
+    finish_run(...)      emits RunFinished, closes the executor and every listener
+
+The engine walks the tree; everything here is done once a run or once a node, whatever the walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from wtflow import plan
+from wtflow.artifacts import ArtifactStore, prepare_state_dir
+from wtflow.config import Config
+from wtflow.decisions import Decision, PreviousRun, decide, render
+from wtflow.digests import workflow_digests
+from wtflow.events import (
+    KeptFile,
+    NodeFinished,
+    NodeStarted,
+    NodeStopping,
+    OutputReceived,
+    RunFinished,
+    RunStarted,
+    node_spec,
+)
+from wtflow.executors import Executor, StartNotice
+from wtflow.listeners import Fanout, Listener, default_listeners
+from wtflow.model import Placed, Workflow
+from wtflow.params import plain_params
+from wtflow.plan import Policy
+from wtflow.runstate import RunState
+from wtflow.status import Status
+
+OutputSizes = tuple[int, int, tuple[tuple[str, int], ...] | None, tuple[KeptFile, ...]]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Each node's digest, and with a run to resume, what each node does and why."""
+
+    digests: dict[int, str]
+    decisions: dict[int, Decision]
+    previous: PreviousRun | None
+
+
+def make_plan(
+    workflow: Workflow, config: Config, selected: frozenset[int] | None, resume: str | PreviousRun | None
+) -> Plan:
+    digests = workflow_digests(workflow)
+    previous = resume
+    if isinstance(previous, str):
+        from wtflow.previous import previous_run  # the record's read side, only when resuming
+
+        previous = previous_run(config, workflow.name, previous)
+    return Plan(
+        {i: str(d) for i, d in digests.items()}, decide(workflow, digests, selected, previous), previous
+    )
+
+
+def dry_run(
+    workflow: Workflow, config: Config, selected: frozenset[int] | None, resume: str | PreviousRun | None
+) -> str:
+    return render(workflow, make_plan(workflow, config, selected, resume).decisions)
+
+
+@dataclass(eq=False)
+class RunContext:
+    workflow: Workflow
+    config: Config
+    run_id: str
+    run_dir: Path
+    store: ArtifactStore
+    fanout: Fanout
+    state: RunState
+    plan: Plan
+    policies: tuple[Policy, ...]
+    slots: asyncio.Semaphore  # the run's cap on processes at once
+    group_slots: dict[int, asyncio.Semaphore]  # those of groups with max_parallel
+    keep_going: bool  # a failure does not stop what comes after it (run.ignore_failure)
+    selected: frozenset[int] | None  # None: every node (no --only)
+    running: int = 0  # attempts under way, to know when creating files may block the loop
+
+    @contextlib.asynccontextmanager
+    async def slots_for(self, policy: Policy) -> AsyncIterator[None]:
+        """Held while an attempt runs: the slots of the groups that cap it, then the run's."""
+        async with contextlib.AsyncExitStack() as slots:
+            for group in policy.limits:  # outermost first, the run's own last: no cycle of waits
+                await slots.enter_async_context(self.group_slots[group])
+            await slots.enter_async_context(self.slots)
+            yield
+
+    def finished(self, index: int, status: Status, reason: str | None = None) -> None:
+        """A node that ends without (another) attempt: skipped, cancelled, or a grouping node."""
+        result = self.state.update(index, status=status)  # cancelled in its retry wait: keeps its code
+        p = self.workflow.placed[index]
+        self.fanout.emit(
+            NodeFinished(
+                self.run_id, index, p.path, 0, status, result.exit_code, result.started_at, now(),
+                reason=reason,
+            )
+        )  # fmt: skip
+
+
+async def start_run(
+    workflow: Workflow,
+    config: Config,
+    executor: Executor,
+    fanout: Fanout,
+    listeners: Sequence[Listener],
+    console: Listener | None,
+    selected: frozenset[int] | None,
+    resume: str | PreviousRun | None,
+    *,
+    params: Mapping[str, Any],
+    provenance: Mapping[str, Any] | None,
+) -> RunContext:
+    """Open the executor and the listeners (into `fanout`, which the caller closes whatever
+    happens), then make the run's plan, folder and records, and announce the run."""
+    artifacts_dir = await prepare_state_dir(config)
+    await executor.open()  # a cluster is reached before anything starts
+    fanout.extend([*default_listeners(config, console=console, workflow=workflow), *listeners])
+    # After the recorder opened the record: a killed run to resume has been settled from its journal.
+    made = make_plan(workflow, config, selected, resume)
+    run_id, store, started_at = uuid.uuid4().hex, ArtifactStore(artifacts_dir), now()
+    run_dir = await store.create_run_dir(workflow.name, run_id, started_at)
+    policies = plan.policies(workflow, config)
+    ctx = RunContext(
+        workflow, config, run_id, run_dir, store, fanout, RunState(workflow, run_id), made, policies,
+        asyncio.Semaphore(plan.slots(config, executor.capacity)),
+        {p.index: asyncio.Semaphore(p.node.max_parallel) for p in workflow.placed
+         if p.node.max_parallel is not None},
+        config.run.ignore_failure and not config.run.fail_fast, selected,
+    )  # fmt: skip
+    # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
+    decisions = {i: str(d) for i, d in made.decisions.items()} if made.previous else {}
+    specs = tuple(
+        node_spec(p, decisions.get(p.index), policies[p.index].allow_failure) for p in workflow.placed
+    )
+    previous_id = None if made.previous is None else made.previous.run_id
+    fanout.emit(
+        RunStarted(
+            run_id, workflow.name, started_at, run_dir, specs, config.describe(), previous_id,
+            params=plain_params(params), provenance=None if provenance is None else dict(provenance),
+        )
+    )  # fmt: skip
+    return ctx
+
+
+async def finish_run(ctx: RunContext, executor: Executor, status: Status, code: int) -> dict[str, int]:
+    counts = ctx.state.counts()
+    ctx.fanout.emit(RunFinished(ctx.run_id, status, code, now(), dict(counts)))
+    await executor.aclose()
+    while await asyncio.to_thread(ctx.fanout.close_next):  # a recorder may take its time
+        pass
+    return counts
+
+
+class AttemptEvents:
+    """One attempt's events, sent as the executor's callbacks report them."""
+
+    def __init__(self, ctx: RunContext, p: Placed, attempt: int) -> None:
+        self.ctx, self.p, self.attempt = ctx, p, attempt
+        self.started = now()
+        self.announced = False  # NodeStarted was sent
+        self._files: tuple[Path | None, Path | None] = (None, None)
+
+    def created(self, stdout: Path, stderr: Path) -> None:
+        self._files = (stdout, stderr)
+
+    def chunk(self, stream: str, data: bytes) -> None:
+        self.ctx.fanout.emit_output(OutputReceived(self.ctx.run_id, self.p.index, self.p.path, stream, data))
+
+    def start(self, notice: StartNotice) -> None:
+        self.announced = True
+        ctx, p = self.ctx, self.p
+        ctx.fanout.emit(
+            NodeStarted(ctx.run_id, p.index, p.path, self.attempt, self.started, *self._files, notice.pid,
+                        notice.host, ctx.plan.digests.get(p.index))
+        )  # fmt: skip
+
+    def stopping(self, reason: str) -> None:
+        ctx, p = self.ctx, self.p
+        ctx.fanout.emit(NodeStopping(ctx.run_id, p.index, p.path, self.attempt, reason, now()))
+
+    def finished(
+        self, status: Status, code: int | None, sizes: OutputSizes, retry_at: datetime | None = None
+    ) -> datetime:
+        ctx, p, ended = self.ctx, self.p, now()
+        ctx.fanout.emit(
+            NodeFinished(ctx.run_id, p.index, p.path, self.attempt, status, code, self.started, ended,
+                         retry_at is not None, *sizes, retry_at=retry_at)
+        )  # fmt: skip
+        return ended
