@@ -49,12 +49,14 @@ def _guard_parent_death(parent: int) -> None:
         raise _OrphanedError
 
 
-def runs_on_host(attempts: Collection[bytes] = ()) -> dict[str, list[int]]:
-    """Each run id found in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs (and
-    each of `attempts`, whole attempt tokens, found there)."""
+def tokens_on_host() -> dict[str, list[int]]:
+    """Each token in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs.
+
+    A node's processes carry "RUN,RUN:INDEX:ATTEMPT" (after those of any run it runs inside): its
+    run's id and its attempt's token, so either finds them. The one scan of /proc behind the
+    watchdog, `wtflow kill` and the local executor's sweep for escapees."""
     found: dict[str, list[int]] = {}
     me = os.getpid()
-    attempts = set(attempts)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
@@ -65,25 +67,22 @@ def runs_on_host(attempts: Collection[bytes] = ()) -> dict[str, list[int]]:
             continue
         for var in environ.split(b"\0"):
             if var.startswith(TOKEN_VAR):
-                # "RUN,RUN:INDEX:ATTEMPT", after those of any run this one runs inside
-                tokens = var[len(TOKEN_VAR) :].split(b",")
-                runs = {t.split(b":", 1)[0] for t in tokens} | attempts.intersection(tokens)
-                for run_id in {r.decode(errors="replace") for r in runs} - {""}:
-                    found.setdefault(run_id, []).append(int(entry.name))
+                for token in set(var[len(TOKEN_VAR) :].split(b",")) - {b""}:
+                    found.setdefault(token.decode(errors="replace"), []).append(int(entry.name))
                 break
     return found
 
 
-def token_holders(run_ids: Collection[str], attempts: Collection[str] = ()) -> list[int]:
-    """PIDs whose WTFLOW_PROCESS_TOKENS names one of these runs or one of these attempts."""
-    if not run_ids and not attempts:
+def runs_on_host() -> dict[str, list[int]]:
+    """Each run id found in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs."""
+    return {token: pids for token, pids in tokens_on_host().items() if ":" not in token}
+
+
+def token_holders(tokens: Collection[str]) -> list[int]:
+    """PIDs whose WTFLOW_PROCESS_TOKENS holds one of `tokens` (run ids, attempt tokens)."""
+    if not tokens:
         return []
-    wanted = {a.encode() for a in attempts}
-    found: set[int] = set()
-    for run_id, pids in runs_on_host(wanted).items():
-        if run_id in run_ids or run_id in attempts:
-            found.update(pids)
-    return sorted(found)
+    return sorted({pid for token, pids in tokens_on_host().items() if token in tokens for pid in pids})
 
 
 def _signal_all(groups: set[int], pids: list[int], sig: int) -> None:
@@ -103,22 +102,17 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def end_everything(
-    groups: set[int],
-    run_ids: set[str],
-    grace: float,
-    attempts: Collection[str] = (),
-) -> None:
-    """SIGTERM to every group and token holder, up to `grace` seconds, then SIGKILL."""
-    _signal_all(groups, token_holders(run_ids, attempts), signal.SIGTERM)
+def end_everything(groups: set[int], tokens: set[str], grace: float) -> None:
+    """SIGTERM to every group and holder of one of `tokens`, up to `grace` seconds, then SIGKILL."""
+    _signal_all(groups, token_holders(tokens), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         # A zombie still counts as alive here, so the wait may run its full grace: bounded.
-        holders = token_holders(run_ids, attempts)
+        holders = token_holders(tokens)
         if not holders and not any(_group_alive(g) for g in groups):
             return
         time.sleep(0.05)
-    _signal_all(groups, token_holders(run_ids, attempts), signal.SIGKILL)
+    _signal_all(groups, token_holders(tokens), signal.SIGKILL)
 
 
 def main(argv: list[str]) -> int:
@@ -151,11 +145,11 @@ def _listen(parent: int, grace: float) -> None:
                     return
     except _OrphanedError:
         pass
-    attempts = set(groups.values()) - {""}
+    tokens = run_ids | set(groups.values()) - {""}
     try:
-        end_everything(set(groups), run_ids, grace, attempts)
+        end_everything(set(groups), tokens, grace)
     except _OrphanedError:  # the parent-death signal came after the end of file: start again
-        end_everything(set(groups), run_ids, grace, attempts)
+        end_everything(set(groups), tokens, grace)
 
 
 if __name__ == "__main__":

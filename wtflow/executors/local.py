@@ -18,6 +18,7 @@ from typing import TypeVar
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
 from wtflow.executors._child import run_forked
+from wtflow.executors._watchdog_process import token_holders
 from wtflow.executors.watchdog import Watchdog
 
 _PIPE_SIZE = 1024 * 1024
@@ -25,7 +26,7 @@ CHUNK = _PIPE_SIZE  # one read can empty a full pipe
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _DEFAULT_PIPE_SIZE = 64 * 1024  # Linux
 T = TypeVar("T")
-TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"
+TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"  # read by _watchdog_process too, which imports nothing of wtflow
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -62,22 +63,7 @@ def _has_running_member(pgid: int) -> bool:
 
 def processes_with_token(token: str) -> list[int]:
     """PIDs whose environment carries `token`: descendants that left the group (setsid, double fork)."""
-    needle = token.encode()
-    found = []
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        for var in environ.split(b"\0"):
-            if var.startswith(TOKEN_VAR.encode() + b"=") and needle in var.split(b"=", 1)[1].split(b","):
-                found.append(int(entry.name))
-                break
-    return found
+    return token_holders({token})
 
 
 def kill_token(token: str) -> None:
