@@ -39,7 +39,7 @@ import sysconfig
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -56,7 +56,8 @@ PIECE = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 STOP_SLACK = 10.0  # seconds past the grace a stop may take (the worker's answer travels too)
 END_WAIT = 10.0  # seconds the end message may trail the task's own result
-LINGER = 0.005  # seconds a worker holds messages to send them together
+LINGER = 0.005  # seconds a worker holds messages, and the client submissions, to send them together
+ABANDONED_MARKERS_KEPT = 600.0  # seconds a worker keeps an abandoned run's attempts from starting
 
 
 def _claim_name(token: str) -> str:
@@ -77,11 +78,56 @@ def _unheard(reason: str) -> None:
 
 
 class _Attempt:
-    """What the client knows of one attempt: its messages, in order, and where it runs."""
+    """What the client knows of one attempt: its messages, in order, where it runs, and its task
+    once submitted (with the watcher that puts the task's own end among the messages)."""
 
-    def __init__(self) -> None:
+    def __init__(self, args: tuple[Any, ...], key: str, resources: dict[str, float] | None) -> None:
+        self.args, self.key, self.resources = args, key, resources
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.worker: str | None = None
+        self.future: distributed.Future[Any] | None = None
+        self.watcher: asyncio.Future[None] | None = None
+
+
+class _Submissions:
+    """The attempts submitted in one turn of the event loop go to the scheduler together, as one
+    `Client.map` (one graph, one update-graph message, one pass of Dask's graph machinery): Dask
+    costs more per graph than per task in it, and a fan-out starts its attempts in bursts."""
+
+    def __init__(self, client: distributed.Client, watch: Callable[[_Attempt], Awaitable[None]]) -> None:
+        self._client, self._watch = client, watch
+        self._pending: list[_Attempt] = []
+
+    def add(self, attempt: _Attempt) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_later(LINGER, self._flush)
+        self._pending.append(attempt)
+
+    def withdraw(self, attempt: _Attempt) -> bool:
+        """Take back an attempt not yet sent; False if it has gone."""
+        if attempt in self._pending:
+            self._pending.remove(attempt)
+            return True
+        return False
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        alike: dict[tuple[tuple[str, float], ...], list[_Attempt]] = {}
+        for attempt in pending:  # one map per set of resources asked for
+            alike.setdefault(tuple(sorted((attempt.resources or {}).items())), []).append(attempt)
+        for attempts in alike.values():
+            try:
+                futures = self._client.map(
+                    _attempt_task, *zip(*(a.args for a in attempts), strict=True), key=[a.key for a in attempts],
+                    pure=False, retries=0, resources=attempts[0].resources, batch_size=None,
+                )  # fmt: skip
+            except Exception as e:
+                for attempt in attempts:
+                    attempt.messages.put_nowait({"k": "failed", "why": f"{type(e).__name__}: {e}"})
+                continue
+            for attempt, future in zip(attempts, futures, strict=True):
+                attempt.future = future
+                attempt.watcher = asyncio.ensure_future(self._watch(attempt))
 
 
 class DaskExecutor:
@@ -98,6 +144,8 @@ class DaskExecutor:
         # the attempts; the holder is the worker's id for it, when we know it.
         self._claims: list[tuple[str, str | None]] = []
         self._opening: asyncio.Lock | None = None
+        self._batch: _Submissions | None = None
+        self._abandoned: set[str] = set()  # attempts whose stop was cut short
         self._submissions = itertools.count(1)
         self._nonce = uuid.uuid4().hex[:8]
         self._run_ids: set[str] = set()
@@ -168,44 +216,54 @@ class DaskExecutor:
         missing = await _unavailable(client, resources)
         if missing:
             return ExecResult(error=missing)
-        attempt = self._attempts[token] = _Attempt()
+        args = (payload, token, _topic(a.run_id), self.kill_grace)
+        attempt = self._attempts[token] = _Attempt(args, f"wtflow-{token}", resources)
         self._subscribe(client, a.run_id)
         self._run_ids.add(a.run_id)
-        future = client.submit(
-            _attempt_task, payload, token, _topic(a.run_id), self.kill_grace,
-            key=f"wtflow-{token}", pure=False, retries=0, resources=resources,
-        )  # fmt: skip
-        watcher = asyncio.ensure_future(self._watch(future, attempt))
+        if self._batch is None:
+            self._batch = _Submissions(client, self._watch)
+        self._batch.add(attempt)
         ended = True  # whether the task has ended (no copy of it can start any more)
         try:
             result = await self._follow(attempt, sinks, on_start, on_stopping or _unheard)
-            if result.lost:
+            if result.lost and attempt.watcher is not None:
                 # Refused by a copy, or KilledWorker: the task ends now, or has. Until it has, a
                 # copy may come again (the refusing worker may die too), and the claim must stay.
-                await asyncio.wait([watcher], timeout=END_WAIT)
-                ended = future.done()
+                await asyncio.wait([attempt.watcher], timeout=END_WAIT)
+                ended = attempt.future is not None and attempt.future.done()
         except asyncio.CancelledError:
             if attempt.worker is not None and on_stopping is not None:
                 on_stopping("cancelled")
-            notice = await asyncio.shield(self._stop(client, future, token, attempt))
-            if notice is not None:
-                on_start(notice)  # it had started, but the word had not come yet: the record says so
+            if not self._batch.withdraw(attempt):
+                try:
+                    notice = await asyncio.shield(self._stop(client, token, attempt))
+                except asyncio.CancelledError:
+                    self._abandoned.add(
+                        token
+                    )  # cancelled again mid-stop (a second Ctrl-C): abandon() ends it
+                    raise
+                if notice is not None:
+                    on_start(notice)  # it had started, but the word had not come yet: the record says so
             raise  # stopped on its worker, or refused there if it comes later: its claim can go
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watcher
+            if attempt.watcher is not None:
+                attempt.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await attempt.watcher
             self._attempts.pop(token, None)
-            future.release()
+            if attempt.future is not None:
+                attempt.future.release()
             if ended:
                 holder = _holder(_claim_name(token), attempt.worker) if attempt.worker else None
                 self._claims.append((_claim_name(token), holder))
         return result
 
-    async def _watch(self, future: distributed.Future[Any], attempt: _Attempt) -> None:
+    async def _watch(self, attempt: _Attempt) -> None:
         """Put the task's own end in the queue: done (its messages said how it went), or why it
         has no result (the worker died). Its result is fetched only if its end message never came:
         fetching it costs a connection to the worker, per attempt."""
+        future = attempt.future
+        assert future is not None
         try:
             await _ended(future)
             if future.status == "finished":
@@ -261,9 +319,7 @@ class DaskExecutor:
                     return ExecResult(error=f"worker lost{where}: {msg['why']}", lost=True)
                 return ExecResult(error=f"the Dask task failed{where}: {msg['why']}")
 
-    async def _stop(
-        self, client: distributed.Client, future: distributed.Future[Any], token: str, attempt: _Attempt
-    ) -> StartNotice | None:
+    async def _stop(self, client: distributed.Client, token: str, attempt: _Attempt) -> StartNotice | None:
         """Stop the node's process group on its worker (cancelling a running task's future does not
         stop it), waiting until it has stopped; a task not started yet never will. Returns where
         it had started, if it had and the word of it had not come yet."""
@@ -271,9 +327,12 @@ class DaskExecutor:
         answers: dict[str, Any] = {}
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.kill_grace + STOP_SLACK):
-                if workers is None:
-                    await future.cancel()
+                # Every worker first hears that it must not start it (or stops it, where it has
+                # just started), and only then is the task dropped: the other way round, a worker
+                # could start it in between, and nobody would be waiting for it any more.
                 answers = await client.run(_stop_attempt, token, workers=workers)
+                if workers is None and attempt.future is not None:
+                    await attempt.future.cancel()
         if attempt.worker is not None:
             return None
         for worker, started in answers.items():
@@ -286,8 +345,9 @@ class DaskExecutor:
         # A second Ctrl-C ended the loop, and the client with it, mid-stop: through a connection
         # of our own, every worker kills these runs' processes at once (no grace: the user asked
         # twice) and keeps their attempts still on their way from starting.
-        tokens = list(self._attempts)
+        tokens = sorted({*self._attempts, *self._abandoned})
         self._attempts.clear()
+        self._abandoned.clear()
         if not tokens:
             return
         run_ids = sorted(self._run_ids)
@@ -305,6 +365,7 @@ class DaskExecutor:
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
+        self._batch = None
         self._topics.clear()
         self._opening = None
         if client is not None:
@@ -456,7 +517,11 @@ async def _stop_attempt(token: str, dask_worker: distributed.Worker) -> tuple[st
 async def _abandon_runs(run_ids: list[str], tokens: list[str], dask_worker: distributed.Worker) -> None:
     """Run on every worker when the client gave up waiting (a second Ctrl-C): these attempts never
     start here, and every process of these runs on this machine is killed now."""
-    _Host.of(dask_worker).abandon(tokens)
+    host = _Host.of(dask_worker)
+    host.abandon(tokens)
+    # The client is going, and the scheduler drops its tasks when it has: the markers are needed
+    # only for a task already on its way here.
+    asyncio.get_running_loop().call_later(ABANDONED_MARKERS_KEPT, host.forget, run_ids)
     await asyncio.gather(*(asyncio.to_thread(kill_token, run_id) for run_id in run_ids))
 
 
