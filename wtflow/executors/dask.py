@@ -1,6 +1,6 @@
 """Runs each attempt as one task on a Dask cluster; on the worker the node runs as it does locally.
 
-    engine ── DaskExecutor.run ── client.submit(_attempt_task, key=<the attempt>) ──> a worker
+    engine ── DaskExecutor.run ── client.map(_attempt_task, keys=<the attempts of one turn>) ──> a worker
                                                                      (a coroutine on its event loop)
         start, output, stopping, end  <── scheduler <── worker.log_event(<the run's topic>) ── _Host
                                                      (one per worker: a LocalExecutor, whose
@@ -56,7 +56,8 @@ PIECE = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 STOP_SLACK = 10.0  # seconds past the grace a stop may take (the worker's answer travels too)
 END_WAIT = 10.0  # seconds the end message may trail the task's own result
-LINGER = 0.005  # seconds a worker holds messages, and the client submissions, to send them together
+LINGER = 0.005  # seconds a worker holds messages to send them together
+SUBMIT_LINGER = 0.005  # seconds the client holds submissions to send them together
 ABANDONED_MARKERS_KEPT = 600.0  # seconds a worker keeps an abandoned run's attempts from starting
 
 
@@ -100,7 +101,7 @@ class _Submissions:
 
     def add(self, attempt: _Attempt) -> None:
         if not self._pending:
-            asyncio.get_running_loop().call_later(LINGER, self._flush)
+            asyncio.get_running_loop().call_later(SUBMIT_LINGER, self._flush)
         self._pending.append(attempt)
 
     def withdraw(self, attempt: _Attempt) -> bool:
