@@ -256,7 +256,9 @@ def test_a_shared_postgres_record_names_the_workers(
     assert hosts == [e.host for e in sorted(events.of(NodeStarted), key=lambda e: e.index)]
 
 
-def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cluster: LocalCluster) -> None:
+def test_a_worker_killed_mid_node_is_lost_and_never_run_again(
+    tmp_path: Path, cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
     """The scheduler hands a task whose worker died to another worker (allowed-failures is 3 by
     default): the claim stops that second start, the attempt is recorded failed as lost, and the
     worker's watchdog has ended the node's processes, and only those: the same run's node on the
@@ -288,6 +290,7 @@ def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cl
     # The task went to another worker, which refused it: the claim, not the scheduler, said so.
     assert b"worker lost" in victim.stderr_artifact.data
     assert b"not started again" in victim.stderr_artifact.data
+    assert "Traceback" not in caplog.text  # the scheduler (in this process) refused it without one
     assert starts.read_text() == "start\n"
     finished = [e for e in events.of(NodeFinished) if e.path[-1] == "victim"]
     assert [(e.attempt, e.status, e.exit_code) for e in finished] == [(1, Status.FAILED, None)]
