@@ -458,3 +458,65 @@ def test_what_left_its_group_on_a_worker_ends_with_the_run(tmp_path: Path, clust
     assert code == 0
     (pid,) = map(int, wait_for(pid_file))
     assert gone(pid)  # swept before the run returned
+
+
+def window_of(token_part: str, dask_worker: distributed.Worker) -> tuple[int, int] | None:
+    from wtflow.executors.dask import _Host
+
+    for token, window in _Host.of(dask_worker)._windows.items():
+        if token_part in token:
+            return window.sent, window.written
+    return None
+
+
+async def test_a_node_printing_faster_than_the_client_writes_waits_for_it(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
+    """Back-pressure: while the client's sink is stuck, the worker sends at most WINDOW bytes of the
+    attempt's output and the node waits on its full pipe (it cannot get to the end of its output);
+    once the sink goes on, every byte arrives, in order."""
+    from tests.executors.conformance import Chunks
+    from wtflow.executors import AttemptId, ExecRequest
+    from wtflow.executors.dask import PIECE, WINDOW, DaskExecutor
+
+    class Stuck(Chunks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.go_on = asyncio.Event()
+
+        async def write(self, data: bytes) -> None:
+            await self.go_on.wait()
+            await super().write(data)
+
+    printed, run_id, size = tmp_path / "printed", f"flow{os.getpid()}", 4 * WINDOW
+    code = f"import sys, pathlib\nsys.stdout.buffer.write(b'x' * {size})\nsys.stdout.flush()\npathlib.Path({str(printed)!r}).touch()"
+    request = ExecRequest(Command([sys.executable, "-c", code]), {}, None, AttemptId(run_id, 0, ("n",), 1))
+    executor = DaskExecutor(cluster.scheduler_address, kill_grace=0.5)
+    await executor.open()
+    out = Stuck()
+    task = asyncio.create_task(
+        executor.run(request, sinks={"stdout": out, "stderr": Chunks()}, on_start=lambda _: None)
+    )
+    try:
+        async with distributed.Client(cluster.scheduler_address, asynchronous=True) as client:
+            deadline = time.monotonic() + WAIT
+            while True:
+                windows = [w for w in (await client.run(window_of, run_id)).values() if w is not None]
+                if windows and windows[0][0] >= WINDOW:
+                    break
+                assert time.monotonic() < deadline, "the worker never sent a window's worth"
+                await asyncio.sleep(0.02)
+            sent, written = windows[0]
+            assert written == 0  # the client has written nothing, so said nothing
+            assert sent <= WINDOW + PIECE
+            assert not printed.exists()  # it waits: pipe and window hold far less than its output
+        out.go_on.set()
+        result = await asyncio.wait_for(task, WAIT)
+    finally:
+        out.go_on.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await executor.aclose()
+    assert result.exit_code == 0
+    assert out.data == b"x" * size
+    assert printed.exists()

@@ -19,7 +19,8 @@ anyway; ordered, since one worker's events share one batched stream), in pieces 
 topic (1,000 by default), so that bounds what it holds for a run. (distributed's Pub/Sub is gone
 from current releases; a Dask Queue costs a round trip per put.) The client writes each piece to
 the engine's sinks as it arrives, so the artifact files grow while the node runs, in the layout of
-a local run, and `wtflow logs --follow` reads them.
+a local run, and `wtflow logs --follow` reads them. Every WINDOW / 2 bytes written, the client
+tells the worker (`client.run`), which sends no more than WINDOW bytes ahead: back-pressure.
 
 Imported only when a run names a scheduler: the local path never imports dask.
 """
@@ -58,6 +59,11 @@ STOP_SLACK = 10.0  # seconds past the grace a stop may take (the worker's answer
 END_WAIT = 10.0  # seconds the end message may trail the task's own result
 LINGER = 0.005  # seconds a worker holds messages to send them together
 SUBMIT_LINGER = 0.005  # seconds the client holds submissions to send them together
+# Bytes of one attempt's output a worker sends ahead of the client's word that it has written
+# them; the client says so every half of it. Past it the node's pipe fills and the node waits,
+# as it would for a slow disk locally: the buffers on the way (worker, scheduler, client) stay
+# bounded however fast a node prints.
+WINDOW = 8 * 1024 * 1024
 ABANDONED_MARKERS_KEPT = 600.0  # seconds a worker keeps an abandoned run's attempts from starting
 
 
@@ -78,12 +84,22 @@ def _unheard(reason: str) -> None:
     pass
 
 
+def _settled(pending: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    def forget(done: asyncio.Future[Any]) -> None:
+        pending.discard(done)
+        if not done.cancelled():
+            done.exception()  # an ack lost with its worker is nobody's concern: the attempt is lost too
+
+    return forget
+
+
 class _Attempt:
     """What the client knows of one attempt: its messages, in order, where it runs, and its task
     once submitted (with the watcher that puts the task's own end among the messages)."""
 
     def __init__(self, args: tuple[Any, ...], key: str, resources: dict[str, float] | None) -> None:
         self.args, self.key, self.resources = args, key, resources
+        self.written = self.acked = 0  # bytes of its output written to the sinks, and said so
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.worker: str | None = None
         self.future: distributed.Future[Any] | None = None
@@ -147,6 +163,7 @@ class DaskExecutor:
         self._opening: asyncio.Lock | None = None
         self._batch: _Submissions | None = None
         self._abandoned: set[str] = set()  # attempts whose stop was cut short
+        self._acks: set[asyncio.Future[Any]] = set()
         self._submissions = itertools.count(1)
         self._nonce = uuid.uuid4().hex[:8]
         self._run_ids: set[str] = set()
@@ -303,6 +320,9 @@ class DaskExecutor:
             kind = msg["k"]
             if kind in streams:
                 await streams[kind].write(msg["d"])
+                attempt.written += len(msg["d"])
+                if attempt.written - attempt.acked >= WINDOW // 2 and attempt.worker is not None:
+                    self._ack(attempt, msg["t"])
             elif kind == "s":
                 started, attempt.worker = True, msg["w"]
                 on_start(StartNotice(msg["h"], msg["p"]))
@@ -319,6 +339,16 @@ class DaskExecutor:
                 if started or "KilledWorker" in msg["why"]:
                     return ExecResult(error=f"worker lost{where}: {msg['why']}", lost=True)
                 return ExecResult(error=f"the Dask task failed{where}: {msg['why']}")
+
+    def _ack(self, attempt: _Attempt, token: str) -> None:
+        """Tell the worker how much of the attempt's output is written, off the path of the output."""
+        client, worker = self._client, attempt.worker
+        if client is None or worker is None:
+            return
+        attempt.acked = attempt.written
+        ack = asyncio.ensure_future(client.run(_written, token, attempt.written, workers=[worker]))
+        self._acks.add(ack)
+        ack.add_done_callback(_settled(self._acks))
 
     async def _stop(self, client: distributed.Client, token: str, attempt: _Attempt) -> StartNotice | None:
         """Stop the node's process group on its worker (cancelling a running task's future does not
@@ -515,6 +545,11 @@ async def _stop_attempt(token: str, dask_worker: distributed.Worker) -> tuple[st
     return await _Host.of(dask_worker).stop(token)
 
 
+async def _written(token: str, written: int, dask_worker: distributed.Worker) -> None:
+    """Run on the attempt's worker by `client.run`: the client has written this much of its output."""
+    _Host.of(dask_worker).ack(token, written)
+
+
 async def _abandon_runs(run_ids: list[str], tokens: list[str], dask_worker: distributed.Worker) -> None:
     """Run on every worker when the client gave up waiting (a second Ctrl-C): these attempts never
     start here, and every process of these runs on this machine is killed now."""
@@ -561,13 +596,35 @@ class _Outbox:
         self._size = 0
 
 
+class _Window:
+    """How far one attempt's output has got: sent by the worker, and written by the client."""
+
+    def __init__(self) -> None:
+        self.sent = self.written = 0
+        self._moved = asyncio.Event()
+
+    async def sent_more(self, size: int) -> None:
+        self.sent += size
+        while self.sent - self.written > WINDOW:
+            self._moved.clear()
+            await self._moved.wait()
+
+    def acked(self, written: int) -> None:
+        if written > self.written:
+            self.written = written
+            self._moved.set()
+
+
 class _Sink:
-    def __init__(self, outbox: _Outbox, topic: str, token: str, kind: str) -> None:
-        self._outbox, self._topic, self._token, self._kind = outbox, topic, token, kind
+    def __init__(self, outbox: _Outbox, window: _Window, topic: str, token: str, kind: str) -> None:
+        self._outbox, self._window = outbox, window
+        self._topic, self._token, self._kind = topic, token, kind
 
     async def write(self, data: bytes) -> None:
         for at in range(0, len(data), PIECE):
-            self._outbox.send(self._topic, {"t": self._token, "k": self._kind, "d": data[at : at + PIECE]})
+            piece = data[at : at + PIECE]
+            self._outbox.send(self._topic, {"t": self._token, "k": self._kind, "d": piece})
+            await self._window.sent_more(len(piece))
 
 
 class _Host:
@@ -592,6 +649,12 @@ class _Host:
         self._running: dict[str, asyncio.Task[ExecResult]] = {}
         self._stopped: set[str] = set()  # stopped before their task came here
         self._started: dict[str, int | None] = {}
+        self._windows: dict[str, _Window] = {}
+
+    def ack(self, token: str, written: int) -> None:
+        window = self._windows.get(token)
+        if window is not None:
+            window.acked(written)
 
     def forget(self, run_ids: list[str]) -> None:
         """The runs ended: drop the stop markers of their attempts that never came here."""
@@ -649,14 +712,16 @@ class _Host:
         def on_stopping(reason: str) -> None:
             self.outbox.send(topic, {"t": token, "k": "z", "why": reason}, now=True)
 
+        window = self._windows[token] = _Window()
         sinks = {
-            "stdout": _Sink(self.outbox, topic, token, "o"),
-            "stderr": _Sink(self.outbox, topic, token, "e"),
+            "stdout": _Sink(self.outbox, window, topic, token, "o"),
+            "stderr": _Sink(self.outbox, window, topic, token, "e"),
         }
         try:
             return await executor.run(request, sinks=sinks, on_start=on_start, on_stopping=on_stopping)
         finally:
             self._started.pop(token, None)
+            self._windows.pop(token, None)
             if pickled is not None:
                 pickled.unlink(missing_ok=True)
 
