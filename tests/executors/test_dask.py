@@ -3,6 +3,7 @@ the engine's policy, time limits, Ctrl-C, a worker killed mid-node, the artifact
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -182,6 +183,49 @@ def test_ctrl_c_of_the_client_leaves_no_process_on_any_worker(tmp_path: Path, cl
     assert statuses == ["cancelled", "cancelled"]
 
 
+STUBBORN = """
+import wtflow
+
+@wtflow.workflow
+def stubborn():
+    return wtflow.Node(name="stubborn", executable=wtflow.Command(
+        "trap 'touch {ROOM}/terminated' TERM; (trap '' TERM; exec sleep 120) & "
+        "echo $$ $! > {ROOM}/pids.tmp; mv {ROOM}/pids.tmp {ROOM}/pids; "
+        "while kill -0 $! 2>/dev/null; do wait $!; done"))
+"""
+
+
+def test_a_second_ctrl_c_ends_the_client_at_once_and_leaves_no_process_on_any_worker(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
+    # The node and its grandchild ignore SIGTERM and the grace before SIGKILL is longer than the
+    # guard below: only the second Ctrl-C can end the wait. The node's shell notes the SIGTERM of
+    # the first, which has then reached the worker.
+    room = tmp_path / "room"
+    room.mkdir()
+    (tmp_path / "wtfile.py").write_text(STUBBORN.replace("{ROOM}", str(room)))
+    env = {**os.environ, "WTFLOW_CONSOLE": "quiet"}
+    argv = [
+        sys.executable,
+        "-m",
+        "wtflow",
+        "run",
+        "--executor",
+        cluster.scheduler_address,
+        "--kill-grace",
+        "600",
+    ]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+    pids = [int(p) for p in wait_for(room / "pids", parts=2)]
+    proc.send_signal(signal.SIGINT)
+    wait_for(room / "terminated", parts=0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 130, err.decode()
+    # Killed before wtflow returned: no waiting needed.
+    assert all(gone(pid) for pid in pids), [p for p in pids if not gone(p)]
+
+
 def test_the_local_executor_never_imports_dask(tmp_path: Path) -> None:
     (tmp_path / "wtfile.py").write_text(
         "import wtflow\n@wtflow.workflow\ndef w():\n"
@@ -212,37 +256,102 @@ def test_a_shared_postgres_record_names_the_workers(
     assert hosts == [e.host for e in sorted(events.of(NodeStarted), key=lambda e: e.index)]
 
 
-def test_a_worker_killed_mid_node_is_lost_and_never_run_again(tmp_path: Path, cluster: LocalCluster) -> None:
+def test_a_worker_killed_mid_node_is_lost_and_never_run_again(
+    tmp_path: Path, cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
     """The scheduler hands a task whose worker died to another worker (allowed-failures is 3 by
     default): the claim stops that second start, the attempt is recorded failed as lost, and the
-    worker's reaper has ended the node's processes."""
-    pids, starts = tmp_path / "pids", tmp_path / "starts"
+    worker's watchdog has ended the node's processes, and only those: the same run's node on the
+    other worker of this machine runs on."""
+    pids, starts, gate = tmp_path / "pids", tmp_path / "starts", tmp_path / "gate"
     victim = Node(name="victim", executable=Command(
         f"echo start >> {starts}; sleep 100 & echo $$ $! $PPID > {pids}.tmp; mv {pids}.tmp {pids}; wait"))  # fmt: skip
+    survivor = Node(name="survivor", executable=Command(
+        f"echo $$ > {pids}-s.tmp; mv {pids}-s.tmp {pids}-s; while [ ! -e {gate} ]; do sleep 0.05; done"))  # fmt: skip
     cfg = on_cluster(tmp_path, cluster, db__url=f"sqlite:///{tmp_path / 'w.db'}")
     outcome: list[tuple[int, Collect]] = []
-    runner = threading.Thread(target=lambda: outcome.append(run(tree(victim), cfg)))
+    runner = threading.Thread(target=lambda: outcome.append(run(tree(victim, survivor), cfg)))
     runner.start()
-    leader, grandchild, worker = map(int, wait_for(pids, parts=3))
-    assert worker in worker_pids(cluster)
-    os.kill(worker, signal.SIGKILL)
-    runner.join(WAIT)
+    try:
+        leader, grandchild, worker = map(int, wait_for(pids, parts=3))
+        (other,) = map(int, wait_for(Path(f"{pids}-s")))
+        assert worker in worker_pids(cluster)
+        os.kill(worker, signal.SIGKILL)
+        wait_gone(leader, grandchild)
+        assert not gone(other)  # the dead worker's watchdog named only its own attempts
+    finally:
+        gate.touch()
+        runner.join(WAIT)
     assert not runner.is_alive()
     code, events = outcome[0]
     assert code == 1
     assert victim.status == Status.FAILED
-    # The other worker was handed the task and refused it: the claim, not the scheduler, said so.
+    assert survivor.status == Status.SUCCEEDED
+    # The task went to another worker, which refused it: the claim, not the scheduler, said so.
     assert b"worker lost" in victim.stderr_artifact.data
     assert b"not started again" in victim.stderr_artifact.data
-    wait_gone(leader, grandchild)
+    assert "Traceback" not in caplog.text  # the scheduler (in this process) refused it without one
     assert starts.read_text() == "start\n"
     finished = [e for e in events.of(NodeFinished) if e.path[-1] == "victim"]
     assert [(e.attempt, e.status, e.exit_code) for e in finished] == [(1, Status.FAILED, None)]
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("select status, exit_code from attempts")).all()
+        rows = conn.execute(sa.text("select status, exit_code from attempts order by node_index")).all()
     engine.dispose()
-    assert rows == [("failed", None)]
+    assert rows == [("failed", None), ("succeeded", 0)]
+    with distributed.Client(cluster.scheduler_address) as client:
+        assert client.run_on_scheduler(claims_left) == []  # the lost attempt's too, once its task ended
+        client.wait_for_workers(2, timeout=WAIT)  # its nanny starts it again; later tests count on two
+
+
+def claims_left(dask_scheduler: distributed.Scheduler) -> list[str]:
+    return sorted(name for name in dask_scheduler.extensions["multi_locks"].locks if "wtflow" in name)
+
+
+def stop_markers_left(dask_worker: distributed.Worker) -> list[str]:
+    from wtflow.executors.dask import _Host
+
+    return sorted(_Host.of(dask_worker)._stopped)
+
+
+async def test_attempts_cancelled_before_they_start_leave_nothing_on_the_cluster(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
+    """Two attempts run (one per worker thread) and a third waits in Dask's queue when all three are
+    cancelled: the waiting one never starts, and once the run is closed neither its stop markers on
+    the workers nor any claim on the scheduler are left."""
+    from tests.executors.conformance import Chunks
+    from wtflow.executors import AttemptId, ExecRequest
+    from wtflow.executors.dask import DaskExecutor
+    from wtflow.executors.local import processes_with_token
+
+    executor = DaskExecutor(cluster.scheduler_address, kill_grace=0.5)
+    await executor.open()
+    starts, run_id = tmp_path / "starts", f"cancel{os.getpid()}"
+
+    def attempt(i: int) -> ExecRequest:
+        command = Command(f"echo {i} >> {starts}; sleep 100")
+        return ExecRequest(command, {}, None, AttemptId(run_id, i, (f"n{i}",), 1))
+
+    sinks = {"stdout": Chunks(), "stderr": Chunks()}
+    tasks = [
+        asyncio.create_task(executor.run(attempt(i), sinks=sinks, on_start=lambda _: None)) for i in range(3)
+    ]
+    try:
+        deadline = time.monotonic() + WAIT
+        while not starts.exists() or len(starts.read_text().split()) < 2:
+            assert time.monotonic() < deadline, "two attempts never started"
+            await asyncio.sleep(0.02)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await executor.aclose()
+    assert processes_with_token(run_id) == []
+    async with distributed.Client(cluster.scheduler_address, asynchronous=True) as client:
+        assert await client.run_on_scheduler(claims_left) == []
+        markers = [m for left in (await client.run(stop_markers_left)).values() for m in left]
+    assert [m for m in markers if m.startswith(f"{run_id}-")] == []
 
 
 def test_wtflow_cluster_starts_workers_runs_a_wtfile_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -364,3 +473,65 @@ def test_a_pyfunc_on_a_worker_grows_children(tmp_path: Path, cluster: LocalClust
     grown = wf.placed[-1].node
     assert (wf.placed[-1].path, grown.status) == (("root", "grower", "grown"), Status.SUCCEEDED)
     assert grown.stdout_artifact.data == b"grown on a worker\n"
+
+
+def window_of(token_part: str, dask_worker: distributed.Worker) -> tuple[int, int] | None:
+    from wtflow.executors.dask import _Host
+
+    for token, window in _Host.of(dask_worker)._windows.items():
+        if token_part in token:
+            return window.sent, window.written
+    return None
+
+
+async def test_a_node_printing_faster_than_the_client_writes_waits_for_it(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
+    """Back-pressure: while the client's sink is stuck, the worker sends at most WINDOW bytes of the
+    attempt's output and the node waits on its full pipe (it cannot get to the end of its output);
+    once the sink goes on, every byte arrives, in order."""
+    from tests.executors.conformance import Chunks
+    from wtflow.executors import AttemptId, ExecRequest
+    from wtflow.executors.dask import PIECE, WINDOW, DaskExecutor
+
+    class Stuck(Chunks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.go_on = asyncio.Event()
+
+        async def write(self, data: bytes) -> None:
+            await self.go_on.wait()
+            await super().write(data)
+
+    printed, run_id, size = tmp_path / "printed", f"flow{os.getpid()}", 4 * WINDOW
+    code = f"import sys, pathlib\nsys.stdout.buffer.write(b'x' * {size})\nsys.stdout.flush()\npathlib.Path({str(printed)!r}).touch()"
+    request = ExecRequest(Command([sys.executable, "-c", code]), {}, None, AttemptId(run_id, 0, ("n",), 1))
+    executor = DaskExecutor(cluster.scheduler_address, kill_grace=0.5)
+    await executor.open()
+    out = Stuck()
+    task = asyncio.create_task(
+        executor.run(request, sinks={"stdout": out, "stderr": Chunks()}, on_start=lambda _: None)
+    )
+    try:
+        async with distributed.Client(cluster.scheduler_address, asynchronous=True) as client:
+            deadline = time.monotonic() + WAIT
+            while True:
+                windows = [w for w in (await client.run(window_of, run_id)).values() if w is not None]
+                if windows and windows[0][0] >= WINDOW:
+                    break
+                assert time.monotonic() < deadline, "the worker never sent a window's worth"
+                await asyncio.sleep(0.02)
+            sent, written = windows[0]
+            assert written == 0  # the client has written nothing, so said nothing
+            assert sent <= WINDOW + PIECE
+            assert not printed.exists()  # it waits: pipe and window hold far less than its output
+        out.go_on.set()
+        result = await asyncio.wait_for(task, WAIT)
+    finally:
+        out.go_on.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await executor.aclose()
+    assert result.exit_code == 0
+    assert out.data == b"x" * size
+    assert printed.exists()

@@ -1,18 +1,21 @@
-"""The watchdog that ends a run's processes when the orchestrator dies, even by SIGKILL.
+"""The watchdog that ends a run's processes when the process running them dies, even by SIGKILL.
 
 LocalExecutor starts this file as a script (`python -I -S _watchdog_process.py PARENT GRACE`: it
 imports nothing of wtflow) in a session of its own, with the read end of a pipe as its stdin;
-only the orchestrator holds the write end. Over the pipe it hears, one line each:
+only the parent (the orchestrator, or a Dask worker running nodes) holds the write end. Over the
+pipe it hears, one line each:
 
     run RUN_ID      processes carrying this token in WTFLOW_PROCESS_TOKENS belong to a live run
-    + PGID          a node's process group started
+    + PGID TOKEN    a node's process group started, for the attempt TOKEN (RUN:INDEX:NUMBER)
     - PGID          it ended
     exit            the orchestrator is closing cleanly: end without touching anything
                     (a clean close usually SIGKILLs it instead: it may not even have started)
 
-End of file without `exit` means the orchestrator is gone: every live group and every process
-carrying a live run's token gets SIGTERM, up to GRACE seconds to end, then SIGKILL. The parent-
-death signal is a second guard, for a write end that another fork of the orchestrator still holds.
+End of file without `exit` means the parent is gone: every live group, every process carrying a
+live run's token and every process carrying a live group's attempt token (one that left its
+group) gets SIGTERM, up to GRACE seconds to end, then SIGKILL. A Dask worker names no runs: the
+other workers of its machine run nodes of the same runs, so it names only its own attempts. The
+parent-death signal is a second guard, for a write end that another fork of the parent still holds.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Collection
 
 TOKEN_VAR = b"WTFLOW_PROCESS_TOKENS="
 _PR_SET_PDEATHSIG = 1
@@ -45,8 +49,12 @@ def _guard_parent_death(parent: int) -> None:
         raise _OrphanedError
 
 
-def runs_on_host() -> dict[str, list[int]]:
-    """Each run id found in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs."""
+def tokens_on_host() -> dict[str, list[int]]:
+    """Each token in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs.
+
+    A node's processes carry "RUN,RUN:INDEX:ATTEMPT" (after those of any run it runs inside): its
+    run's id and its attempt's token, so either finds them. The one scan of /proc behind the
+    watchdog, `wtflow kill` and the local executor's sweep for escapees."""
     found: dict[str, list[int]] = {}
     me = os.getpid()
     for entry in os.scandir("/proc"):
@@ -59,21 +67,22 @@ def runs_on_host() -> dict[str, list[int]]:
             continue
         for var in environ.split(b"\0"):
             if var.startswith(TOKEN_VAR):
-                # "RUN,RUN:INDEX:ATTEMPT", after those of any run this one runs inside
-                runs = {
-                    t.split(b":", 1)[0].decode(errors="replace") for t in var[len(TOKEN_VAR) :].split(b",")
-                }
-                for run_id in runs - {""}:
-                    found.setdefault(run_id, []).append(int(entry.name))
+                for token in set(var[len(TOKEN_VAR) :].split(b",")) - {b""}:
+                    found.setdefault(token.decode(errors="replace"), []).append(int(entry.name))
                 break
     return found
 
 
-def token_holders(run_ids: set[str]) -> list[int]:
-    """PIDs whose WTFLOW_PROCESS_TOKENS names one of these runs."""
-    if not run_ids:
+def runs_on_host() -> dict[str, list[int]]:
+    """Each run id found in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs."""
+    return {token: pids for token, pids in tokens_on_host().items() if ":" not in token}
+
+
+def token_holders(tokens: Collection[str]) -> list[int]:
+    """PIDs whose WTFLOW_PROCESS_TOKENS holds one of `tokens` (run ids, attempt tokens)."""
+    if not tokens:
         return []
-    return sorted({pid for run_id, pids in runs_on_host().items() if run_id in run_ids for pid in pids})
+    return sorted({pid for token, pids in tokens_on_host().items() if token in tokens for pid in pids})
 
 
 def _signal_all(groups: set[int], pids: list[int], sig: int) -> None:
@@ -93,17 +102,17 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def end_everything(groups: set[int], run_ids: set[str], grace: float) -> None:
-    """SIGTERM to every group and token holder, up to `grace` seconds, then SIGKILL."""
-    _signal_all(groups, token_holders(run_ids), signal.SIGTERM)
+def end_everything(groups: set[int], tokens: set[str], grace: float) -> None:
+    """SIGTERM to every group and holder of one of `tokens`, up to `grace` seconds, then SIGKILL."""
+    _signal_all(groups, token_holders(tokens), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         # A zombie still counts as alive here, so the wait may run its full grace: bounded.
-        holders = token_holders(run_ids)
+        holders = token_holders(tokens)
         if not holders and not any(_group_alive(g) for g in groups):
             return
         time.sleep(0.05)
-    _signal_all(groups, token_holders(run_ids), signal.SIGKILL)
+    _signal_all(groups, token_holders(tokens), signal.SIGKILL)
 
 
 def main(argv: list[str]) -> int:
@@ -116,7 +125,7 @@ def main(argv: list[str]) -> int:
 
 
 def _listen(parent: int, grace: float) -> None:
-    groups: set[int] = set()
+    groups: dict[int, str] = {}  # each live group, with its attempt's token
     run_ids: set[str] = set()
     pending = b""
     try:
@@ -126,19 +135,21 @@ def _listen(parent: int, grace: float) -> None:
             for line in lines:
                 word, _, arg = line.partition(b" ")
                 if word == b"+":
-                    groups.add(int(arg))
+                    pgid, _, token = arg.partition(b" ")
+                    groups[int(pgid)] = token.decode()
                 elif word == b"-":
-                    groups.discard(int(arg))
+                    groups.pop(int(arg), None)
                 elif word == b"run":
                     run_ids.add(arg.decode())
                 elif word == b"exit":
                     return
     except _OrphanedError:
         pass
+    tokens = run_ids | set(groups.values()) - {""}
     try:
-        end_everything(groups, run_ids, grace)
+        end_everything(set(groups), tokens, grace)
     except _OrphanedError:  # the parent-death signal came after the end of file: start again
-        end_everything(groups, run_ids, grace)
+        end_everything(set(groups), tokens, grace)
 
 
 if __name__ == "__main__":

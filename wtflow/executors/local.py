@@ -18,6 +18,7 @@ from typing import TypeVar
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
 from wtflow.executors._child import run_forked
+from wtflow.executors._watchdog_process import token_holders
 from wtflow.executors.watchdog import Watchdog
 
 _PIPE_SIZE = 1024 * 1024
@@ -25,7 +26,7 @@ CHUNK = _PIPE_SIZE  # one read can empty a full pipe
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _DEFAULT_PIPE_SIZE = 64 * 1024  # Linux
 T = TypeVar("T")
-TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"
+TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"  # read by _watchdog_process too, which imports nothing of wtflow
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -62,22 +63,7 @@ def _has_running_member(pgid: int) -> bool:
 
 def processes_with_token(token: str) -> list[int]:
     """PIDs whose environment carries `token`: descendants that left the group (setsid, double fork)."""
-    needle = token.encode()
-    found = []
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        for var in environ.split(b"\0"):
-            if var.startswith(TOKEN_VAR.encode() + b"=") and needle in var.split(b"=", 1)[1].split(b","):
-                found.append(int(entry.name))
-                break
-    return found
+    return token_holders({token})
 
 
 def kill_token(token: str) -> None:
@@ -242,10 +228,15 @@ class LocalExecutor:
 
     It owns everything about local processes: the token each one carries in its environment
     (`WTFLOW_PROCESS_TOKENS`, to find those that left their group), the live process groups, and
-    the sweep for escapees at the end of a run."""
+    the sweep for escapees at the end of a run.
 
-    def __init__(self, *, kill_grace: float = 2.0) -> None:
+    `own_runs=False` is for a host whose runs are shared with other processes of this machine (the
+    Dask workers of one machine run nodes of the same run): its watchdog then ends only this
+    executor's attempts, and the sweep at the end of a run is the caller's."""
+
+    def __init__(self, *, kill_grace: float = 2.0, own_runs: bool = True) -> None:
         self.kill_grace = kill_grace
+        self._own_runs = own_runs
         self.host = socket.gethostname()
         self._running = 0
         self._base_env: dict[str, str] | None = None
@@ -354,7 +345,7 @@ class LocalExecutor:
             # thread that started it, and a worker thread ends long before the run.
             self._watchdog = Watchdog(self.kill_grace)
         run_id = request.attempt.run_id
-        if run_id not in self._run_ids:
+        if self._own_runs and run_id not in self._run_ids:
             self._watchdog.tell(f"run {run_id}")  # before its first process: the token covers it
             self._run_ids.add(run_id)
         self._running += 1
@@ -375,7 +366,7 @@ class LocalExecutor:
             return ExecResult(error=started)
         leader, out_r, err_r = started
         self._groups.add(leader.pid)
-        self._tell(f"+ {leader.pid}")
+        self._tell(f"+ {leader.pid} {request.attempt.token}")
         try:
             on_start(StartNotice(self.host, leader.pid))
             pumps = [
