@@ -114,3 +114,30 @@ def test_sigkill_of_a_script_calling_engine_run_ends_its_commands_and_pyfuncs(tm
         proc.kill()
         proc.wait()
         _kill_everything(pids)
+
+
+def test_what_the_orchestrator_said_before_it_died_is_acted_on_though_the_watchdog_was_still_starting() -> (
+    None
+):
+    """The orchestrator told the pipe of a node group, then died before the watchdog's interpreter
+    was up (a busy machine): the watchdog, orphaned from its first instant, still reads what the
+    pipe holds and ends that group, rather than ending nothing."""
+    from wtflow.executors import watchdog
+
+    node = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a node's process group
+    gone_parent = subprocess.Popen(["true"])
+    gone_parent.wait()
+    read, write = os.pipe()
+    os.write(write, f"run r1\n+ {node.pid} r1:0:1\n".encode())
+    os.close(write)
+    try:
+        dog = subprocess.Popen(
+            [sys.executable, "-I", "-S", watchdog._SCRIPT, str(gone_parent.pid), "0.5"],
+            stdin=read, start_new_session=True,
+        )  # fmt: skip
+        os.close(read)
+        assert dog.wait(timeout=60) == 0
+        assert node.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        _kill_everything([node.pid])
+        node.wait()

@@ -14,39 +14,25 @@ pipe it hears, one line each:
 End of file without `exit` means the parent is gone: every live group, every process carrying a
 live run's token and every process carrying a live group's attempt token (one that left its
 group) gets SIGTERM, up to GRACE seconds to end, then SIGKILL. A Dask worker names no runs: the
-other workers of its machine run nodes of the same runs, so it names only its own attempts. The
-parent-death signal is a second guard, for a write end that another fork of the parent still holds.
+other workers of its machine run nodes of the same runs, so it names only its own attempts.
+Between lines it looks every POLL seconds whether its parent is still the one it was started by:
+a forked child of the parent (a PyFunc) may hold the write end, and then no end of file comes.
+Whatever the pipe still holds is read first, so nothing the parent said before dying is lost, even
+when it died while this interpreter was still starting.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import select
 import signal
 import sys
 import time
 from collections.abc import Collection
 
 TOKEN_VAR = b"WTFLOW_PROCESS_TOKENS="
-_PR_SET_PDEATHSIG = 1
-
-
-class _OrphanedError(Exception):
-    pass
-
-
-def _orphaned(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # once: the clean-up must not be interrupted
-    raise _OrphanedError
-
-
-def _guard_parent_death(parent: int) -> None:
-    signal.signal(signal.SIGUSR1, _orphaned)
-    with contextlib.suppress(Exception):  # no prctl (not Linux): the pipe alone is the guard
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGUSR1)
-    if os.getppid() != parent:  # it died before the guard was set
-        raise _OrphanedError
+POLL = 0.2  # seconds between looks at the parent, when the pipe is quiet
 
 
 def tokens_on_host() -> dict[str, list[int]]:
@@ -128,28 +114,28 @@ def _listen(parent: int, grace: float) -> None:
     groups: dict[int, str] = {}  # each live group, with its attempt's token
     run_ids: set[str] = set()
     pending = b""
-    try:
-        _guard_parent_death(parent)
-        while chunk := os.read(0, 65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                word, _, arg = line.partition(b" ")
-                if word == b"+":
-                    pgid, _, token = arg.partition(b" ")
-                    groups[int(pgid)] = token.decode()
-                elif word == b"-":
-                    groups.pop(int(arg), None)
-                elif word == b"run":
-                    run_ids.add(arg.decode())
-                elif word == b"exit":
-                    return
-    except _OrphanedError:
-        pass
-    tokens = run_ids | set(groups.values()) - {""}
-    try:
-        end_everything(set(groups), tokens, grace)
-    except _OrphanedError:  # the parent-death signal came after the end of file: start again
-        end_everything(set(groups), tokens, grace)
+    while True:
+        ready, _, _ = select.select([0], [], [], POLL)
+        if not ready:
+            if os.getppid() != parent:  # orphaned, and the pipe holds nothing more
+                break
+            continue
+        chunk = os.read(0, 65536)
+        if not chunk:  # end of file: the parent is gone
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            word, _, arg = line.partition(b" ")
+            if word == b"+":
+                pgid, _, token = arg.partition(b" ")
+                groups[int(pgid)] = token.decode()
+            elif word == b"-":
+                groups.pop(int(arg), None)
+            elif word == b"run":
+                run_ids.add(arg.decode())
+            elif word == b"exit":
+                return
+    end_everything(set(groups), run_ids | (set(groups.values()) - {""}), grace)
 
 
 if __name__ == "__main__":
