@@ -9,22 +9,17 @@ from typing import Any
 
 from tests.executors.memory import MemoryExecutor, Script
 from tests.helpers import Collect, config
+from tests.test_engine_policy import engine_for, task
 from wtflow import Command, Engine, Node, Status, Workflow
 from wtflow.events import NodeFinished, RunStarted
 
 WAIT = 30.0  # a hang guard
 
 
-def task(name: str, **kw: Any) -> Node:
-    return Node(name=name, executable=Command(f"run {name}"), **kw)
-
-
 def run(
     tmp_path: Path, root: Node, scripts: dict[str, Any] | None = None, **settings: Any
 ) -> tuple[int, MemoryExecutor, Collect]:
-    executor, events = MemoryExecutor(scripts), Collect()
-    engine = Engine(Workflow(name="deps", root=root), config(tmp_path, **settings), executor=executor,
-                    listeners=[events])  # fmt: skip
+    engine, executor, events = engine_for(tmp_path, root, scripts, **settings)
     return engine.run(), executor, events
 
 

@@ -6,27 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.executors.memory import MemoryExecutor, Script
-from tests.helpers import Collect, config
-from wtflow import Command, Engine, Node, PyFunc, Status, Workflow
+from tests.executors.memory import Script
+from tests.test_engine_policy import engine_for, task
+from wtflow import Node, PyFunc, Status
 from wtflow.events import NodeFinished, NodesAdded
-
-
-def task(name: str, **kw: Any) -> Node:
-    return Node(name=name, executable=Command(f"run {name}"), **kw)
 
 
 def grower(name: str, **kw: Any) -> Node:
     return Node(name=name, executable=PyFunc(func=print), **kw)  # the memory executor says what it returns
-
-
-def engine_for(
-    tmp_path: Path, root: Node, scripts: dict[str, Any], **settings: Any
-) -> tuple[Engine, MemoryExecutor, Collect]:
-    executor, events = MemoryExecutor(scripts), Collect()
-    engine = Engine(Workflow(name="dyn", root=root), config(tmp_path, **settings), executor=executor,
-                    listeners=[events])  # fmt: skip
-    return engine, executor, events
 
 
 def test_returned_nodes_run_after_it_as_its_last_children(tmp_path: Path) -> None:
@@ -116,7 +103,7 @@ def test_returned_nodes_making_a_cycle_fail_the_growing_node(tmp_path: Path) -> 
         root.children[0]
         .stderr_artifact.text()
         .startswith(
-            "wtflow: the nodes it returned cannot join the tree: workflow 'dyn': its nodes wait for each "
+            "wtflow: the nodes it returned cannot join the tree: workflow 'policy': its nodes wait for each "
             "other in a cycle: root/later -> root/fan/x -> "
         )
     )
