@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import plan
-from wtflow.artifacts import ArtifactStore, prepare_state_dir
+from wtflow.artifacts import ArtifactStore, AttemptOutput, prepare_state_dir
 from wtflow.conditions import RunView
 from wtflow.config import Config
 from wtflow.decisions import Decision, PreviousRun, decide, render
@@ -39,8 +39,9 @@ from wtflow.events import (
     RunStarted,
     node_spec,
 )
-from wtflow.executors import Executor, StartNotice
+from wtflow.executors import AttemptId, ExecRequest, Executor, StartNotice
 from wtflow.gates import Gates, problem_of_skip
+from wtflow.kept import forget
 from wtflow.listeners import Fanout, Listener, default_listeners
 from wtflow.model import Placed, Workflow
 from wtflow.params import plain_params
@@ -125,6 +126,26 @@ class RunContext:
                 await slots.enter_async_context(self.group_slots[group].taken(key))
             await slots.enter_async_context(self.slots.taken(key))
             yield
+
+    def open_attempt(self, p: Placed, events: AttemptEvents) -> AttemptOutput:
+        """The attempt's output files (not yet created), bound to the node's stream artifacts;
+        its result and declared files are its own or none (a retry hands on nothing earlier)."""
+        output = self.store.attempt_output(self.run_dir, p.path, events.attempt)
+        for name, f in output.files.items():
+            p.node.artifact(name).bind(f.path)
+        forget(p.node)
+        events.created(output.files["stdout"].path, output.files["stderr"].path)
+        started = self.state[p.index].started_at or events.started
+        self.state.update(p.index, status=Status.RUNNING, started_at=started)
+        return output
+
+    def request(self, p: Placed, policy: Policy, attempt: int, folder: Path) -> ExecRequest:
+        """What the executor is asked to run: artifacts in argv or env as their paths."""
+        assert p.node.executable is not None
+        env = plan.attempt_env(policy, self.run_id, p, attempt, folder)
+        executable, changes = plan.with_paths(p.node.executable, env)
+        identity = AttemptId(self.run_id, p.index, p.path, attempt)
+        return ExecRequest(executable, changes, policy.cwd, identity, policy.timeout, p.node.resources)
 
     async def condition_failed(self, p: Placed, error: str) -> None:
         """The node's `when=` raised: it fails, as an attempt of no process whose stderr holds

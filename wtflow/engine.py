@@ -24,9 +24,9 @@ from wtflow.decisions import Decision, PreviousRun
 from wtflow.dependencies import waits
 from wtflow.errors import WtflowError
 from wtflow.executables import PyFunc
-from wtflow.executors import AttemptId, ExecRequest, Executor, StartNotice, default_executor, run_attempt
+from wtflow.executors import Executor, StartNotice, default_executor, run_attempt
 from wtflow.growth import grow
-from wtflow.kept import Kept, forget, keep_attempt
+from wtflow.kept import Kept, keep_attempt
 from wtflow.listeners import Fanout, Listener
 from wtflow.model import Placed, Workflow
 from wtflow.reuse import reuse
@@ -265,20 +265,9 @@ class Engine:
         self, p: Placed, policy: plan.Policy, events: AttemptEvents
     ) -> tuple[Status, int | None, OutputSizes]:
         ctx, executable, attempt = self._ctx, p.node.executable, events.attempt
-        assert executable is not None
-        output = ctx.store.attempt_output(ctx.run_dir, p.path, attempt)
-        for name, f in output.files.items():
-            p.node.artifact(name).bind(f.path)
-        forget(p.node)  # a retry's result and files are its own, or none
-        events.created(output.files["stdout"].path, output.files["stderr"].path)
+        output = ctx.open_attempt(p, events)
         sinks, kept = output.sinks(events.chunk if ctx.fanout.wants_output else None), Kept(())
-        ctx.state.update(
-            p.index, status=Status.RUNNING, started_at=ctx.state[p.index].started_at or events.started
-        )
-        env = plan.attempt_env(policy, ctx.run_id, p, attempt, output.folder)
-        executable, changes = plan.with_paths(executable, env)  # artifacts: their paths
-        identity = AttemptId(ctx.run_id, p.index, p.path, attempt)
-        request = ExecRequest(executable, changes, policy.cwd, identity, policy.timeout, p.node.resources)
+        request = ctx.request(p, policy, attempt, output.folder)
         ctx.running += 1
         try:
             await output.create(in_thread=ctx.running > 1)
@@ -297,12 +286,8 @@ class Engine:
                 output.kept = kept.files
         except asyncio.CancelledError:
             stopped = self._stops.stop_status(p.index)
-            ctx.state.update(
-                p.index,
-                status=stopped,
-                attempts=attempt,
-                ended_at=events.finished(stopped, None, output.sizes()),
-            )
+            ended = events.finished(stopped, None, output.sizes())
+            ctx.state.update(p.index, status=stopped, attempts=attempt, ended_at=ended)
             raise
         finally:
             ctx.running -= 1
