@@ -7,6 +7,7 @@ loads no command and not even `typing`, and a command loads no other command's m
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +31,11 @@ WTFILE = (
 
 
 def _imported(cwd: Path, argv: list[str]) -> set[str]:
-    """The modules loaded once `main(argv)` has returned, in a fresh interpreter."""
+    """The modules loaded once `main(argv)` has returned, in a fresh interpreter: one that
+    coverage does not measure (in CI it would start in every subprocess, and load what it needs)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], cwd=cwd, capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=True
     ).stdout
     return set(ast.literal_eval(out.splitlines()[-1]))
 
