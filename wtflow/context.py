@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +25,10 @@ from typing import Any
 
 from wtflow import plan
 from wtflow.artifacts import ArtifactStore, AttemptOutput, prepare_state_dir
-from wtflow.conditions import RunView
+from wtflow.conditions import RunView, evaluate
 from wtflow.config import Config
 from wtflow.decisions import Decision, PreviousRun, decide, render
-from wtflow.dependencies import Waits
+from wtflow.dependencies import Waits, waits
 from wtflow.digests import workflow_digests
 from wtflow.events import (
     KeptFile,
@@ -84,6 +85,16 @@ def make_plan(
         decide(workflow, digests, selected, previous, waits),
         previous,
     )
+
+
+def select(
+    workflow: Workflow, only: Callable[[Placed], bool] | None, tags: frozenset[str], skip_tags: frozenset[str]
+) -> tuple[frozenset[int] | None, dict[int, tuple[int, ...]]]:
+    """The nodes a run selects, and what each waits for; a cycle, or a wait on a node left out,
+    is refused now, before anything runs."""
+    workflow.trim()  # nodes an earlier run grew are not this run's
+    selected = plan.selection(workflow, only, tags=tags, skip_tags=skip_tags)
+    return selected, waits(workflow, selected)
 
 
 def dry_run(
@@ -146,6 +157,16 @@ class RunContext:
         executable, changes = plan.with_paths(p.node.executable, env)
         identity = AttemptId(self.run_id, p.index, p.path, attempt)
         return ExecRequest(executable, changes, policy.cwd, identity, policy.timeout, p.node.resources)
+
+    async def condition(self, p: Placed) -> bool | None:
+        """Whether the node's `when=` holds now; None when it raised, and the node has failed."""
+        if p.node.when is True:
+            return True
+        decided = evaluate(p.node.when, self.view)
+        if decided.error is None:
+            return decided.holds
+        await self.condition_failed(p, decided.error)
+        return None
 
     async def condition_failed(self, p: Placed, error: str) -> None:
         """The node's `when=` raised: it fails, as an attempt of no process whose stderr holds
@@ -288,3 +309,14 @@ class AttemptEvents:
                          retry_at is not None, *sizes, retry_at=retry_at)
         )  # fmt: skip
         return ended
+
+
+def close_out(executor: Executor, fanout: Fanout, notes: Sequence[str], problems: Sequence[str]) -> None:
+    """The last of a run in a loop of its own, however it ended: nothing may outlive it (a second
+    Ctrl-C ended the loop at once), every listener is closed, and what went wrong is said."""
+    executor.abandon()
+    fanout.close_all()
+    for note in notes:
+        sys.stderr.write(f"wtflow: {note}\n")
+    for problem in problems:  # e.g. the database went away: the output is still on disk
+        sys.stderr.write(f"wtflow: warning: {problem}\n")

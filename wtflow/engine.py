@@ -17,11 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from wtflow import plan
-from wtflow.conditions import evaluate
 from wtflow.config import Config
-from wtflow.context import AttemptEvents, OutputSizes, dry_run, finish_run, make_plan, now, start_run
+from wtflow.context import (
+    AttemptEvents,
+    OutputSizes,
+    close_out,
+    dry_run,
+    finish_run,
+    make_plan,
+    now,
+    select,
+    start_run,
+)
 from wtflow.decisions import Decision, PreviousRun
-from wtflow.dependencies import waits
 from wtflow.errors import WtflowError
 from wtflow.executables import PyFunc
 from wtflow.executors import Executor, StartNotice, default_executor, run_attempt
@@ -84,29 +92,17 @@ class Engine:
         try:
             return self._interrupts.run(self.run_async)
         finally:
-            self._executor.abandon()  # a second Ctrl-C ended the loop at once: nothing may outlive us
-            self._fanout.close_all()
-            for note in self.notes:
-                sys.stderr.write(f"wtflow: {note}\n")
-            for problem in self.problems:  # e.g. the database went away: the output is still on disk
-                sys.stderr.write(f"wtflow: warning: {problem}\n")
+            close_out(self._executor, self._fanout, self.notes, self.problems)
 
     def decisions(self) -> dict[str, Decision]:
         """What each node would do and why, by path, running nothing (`--dry-run --json`)."""
-        selected, waiting = self._select()
+        selected, waiting = select(self.workflow, self._only, self._tags, self._skip_tags)
         made = make_plan(self.workflow, self.config, selected, self.resume, waiting)
         return {self.workflow.placed[i].path_str: d for i, d in made.decisions.items()}
 
-    def _select(self) -> tuple[frozenset[int] | None, dict[int, tuple[int, ...]]]:
-        """The nodes selected, and what each waits for; a cycle, or a wait on a node left out, is
-        refused now, before anything runs."""
-        self.workflow.trim()  # nodes an earlier run grew are not this run's
-        selected = plan.selection(self.workflow, self._only, tags=self._tags, skip_tags=self._skip_tags)
-        return selected, waits(self.workflow, selected)
-
     async def run_async(self) -> int:
         """Run to the end inside the caller's event loop; cancellation stops every process."""
-        selected, waiting = self._select()
+        selected, waiting = select(self.workflow, self._only, self._tags, self._skip_tags)
         if self.dry_run:
             sys.stdout.write(dry_run(self.workflow, self.config, selected, self.resume, waiting))
             sys.stdout.flush()
@@ -164,15 +160,13 @@ class Engine:
             stops.skip(p, "not selected")
             return Status.SUCCEEDED
         own, children = Status.SUCCEEDED, self.workflow.children_of[p.index]
-        if node.when is not True:  # decided now, from what ran before it
-            decided = evaluate(node.when, ctx.view)
-            if decided.error is not None:
-                await ctx.condition_failed(p, decided.error)
-                await self._after_failure(p, children)
-                return Status.SUCCEEDED if allowed else Status.FAILED
-            if not decided.holds:
-                stops.skip(p, "condition false")
-                return Status.SUCCEEDED
+        holds = await ctx.condition(p)  # decided now, from what ran before it; None: it raised
+        if holds is None:
+            await self._after_failure(p, children)
+            return Status.SUCCEEDED if allowed else Status.FAILED
+        if not holds:
+            stops.skip(p, "condition false")
+            return Status.SUCCEEDED
         if node.executable is not None:
             own = await self._execute(p)
             if own.is_failure and not ctx.keep_going:
