@@ -1,12 +1,15 @@
 """What one run holds while it goes on, apart from the engine's walk: its id and folder, the
 listeners, the node records, the policies and the plan's decisions.
 
+    select(...)          the nodes a run selects and what each waits for (cycles refused)
+    make_plan(...)       each node's digest, and with --resume what it does and why
     dry_run(...)         what --dry-run prints
     start_run(...)       opens the executor and listeners, makes the plan, folder and records
-    RunContext           a run's wiring; `finished()` ends a node that gets no (further) attempt,
-                         `condition_failed()` one whose `when=` raised
+    RunContext           a run's wiring: slots, a node's `when=` (`condition()`), an attempt's
+                         files and request; `finished()` ends a node that gets no (further) attempt
     AttemptEvents        one attempt's events, from the executor's callbacks
     finish_run(...)      emits RunFinished, closes the executor and every listener
+    close_out(...)       the last of a run in a loop of its own: abandon, close, say what went wrong
 
 The engine walks the tree; everything here is done once a run or once a node, whatever the walk.
 """
