@@ -341,8 +341,7 @@ class LocalExecutor:
 
         `on_stopping(reason)` is called as the time limit or a cancellation starts stopping it."""
         if self._watchdog is None:
-            # Started here, on the loop's thread: the reaper's parent-death signal follows the
-            # thread that started it, and a worker thread ends long before the run.
+            # Started with the first attempt: a run that executes nothing starts no watchdog.
             self._watchdog = Watchdog(self.kill_grace)
         run_id = request.attempt.run_id
         if self._own_runs and run_id not in self._run_ids:
