@@ -43,7 +43,7 @@ from wtflow.events import (
     RunStarted,
     node_spec,
 )
-from wtflow.executors import AttemptId, ExecRequest, Executor, StartNotice
+from wtflow.executors import AttemptId, ExecRequest, Executor, StartNotice, open_executor
 from wtflow.gates import Gates, problem_of_skip
 from wtflow.kept import forget
 from wtflow.listeners import Fanout, Listener, default_listeners
@@ -222,44 +222,50 @@ async def start_run(
 ) -> RunContext:
     """Open the executor and the listeners (into `fanout`, which the caller closes whatever
     happens), then make the run's plan, folder and records, and announce the run."""
-    artifacts_dir = await prepare_state_dir(config)
-    await executor.open()  # a cluster is reached before anything starts
-    fanout.extend([*default_listeners(config, console=console, workflow=workflow), *listeners])
-    # After the recorder opened the record: a killed run to resume has been settled from its journal.
-    waits = waits or {}
-    made = make_plan(workflow, config, selected, resume, waits)
-    run_id, store, started_at = uuid.uuid4().hex, ArtifactStore(artifacts_dir), now()
-    run_dir = await store.create_run_dir(workflow.name, run_id, started_at)
-    policies = plan.policies(workflow, config)
-    state = RunState(workflow, run_id)
-    ctx = RunContext(
-        workflow, config, run_id, run_dir, store, fanout, state, made, policies,
-        Slots(plan.slots(config, executor.capacity)),
-        {p.index: Slots(p.node.max_parallel) for p in workflow.placed if p.node.max_parallel is not None},
-        config.run.ignore_failure and not config.run.fail_fast, selected,
-        RunView(workflow, state, frozenset(config.run.flags)), waits,
-    )  # fmt: skip
-    # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
-    decisions = {i: str(d) for i, d in made.decisions.items()} if made.previous else {}
-    tags = plan.node_tags(workflow)
-    specs = tuple(
-        node_spec(
-            p,
-            decisions.get(p.index),
-            policies[p.index].allow_failure,
-            tags[p.index],
-            depends_on=waited_paths(workflow, waits, p),
+    # First: a cluster is reached before anything starts, and the local executor forks its
+    # PyFuncs' server before any thread (the state folder is made on one).
+    await open_executor(executor, workflow)
+    try:
+        artifacts_dir = await prepare_state_dir(config)
+        fanout.extend([*default_listeners(config, console=console, workflow=workflow), *listeners])
+        # After the recorder opened the record: a killed run to resume has been settled from its journal.
+        waits = waits or {}
+        made = make_plan(workflow, config, selected, resume, waits)
+        run_id, store, started_at = uuid.uuid4().hex, ArtifactStore(artifacts_dir), now()
+        run_dir = await store.create_run_dir(workflow.name, run_id, started_at)
+        policies = plan.policies(workflow, config)
+        state = RunState(workflow, run_id)
+        ctx = RunContext(
+            workflow, config, run_id, run_dir, store, fanout, state, made, policies,
+            Slots(plan.slots(config, executor.capacity)),
+            {p.index: Slots(p.node.max_parallel) for p in workflow.placed if p.node.max_parallel is not None},
+            config.run.ignore_failure and not config.run.fail_fast, selected,
+            RunView(workflow, state, frozenset(config.run.flags)), waits,
+        )  # fmt: skip
+        # Recorded for a resumed run only: elsewhere every node runs, for no reason worth keeping.
+        decisions = {i: str(d) for i, d in made.decisions.items()} if made.previous else {}
+        tags = plan.node_tags(workflow)
+        specs = tuple(
+            node_spec(
+                p,
+                decisions.get(p.index),
+                policies[p.index].allow_failure,
+                tags[p.index],
+                depends_on=waited_paths(workflow, waits, p),
+            )
+            for p in workflow.placed
         )
-        for p in workflow.placed
-    )
-    previous_id = None if made.previous is None else made.previous.run_id
-    fanout.emit(
-        RunStarted(
-            run_id, workflow.name, started_at, run_dir, specs, config.describe(), previous_id,
-            params=plain_params(params), provenance=None if provenance is None else dict(provenance),
-        )
-    )  # fmt: skip
-    return ctx
+        previous_id = None if made.previous is None else made.previous.run_id
+        fanout.emit(
+            RunStarted(
+                run_id, workflow.name, started_at, run_dir, specs, config.describe(), previous_id,
+                params=plain_params(params), provenance=None if provenance is None else dict(provenance),
+            )
+        )  # fmt: skip
+        return ctx
+    except BaseException:
+        await executor.aclose()  # what it opened (a server, a cluster's client) goes with the run
+        raise
 
 
 def waited_paths(workflow: Workflow, waits: Waits, p: Placed) -> tuple[str, ...]:

@@ -41,6 +41,16 @@ class Secret(str):
         return "'***'"
 
 
+# Told of each change a run makes to the user's objects (an artifact bound, a node's status):
+# a copy of the tree in another process, the local executor's fork server, is kept current so.
+WATCHERS: list[Callable[[Artifact | Node], None]] = []
+
+
+def changed(obj: Artifact | Node) -> None:
+    for watcher in WATCHERS:
+        watcher(obj)
+
+
 class Artifact:
     """One output of a node, kept in a file; `data` reads it from disk when asked.
 
@@ -74,12 +84,14 @@ class Artifact:
         glob's copies are all in `paths`, the first of them in `path`."""
         self._path = path
         self._paths = None if paths is None else tuple(paths)
+        changed(self)
 
     def reset(self) -> None:
         """Back to what it was before the node ran: an attempt that did not produce it must not
         leave it on an earlier attempt's file."""
         self._path = self.file_path
         self._paths = None
+        changed(self)
 
     @property
     def paths(self) -> tuple[Path, ...]:

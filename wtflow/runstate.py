@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from wtflow.errors import UsageError
-from wtflow.model import Workflow
+from wtflow.model import Workflow, changed
 from wtflow.status import Status
 
 
@@ -61,6 +61,7 @@ class RunState:
     def _mirror(self, index: int) -> None:
         result, node = self.results[index], self.workflow.placed[index].node
         node.status, node.retcode, node.attempts = result.status, result.exit_code, result.attempts
+        changed(node)
 
     def unfinished(self) -> list[int]:
         return [i for i, r in enumerate(self.results) if not r.status.is_final]

@@ -89,7 +89,7 @@ import wtflow
 
 def sleeper(pid_file):
     import os
-    write_pids(Path(pid_file), os.getpid())
+    write_pids(Path(pid_file), os.getpid(), os.getppid())  # and the fork server it came from
     time.sleep(300)
 
 state = Path(sys.argv[2])

@@ -13,7 +13,10 @@ could not start or that its worker was lost. Past the request's time limit the e
 the attempt and says so in the result (`timed_out`, and the signal that ended it). Cancelling
 `run()` stops the whole process tree (SIGTERM, grace, SIGKILL) before the CancelledError goes on.
 
-An executor may also take `on_stopping`: called with "timed out" or "cancelled" when it starts
+An executor's `open()` may also take `workflow`, the tree the run may run, to prepare for it
+(the local executor forks its PyFuncs' server then, before the run starts any thread);
+`open_executor()` passes it only to an executor whose `open()` has that parameter. An executor
+may also take `on_stopping`: called with "timed out" or "cancelled" when it starts
 stopping an attempt's processes, before the kill grace, so that the run can show the node as
 stopping meanwhile. It is optional: the engine calls `run_attempt()`, which passes it only to an
 executor whose `run()` has that parameter.
@@ -35,6 +38,7 @@ from wtflow.executables import Executable
 
 if TYPE_CHECKING:
     from wtflow.config import Config
+    from wtflow.model import Workflow
 
 COULD_NOT_START = 127  # what a shell returns for a missing program
 OnStopping = Callable[[str], None]  # the reason: "timed out" | "cancelled"
@@ -157,13 +161,21 @@ class AnnouncesStopping(Protocol):
 
 
 @functools.cache
-def _takes_on_stopping(kind: type[Any]) -> bool:
-    return "on_stopping" in inspect.signature(kind.run).parameters
+def _takes(kind: type[Any], method: str, parameter: str) -> bool:
+    return parameter in inspect.signature(getattr(kind, method)).parameters
 
 
 def announces_stopping(executor: Executor) -> bool:
     """Whether the executor's `run()` takes `on_stopping`."""
-    return _takes_on_stopping(type(executor))
+    return _takes(type(executor), "run", "on_stopping")
+
+
+async def open_executor(executor: Executor, workflow: Workflow) -> None:
+    """`executor.open()`, with the workflow if it takes it (see the module's docstring)."""
+    if _takes(type(executor), "open", "workflow"):
+        await executor.open(workflow=workflow)  # type: ignore[call-arg]
+    else:
+        await executor.open()
 
 
 async def run_attempt(

@@ -13,18 +13,22 @@ import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
 from wtflow.executors._child import run_forked
 from wtflow.executors._watchdog_process import token_holders
+from wtflow.executors.forkserver import ForkServer
 from wtflow.executors.watchdog import Watchdog
 
 _PIPE_SIZE = 1024 * 1024
 CHUNK = _PIPE_SIZE  # one read can empty a full pipe
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _DEFAULT_PIPE_SIZE = 64 * 1024  # Linux
+if TYPE_CHECKING:
+    from wtflow.model import Workflow
+
 T = TypeVar("T")
 TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"  # read by _watchdog_process too, which imports nothing of wtflow
 
@@ -108,6 +112,28 @@ class _Leader:
             await _readable(asyncio.get_running_loop(), fd)  # a pidfd turns readable when the process ends
         finally:
             os.close(fd)
+
+
+class _Served(_Leader):
+    """A PyFunc's process forked by the fork server, which reaps it and says how it ended."""
+
+    def __init__(self, pid: int, server: ForkServer) -> None:
+        super().__init__(pid, None)
+        self._server = server
+        self._end = server.ended(pid)
+
+    def poll(self) -> int | None:
+        if self.code is None and self._end.done():
+            self.code = self._end.result()
+            self._server.forget(self.pid)
+        return self.code
+
+    async def exited(self) -> None:
+        await asyncio.shield(self._end)
+
+
+def _has_pyfuncs(workflow: Workflow) -> bool:
+    return any(isinstance(p.node.executable, PyFunc) for p in workflow.placed)
 
 
 async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: bool) -> None:
@@ -224,7 +250,8 @@ def _unheard(reason: str) -> None:
 
 
 class LocalExecutor:
-    """Starts each executable in a new session; a PyFunc in a forked copy of this process.
+    """Starts each executable in a new session; a PyFunc is forked by the run's fork server
+    (`forkserver.py`), or by this process when there is none.
 
     It owns everything about local processes: the token each one carries in its environment
     (`WTFLOW_PROCESS_TOKENS`, to find those that left their group), the live process groups, and
@@ -243,13 +270,17 @@ class LocalExecutor:
         self._groups: set[int] = set()
         self._run_ids: set[str] = set()
         self._watchdog: Watchdog | None = None  # ends our processes if this one is SIGKILLed
+        self._forkserver: ForkServer | None = None
 
     @property
     def capacity(self) -> int | None:
         return None  # the machine's cores are shared out by the run's max_parallel
 
-    async def open(self) -> None:
-        pass  # this machine is always there
+    async def open(self, workflow: Workflow | None = None) -> None:
+        """This machine is always there; a run with PyFuncs gets their fork server now, while
+        the run has no thread yet (`forkserver.py` says why)."""
+        if workflow is not None and self._forkserver is None and _has_pyfuncs(workflow):
+            self._forkserver = ForkServer.start(workflow)
 
     def _environment(self, request: ExecRequest) -> dict[str, str]:
         if self._base_env is None:
@@ -265,8 +296,13 @@ class LocalExecutor:
 
     async def _start(self, request: ExecRequest, env: dict[str, str]) -> _Started | str:
         # A node alone (a sequence) starts on the loop: a thread hand-off would only add to its
-        # latency. fork() copies the calling thread only, so a PyFunc always forks on the loop.
-        if self._running <= 1 or not isinstance(request.executable, Command):
+        # latency. fork() copies the calling thread only, so a PyFunc forked here forks on the loop.
+        executable = request.executable
+        if isinstance(executable, PyFunc) and self._forkserver is not None:
+            served = await self._serve(executable, request, env)
+            if served is not None:
+                return served
+        if self._running <= 1 or not isinstance(executable, Command):
             return self._spawn(request, env)
         # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
         # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
@@ -293,6 +329,26 @@ class LocalExecutor:
             os.close(err_r)
             return leader
         return leader, out_r, err_r
+
+    async def _serve(self, func: PyFunc, request: ExecRequest, env: dict[str, str]) -> _Started | str | None:
+        """The PyFunc forked by the fork server; None when it must be forked here instead."""
+        assert self._forkserver is not None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            pid = await self._forkserver.spawn(func, env, request.cwd, out_w, err_w)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        if not isinstance(pid, int):
+            os.close(out_r)
+            os.close(err_r)
+            return pid
+        return _Served(pid, self._forkserver), out_r, err_r
 
     def _popen(
         self, command: Command, request: ExecRequest, env: dict[str, str], out_w: int, err_w: int
@@ -409,6 +465,9 @@ class LocalExecutor:
             _signal_group(pgid, signal.SIGKILL)
         self._groups.clear()
         self._sweep()
+        if self._forkserver is not None:
+            self._forkserver.abandon()
+            self._forkserver = None
         if self._watchdog is not None:
             self._watchdog.abandon()
             self._watchdog = None
@@ -416,6 +475,9 @@ class LocalExecutor:
     async def aclose(self) -> None:
         await asyncio.to_thread(self._sweep)  # anything of these runs that escaped its group
         self._base_env = None
+        if self._forkserver is not None:
+            forkserver, self._forkserver = self._forkserver, None
+            await forkserver.aclose()
         if self._watchdog is not None:
             watchdog, self._watchdog = self._watchdog, None
             await watchdog.aclose()

@@ -1,0 +1,138 @@
+"""PyFuncs are forked from a single-threaded server forked at the run's start (forkserver.py),
+not from the orchestrator, which has threads by then; and they see what the run did since."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.helpers import config, wf
+from wtflow import Engine, Node, PyFunc, Status
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("Threads:")[1].split()[0])
+
+
+def _parentage(orchestrator: int) -> dict[str, int]:
+    parent = os.getppid()
+    return {
+        "parent": parent,
+        "parent_threads": _threads(parent),
+        "orchestrator_threads": _threads(orchestrator),
+    }
+
+
+def test_pyfuncs_are_forked_from_a_single_threaded_server_while_the_orchestrator_has_threads(
+    tmp_path: Path,
+) -> None:
+    me = os.getpid()
+    nodes = [Node(f"f{i}", PyFunc(func=_parentage, args=(me,))) for i in range(4)]
+    record = f"sqlite:///{tmp_path / 'record.db'}"  # the recorder's writer is a thread
+    engine = Engine(wf(Node("group", children=nodes, parallel=True)), config(tmp_path, db__url=record))
+    assert engine.run() == 0
+    seen = [n.result_artifact.value for n in nodes]
+    assert all(s["orchestrator_threads"] > 1 for s in seen)  # forking here would copy one thread of them
+    assert {s["parent"] for s in seen} != {me}
+    assert len({s["parent"] for s in seen}) == 1  # one server for the run
+    assert all(s["parent_threads"] == 1 for s in seen)
+
+
+def _fail_the_first_time(marker: str) -> None:
+    first = not Path(marker).exists()
+    Path(marker).touch()
+    print("first attempt" if first else "second attempt")
+    if first:
+        raise SystemExit(3)
+
+
+def test_a_closure_reads_the_artifacts_the_run_bound_after_the_server_was_forked(tmp_path: Path) -> None:
+    """The server's copy of the tree is made before any node ran: what the run did since (the
+    latest attempt's files, a result, a node's status) travels with each request, so a PyFunc
+    sees the tree as a fork of the orchestrator would."""
+    flaky = Node("flaky", PyFunc(func=_fail_the_first_time, args=(str(tmp_path / "marker"),)), retries=1)
+    answer = Node("answer", PyFunc(func=lambda: {"n": 42}))
+    reader = Node(
+        "reader",
+        PyFunc(func=lambda: (flaky.stdout_artifact.text(), answer.result_artifact.value, flaky.attempts)),
+    )
+    engine = Engine(wf(flaky, answer, reader), config(tmp_path))
+    assert engine.run() == 0
+    assert reader.result_artifact.value == ["second attempt\n", {"n": 42}, 2]
+
+
+def _killer(orchestrator: int) -> None:
+    if os.getppid() == orchestrator:
+        raise SystemExit("forked by the orchestrator, not by a fork server")
+    os.kill(os.getppid(), signal.SIGKILL)  # the fork server
+    print("killed the fork server")
+
+
+def _after() -> str:
+    return "ran"
+
+
+def test_a_fork_server_killed_from_outside_fails_its_nodes_and_later_pyfuncs_still_run(
+    tmp_path: Path,
+) -> None:
+    killer = Node("killer", PyFunc(func=_killer, args=(os.getpid(),)))
+    after = Node("after", PyFunc(func=_after))
+    engine = Engine(wf(killer, after), config(tmp_path, run__ignore_failure=True))
+    engine.run()
+    assert killer.stdout_artifact.text() == "killed the fork server\n"
+    assert killer.status is Status.FAILED  # how it ended died with the server
+    assert after.status is Status.SUCCEEDED
+    assert after.result_artifact.value == "ran"
+
+
+def _measure(orchestrator: int, data: str) -> list[object]:
+    return [os.getppid() == orchestrator, len(data)]
+
+
+def _grow(orchestrator: int) -> list[Node]:
+    return [Node("big", PyFunc(func=_measure, args=(orchestrator, "x" * 300_000)))]
+
+
+def test_a_request_too_big_for_the_server_is_forked_by_the_orchestrator(tmp_path: Path) -> None:
+    # A grown node is not in the server's copy: its 300 kB argument would have to travel whole.
+    grower = Node("grower", PyFunc(func=_grow, args=(os.getpid(),)))
+    engine = Engine(wf(grower), config(tmp_path))
+    assert engine.run() == 0
+    [big] = [p.node for p in engine.workflow.placed if p.node.name == "big"]
+    assert big.result_artifact.value == [True, 300_000]
+
+
+SCRIPT = """\
+import sys
+from pathlib import Path
+import wtflow
+
+def square(n):
+    print(n * n)
+    return n * n
+
+state = Path(sys.argv[1])
+wf = wtflow.Workflow(name="warned", root=wtflow.Node(name="root", parallel=True, children=[
+    wtflow.Node(name=f"sq{i}", executable=wtflow.PyFunc(func=square, args=(i,))) for i in range(6)
+]))
+config = wtflow.Config.load(overrides={"database.url": f"sqlite:///{state / 'record.db'}",
+                                       "storage.state_dir": state})
+raise SystemExit(wtflow.Engine(wf, config=config).run())
+"""
+
+
+def test_a_run_of_pyfuncs_under_dev_mode_raises_no_deprecation_warning(tmp_path: Path) -> None:
+    # Python 3.12 warns on every fork of a process that has threads: an error here.
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::DeprecationWarning", str(script), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr

@@ -1,0 +1,372 @@
+"""PyFuncs forked from a single-threaded copy of the orchestrator, made before any thread.
+
+`os.fork()` in a process with threads copies the calling thread only: a lock another thread
+held at that instant (SQLite's allocator mutex under the recorder's writer, a logging
+handler's, one in any C extension) stays locked for ever in the child, and Python 3.12 warns on
+every such fork. So a run that has PyFuncs forks this server once, at its start, before the
+recorder or any worker thread exists; each PyFunc is then forked from the server.
+
+The server is a copy of the orchestrator made once the tree was built, so the workflow's
+modules, `__main__`, closures and lambdas are all there. A request names the PyFunc, its
+arguments and everything else of the tree by identity (pickle's persistent ids: an object that
+existed at the fork is the same object in the server) and pickles the rest: the environment,
+nodes grown since. What the run changes in the tree afterwards (the artifacts it binds, each
+node's status) goes with each request, so a function reading `n1.stdout_artifact` from a
+closure or a global finds the file as it would in the orchestrator. Changes your own code makes
+in the orchestrator meanwhile (a listener's) are not seen there.
+
+Its replies are lines on the same socket: `S <request> <pid>` (started), `F <request> <why>`
+(it could not fork: the node cannot start), `N <request> <why>` (the request could not be read:
+the orchestrator forks that PyFunc itself, as it did before there was a server) and
+`E <pid> <wait status>` once a child it forked has ended and been reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import io
+import itertools
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+from wtflow import model
+from wtflow.executables import Command, PyFunc
+from wtflow.executors._child import run_forked
+from wtflow.model import Artifact, Node, Placed, Workflow
+
+# One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it): bigger
+# ones (huge arguments of a grown node) are forked by the orchestrator itself.
+_MAX_REQUEST = 128 * 1024
+_TREE = (Workflow, Node, Placed, Artifact, PyFunc, Command)
+_SCALARS = (str, bytes, int, float, bool, type(None))
+_ABSENT = object()
+# What a run changes in the objects of the tree (model.changed says when).
+_STATE = ((Artifact, ("_path", "_paths")), (Node, ("status", "retcode", "attempts")))
+# The server could not tell how its child ended (it died itself): the node fails, saying so.
+LOST = 70
+
+
+def _known(workflow: Workflow) -> dict[int, object]:
+    """Every object of the tree by its id: nodes, artifacts, executables, their functions and
+    whatever their arguments hold (the contents of lists, tuples, dicts and sets)."""
+    known: dict[int, object] = {}
+    stack: list[object] = [workflow]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, _SCALARS) or id(obj) in known:
+            continue
+        known[id(obj)] = obj
+        if isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, Placed):  # slotted: no vars()
+            stack.extend(getattr(obj, f.name) for f in dataclasses.fields(obj))
+        elif isinstance(obj, _TREE):
+            stack.extend(vars(obj).values())
+    return known
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, known: Mapping[int, object]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._known = known
+
+    def persistent_id(self, obj: Any) -> int | None:
+        key = id(obj)
+        return key if self._known.get(key, _ABSENT) is obj else None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, known: Mapping[int, object]) -> None:
+        super().__init__(file)
+        self._known = known
+
+    def persistent_load(self, pid: Any) -> object:
+        return self._known[pid]
+
+
+class ForkServer:
+    """The orchestrator's side: start the server, ask it for PyFuncs, hear how they ended."""
+
+    def __init__(self, pid: int, sock: socket.socket, known: dict[int, object]) -> None:
+        self.pid = pid
+        self._sock = sock
+        self._known = known
+        self._ids = itertools.count()
+        self._starting: dict[int, asyncio.Future[int | str | None]] = {}
+        self._ends: dict[int, asyncio.Future[int]] = {}
+        self._changed: dict[int, Artifact | Node] = {}  # since the last request
+        self._buffer = b""
+        self.alive = True
+        self._loop = asyncio.get_running_loop()
+        model.WATCHERS.append(self._change)
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    @classmethod
+    def start(cls, workflow: Workflow) -> ForkServer | None:
+        """Fork the server now (call it before any thread starts); None if this system cannot."""
+        if not hasattr(os, "pidfd_open") or not hasattr(socket, "send_fds"):
+            return None
+        known = _known(workflow)
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError:
+            return None
+        for stream in (sys.stdout, sys.stderr):  # or the server's children print it again
+            with contextlib.suppress(Exception):
+                stream.flush()
+        gc.freeze()  # see LocalExecutor._fork: the server's children must not walk our objects
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (the server leaves through os._exit)
+                _serve(theirs, ours.fileno(), known)
+        except OSError:
+            ours.close()
+            return None
+        finally:
+            gc.unfreeze()
+            theirs.close()
+        ours.setblocking(False)
+        return cls(pid, ours, known)
+
+    def _change(self, obj: Artifact | Node) -> None:
+        if self._known.get(id(obj), _ABSENT) is obj:
+            self._changed[id(obj)] = obj
+
+    async def spawn(
+        self, func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_w: int, err_w: int
+    ) -> int | str | None:
+        """Fork `func` in the server: its pid, why it could not start, or None when the caller
+        should fork it itself (what the request holds cannot be pickled, or the server is gone)."""
+        if not self.alive:
+            return None
+        changes = [(obj, _state(obj)) for obj in self._changed.values()]
+        buffer = io.BytesIO()
+        try:
+            _Pickler(buffer, self._known).dump((changes, func, dict(env), cwd))
+        except Exception:  # a lock, a generator in the arguments of a grown node...
+            return None
+        payload = buffer.getvalue()
+        if len(payload) > _MAX_REQUEST:
+            return None
+        request = next(self._ids)
+        started: asyncio.Future[int | str | None] = self._loop.create_future()
+        self._starting[request] = started
+        try:
+            await self._send(request.to_bytes(8, "little") + payload, [out_w, err_w])
+        except OSError:
+            self._starting.pop(request, None)
+            self._lost()
+            return None
+        self._changed.clear()  # the server has them now
+        try:
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:
+            # It is forked all the same: it must not outlive the cancelled start.
+            outcome = await _settled(started)
+            if isinstance(outcome, int):
+                # Its group too, if it has made it already (its first act; maybe not yet).
+                for kill in (os.kill, os.killpg):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        kill(outcome, signal.SIGKILL)
+                await asyncio.shield(self.ended(outcome))
+                self.forget(outcome)
+            raise
+        finally:
+            self._starting.pop(request, None)
+
+    async def _send(self, data: bytes, fds: list[int]) -> None:
+        while True:
+            try:
+                socket.send_fds(self._sock, [data], fds)
+                return
+            except BlockingIOError:  # the server is busy forking: wait until it reads again
+                writable = self._loop.create_future()
+                self._loop.add_writer(self._sock.fileno(), writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    self._loop.remove_writer(self._sock.fileno())
+
+    def ended(self, pid: int) -> asyncio.Future[int]:
+        """Resolves with the exit code (negative: the signal) of a process the server forked."""
+        future = self._ends.get(pid)
+        if future is None:
+            future = self._ends[pid] = self._loop.create_future()
+            if not self.alive:
+                future.set_result(LOST)
+        return future
+
+    def forget(self, pid: int) -> None:
+        self._ends.pop(pid, None)
+
+    def _readable(self) -> None:
+        while True:
+            try:
+                message = self._sock.recv(256)
+            except BlockingIOError:
+                return
+            except OSError:
+                message = b""
+            if not message:
+                self._lost()
+                return
+            self._heard(message.decode())
+
+    def _heard(self, message: str) -> None:
+        kind, key, rest = message.split(" ", 2)
+        if kind == "E":
+            future = self.ended(int(key))
+            if not future.done():
+                future.set_result(os.waitstatus_to_exitcode(int(rest)))
+            return
+        started = self._starting.get(int(key))
+        if started is not None and not started.done():
+            started.set_result(int(rest) if kind == "S" else None if kind == "N" else rest)
+
+    def _lost(self) -> None:
+        """The server is gone (killed from outside): later PyFuncs fork from here again."""
+        if not self.alive:
+            return
+        self.alive = False
+        self._loop.remove_reader(self._sock.fileno())
+        for started in self._starting.values():
+            if not started.done():
+                started.set_result(None)
+        for end in self._ends.values():
+            if not end.done():
+                end.set_result(LOST)
+
+    async def aclose(self) -> None:
+        """The run is over: the server sees the end of its socket and exits; reap it."""
+        self._close()
+        await asyncio.to_thread(self._reap)
+
+    def abandon(self) -> None:
+        self._close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self._reap()
+
+    def _close(self) -> None:
+        with contextlib.suppress(ValueError):
+            model.WATCHERS.remove(self._change)
+        if self.alive:
+            self._loop.remove_reader(self._sock.fileno())
+            self.alive = False
+        self._sock.close()
+
+    def _reap(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _state(obj: Artifact | Node) -> dict[str, object]:
+    for kind, names in _STATE:
+        if isinstance(obj, kind):
+            return {name: getattr(obj, name) for name in names}
+    return {}
+
+
+async def _settled(future: asyncio.Future[int | str | None]) -> int | str | None:
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(future)
+    return future.result()
+
+
+def _serve(sock: socket.socket, orchestrators_end: int, known: Mapping[int, object]) -> NoReturn:
+    """The server's life, in the forked copy: fork each PyFunc asked for, report how each ended."""
+    code = 0
+    try:
+        os.setsid()  # a Ctrl-C at the terminal is for the orchestrator, which stops the nodes
+        with contextlib.suppress(ValueError):  # the run's loop wrote signals to its self-pipe
+            signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        gc.disable()  # nothing of the orchestrator's may be finalized here: it would close their fds
+        keep = sock.fileno()
+        os.close(orchestrators_end)
+        # The orchestrator's files (its record, other nodes' pipes, the watchdog's pipe) are not
+        # the server's to hold: a pipe held here would keep its reader from seeing the end.
+        os.closerange(3, keep)
+        os.closerange(keep + 1, _max_fd())
+        _loop(sock, known)
+    except BaseException:
+        code = 70
+    os._exit(code)
+
+
+def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    children: dict[int, int] = {}  # pidfd -> pid
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is sock:
+                try:
+                    message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 2)
+                except InterruptedError:
+                    continue
+                if not message:
+                    return  # the orchestrator closed its end, or died: the run is over
+                started = _fork(message, fds, known, sock)
+                if isinstance(started, int):
+                    pidfd = os.pidfd_open(started)
+                    children[pidfd] = started
+                    selector.register(pidfd, selectors.EVENT_READ)
+            else:
+                pidfd = key.fd
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                pid = children.pop(pidfd)
+                _, status = os.waitpid(pid, 0)
+                sock.sendall(f"E {pid} {status}".encode())
+
+
+def _fork(message: bytes, fds: list[int], known: Mapping[int, object], sock: socket.socket) -> int | None:
+    request = int.from_bytes(message[:8], "little")
+    try:
+        if len(fds) != 2:
+            raise ValueError(f"{len(fds)} file descriptors came with the request, not 2")
+        changes, func, env, cwd = _Unpickler(io.BytesIO(message[8:]), known).load()
+        for obj, state in changes:
+            vars(obj).update(state)
+    except Exception as e:
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(f"N {request} {type(e).__name__}: {e}".encode()[:200])
+        return None
+    out_w, err_w = fds
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child leaves through os._exit)
+            sock.close()
+            run_forked(func, env, cwd, out_w, err_w)
+    except OSError as e:  # no memory, too many processes: the node could not start
+        sock.sendall(f"F {request} cannot fork the PyFunc: {e.strerror}".encode())
+        return None
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    sock.sendall(f"S {request} {pid}".encode())
+    return pid
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 4096
