@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import inspect
 import io
 import json
@@ -13,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,7 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
         sys.stderr = io.TextIOWrapper(
             io.FileIO(2, "w", closefd=False), line_buffering=True, write_through=True
         )
-        os.environ.clear()
-        os.environ.update(env)
+        _become(env)
         if cwd is not None:
             os.chdir(cwd)
         code = _call(func)
@@ -58,6 +58,18 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
         os._exit(code)
 
 
+def _become(env: Mapping[str, str]) -> None:
+    """Make os.environ `env`, changing only what differs: it is the parent's but for a few
+    variables, and rewriting all of it (a putenv and the pages it touches, each) cost about a
+    millisecond a child here."""
+    environ = os.environ
+    for key in [k for k in environ if k not in env]:
+        del environ[key]
+    for key, value in env.items():
+        if environ.get(key) != value:
+            environ[key] = value
+
+
 # A forked daemon keeps the environment of the process it was forked from (procfs shows the
 # environment given at exec), so the token wtflow finds escapees by is not there. Instead the
 # PyFunc's process becomes a subreaper: orphans of its descendants (a double fork, setsid) are
@@ -65,12 +77,23 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def _become_subreaper() -> bool:
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux: the token is all there is
-        return False
+        return None
+
+
+def prepare() -> None:
+    """Look up prctl(2) in the process PyFuncs are forked from, once: in each child the lookup
+    (dlopen, dlsym) cost more than the rest of its start."""
+    _prctl()
+
+
+def _become_subreaper() -> bool:
+    prctl = _prctl()
+    return prctl is not None and prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
 def _living_children() -> list[int]:

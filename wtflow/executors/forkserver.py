@@ -41,7 +41,7 @@ from typing import Any, NoReturn
 
 from wtflow import model
 from wtflow.executables import Command, PyFunc
-from wtflow.executors._child import run_forked
+from wtflow.executors._child import prepare, run_forked
 from wtflow.model import Artifact, Node, Placed, Workflow
 
 # One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it): bigger
@@ -120,6 +120,7 @@ class ForkServer:
         if not hasattr(os, "pidfd_open") or not hasattr(socket, "send_fds"):
             return None
         known = _known(workflow)
+        prepare()  # before the fork: the server's children inherit it
         try:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         except OSError:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from wtflow.executables import Command, PyFunc
 from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
-from wtflow.executors._child import run_forked
+from wtflow.executors._child import prepare, run_forked
 from wtflow.executors._watchdog_process import token_holders
 from wtflow.executors.forkserver import ForkServer
 from wtflow.executors.watchdog import Watchdog
@@ -374,6 +374,7 @@ class LocalExecutor:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        prepare()
         # The child's garbage collector must not walk the parent's objects: each page it touched
         # would be copied (copy-on-write). Frozen, they are outside every generation it collects.
         gc.freeze()
