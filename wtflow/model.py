@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shlex
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,7 +454,8 @@ class Workflow:
         self._where: dict[int, tuple[str, ...]] = {}  # id(node): its path, to refuse a node placed twice
         self._index: dict[int, int] = {}  # id(node): its index
         self.grown = False  # nodes were added at run time (see grow): subtrees are no longer one block
-        self.token = uuid.uuid4().hex  # tells this workflow's nodes apart in another process
+        # Random like a uuid4, without importing uuid (and platform with it) into every CLI start.
+        self.token = os.urandom(16).hex()  # tells this workflow's nodes apart in another process
         self._extend(list(self._place([(self.root, (self.root.name,), None, 0)])))
         self._static = len(self.placed)
 
