@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from wtflow.events import Event, OutputReceived
-from wtflow.executables import PyFunc
 
 if TYPE_CHECKING:
     from wtflow.config import Config
@@ -77,10 +76,9 @@ def default_listeners(
     if db_url is not None:
         from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
-        # A PyFunc forks the orchestrator: forked while the writer thread imports SQLAlchemy, the
-        # child would inherit that import's module locks held, and hang importing the same module.
-        forks = workflow is not None and any(isinstance(p.node.executable, PyFunc) for p in workflow.placed)
-        listeners.append(Recorder.connect(db_url) if forks else Recorder.start(db_url))
+        # PyFuncs too: they are forked by a server forked before the writer thread, which would
+        # otherwise hand them its import's module locks held (executors/forkserver.py).
+        listeners.append(Recorder.start(db_url))
     listeners.extend(reports)
     last: list[Listener] = []
     if db_url is not None and config.storage.keep_runs is not None:

@@ -98,13 +98,13 @@ def _grow(orchestrator: int) -> list[Node]:
     return [Node("big", PyFunc(func=_measure, args=(orchestrator, "x" * 300_000)))]
 
 
-def test_a_request_too_big_for_the_server_is_forked_by_the_orchestrator(tmp_path: Path) -> None:
-    # A grown node is not in the server's copy: its 300 kB argument would have to travel whole.
+def test_a_request_too_big_for_a_datagram_still_goes_to_the_server(tmp_path: Path) -> None:
+    # A grown node is not in the server's copy: its 300 kB argument travels whole, in a memfd.
     grower = Node("grower", PyFunc(func=_grow, args=(os.getpid(),)))
     engine = Engine(wf(grower), config(tmp_path))
     assert engine.run() == 0
     [big] = [p.node for p in engine.workflow.placed if p.node.name == "big"]
-    assert big.result_artifact.value == [True, 300_000]
+    assert big.result_artifact.value == [False, 300_000]  # its parent was not the orchestrator
 
 
 SCRIPT = """\
@@ -113,6 +113,7 @@ from pathlib import Path
 import wtflow
 
 def square(n):
+    import sqlalchemy.orm  # what the recorder's writer thread is importing meanwhile
     print(n * n)
     return n * n
 
@@ -126,8 +127,12 @@ raise SystemExit(wtflow.Engine(wf, config=config).run())
 """
 
 
-def test_a_run_of_pyfuncs_under_dev_mode_raises_no_deprecation_warning(tmp_path: Path) -> None:
-    # Python 3.12 warns on every fork of a process that has threads: an error here.
+def test_a_run_of_pyfuncs_under_dev_mode_raises_no_deprecation_warning_and_hangs_on_no_lock(
+    tmp_path: Path,
+) -> None:
+    """Python 3.12 warns on every fork of a process that has threads: an error here. And the
+    PyFuncs import SQLAlchemy while the recorder's thread imports it beside the first nodes: a
+    fork of the orchestrator then would hold that import's module locks, and hang."""
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(SCRIPT))
     done = subprocess.run(
@@ -136,3 +141,6 @@ def test_a_run_of_pyfuncs_under_dev_mode_raises_no_deprecation_warning(tmp_path:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr
+    assert sorted(int(p.read_text()) for p in tmp_path.glob("artifacts/warned/latest/root/*/stdout")) == [
+        0, 1, 4, 9, 16, 25,
+    ]  # fmt: skip

@@ -17,7 +17,8 @@ in the orchestrator meanwhile (a listener's) are not seen there.
 
 Its replies are lines on the same socket: `S <request> <pid>` (started), `F <request> <why>`
 (it could not fork: the node cannot start), `N <request> <why>` (the request could not be read:
-the orchestrator forks that PyFunc itself, as it did before there was a server) and
+the orchestrator forks that PyFunc itself, as it does when what the request holds cannot be
+pickled or the server is gone) and
 `E <pid> <wait status>` once a child it forked has ended and been reaped.
 """
 
@@ -44,8 +45,8 @@ from wtflow.executables import Command, PyFunc
 from wtflow.executors._child import prepare, run_forked
 from wtflow.model import Artifact, Node, Placed, Workflow
 
-# One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it): bigger
-# ones (huge arguments of a grown node) are forked by the orchestrator itself.
+# One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it); a bigger
+# one (huge arguments of a grown node) is sent as a file in memory (memfd), its fd beside them.
 _MAX_REQUEST = 128 * 1024
 _TREE = (Workflow, Node, Placed, Artifact, PyFunc, Command)
 _SCALARS = (str, bytes, int, float, bool, type(None))
@@ -150,7 +151,8 @@ class ForkServer:
         self, func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_w: int, err_w: int
     ) -> int | str | None:
         """Fork `func` in the server: its pid, why it could not start, or None when the caller
-        should fork it itself (what the request holds cannot be pickled, or the server is gone)."""
+        should fork it itself (what the request holds cannot be pickled or read back, or the
+        server is gone)."""
         if not self.alive:
             return None
         changes = [(obj, _state(obj)) for obj in self._changed.values()]
@@ -159,18 +161,25 @@ class ForkServer:
             _Pickler(buffer, self._known).dump((changes, func, dict(env), cwd))
         except Exception:  # a lock, a generator in the arguments of a grown node...
             return None
-        payload = buffer.getvalue()
-        if len(payload) > _MAX_REQUEST:
-            return None
+        payload, fds, spill = buffer.getvalue(), [out_w, err_w], None
+        if len(payload) > _MAX_REQUEST:  # goes in a file in memory, its fd beside the pipes'
+            try:
+                spill = _in_memory_file(payload)
+            except (OSError, AttributeError):  # no memfd on this system
+                return None
+            payload, fds = b"", [*fds, spill]
         request = next(self._ids)
         started: asyncio.Future[int | str | None] = self._loop.create_future()
         self._starting[request] = started
         try:
-            await self._send(request.to_bytes(8, "little") + payload, [out_w, err_w])
+            await self._send(request.to_bytes(8, "little") + payload, fds)
         except OSError:
             self._starting.pop(request, None)
             self._lost()
             return None
+        finally:
+            if spill is not None:
+                os.close(spill)
         self._changed.clear()  # the server has them now
         try:
             return await asyncio.shield(started)
@@ -318,7 +327,7 @@ def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
         for key, _ in selector.select():
             if key.fileobj is sock:
                 try:
-                    message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 2)
+                    message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 3)
                 except InterruptedError:
                     continue
                 if not message:
@@ -340,8 +349,11 @@ def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
 def _fork(message: bytes, fds: list[int], known: Mapping[int, object], sock: socket.socket) -> int | None:
     request = int.from_bytes(message[:8], "little")
     try:
-        if len(fds) != 2:
-            raise ValueError(f"{len(fds)} file descriptors came with the request, not 2")
+        if len(fds) not in (2, 3):
+            raise ValueError(f"{len(fds)} file descriptors came with the request, not 2 or 3")
+        if len(fds) == 3:  # a big request, in a file
+            with open(fds.pop(), "rb") as spill:
+                message = message[:8] + spill.read()
         changes, func, env, cwd = _Unpickler(io.BytesIO(message[8:]), known).load()
         for obj, state in changes:
             vars(obj).update(state)
@@ -364,6 +376,18 @@ def _fork(message: bytes, fds: list[int], known: Mapping[int, object], sock: soc
         os.close(err_w)
     sock.sendall(f"S {request} {pid}".encode())
     return pid
+
+
+def _in_memory_file(data: bytes) -> int:
+    fd = os.memfd_create("wtflow-request", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _max_fd() -> int:
