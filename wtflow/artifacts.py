@@ -233,16 +233,18 @@ def _private(path: str, flags: int) -> int:
 def make_private_dirs(path: Path) -> None:
     """Create `path` and its missing parents readable by their owner only; existing folders
     (say a shared artifacts folder the user chose) are left as they are."""
-    missing = []
-    while not os.path.lexists(path):
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:  # a run started at the same moment made it; fine if a folder
-            if not folder.is_dir():
-                raise
+    # mkdir first: its parent is there for nearly every attempt's folder, and one system call
+    # beats looking for each missing level first (lstat is ~80 us a call on some disks).
+    try:
+        os.mkdir(path, 0o700)
+    except FileNotFoundError:
+        if path.parent == path:
+            raise
+        make_private_dirs(path.parent)
+        make_private_dirs(path)
+    except FileExistsError:  # a run started at the same moment made it; fine if a folder
+        if not path.is_dir():
+            raise
 
 
 async def ensure_state_dir(state_dir: Path) -> None:
