@@ -76,8 +76,8 @@ def default_listeners(
     if db_url is not None:
         from wtflow.db.recorder import Recorder  # only runs that record pay for SQLAlchemy
 
-        # PyFuncs too: they are forked by a server forked before the writer thread, which would
-        # otherwise hand them its import's module locks held (executors/forkserver.py).
+        # With PyFuncs too: the server that forks them was made before the writer thread, so none
+        # inherits the module locks of the SQLAlchemy import it runs (executors/forkserver.py).
         listeners.append(Recorder.start(db_url))
     listeners.extend(reports)
     last: list[Listener] = []

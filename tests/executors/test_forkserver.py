@@ -86,6 +86,7 @@ def test_a_fork_server_killed_from_outside_fails_its_nodes_and_later_pyfuncs_sti
     engine.run()
     assert killer.stdout_artifact.text() == "killed the fork server\n"
     assert killer.status is Status.FAILED  # how it ended died with the server
+    assert killer.retcode == 70
     assert after.status is Status.SUCCEEDED
     assert after.result_artifact.value == "ran"
 
@@ -144,3 +145,17 @@ def test_a_run_of_pyfuncs_under_dev_mode_raises_no_deprecation_warning_and_hangs
     assert sorted(int(p.read_text()) for p in tmp_path.glob("artifacts/warned/latest/root/*/stdout")) == [
         0, 1, 4, 9, 16, 25,
     ]  # fmt: skip
+
+
+def _collects() -> bool:
+    import gc
+
+    return gc.isenabled()
+
+
+def test_a_pyfunc_forked_by_the_server_collects_its_garbage(tmp_path: Path) -> None:
+    # The server itself runs without the collector (nothing of the orchestrator's may be
+    # finalized there); a function's process must not inherit that.
+    node = Node("gc", PyFunc(func=_collects))
+    assert Engine(wf(node), config(tmp_path)).run() == 0
+    assert node.result_artifact.value is True

@@ -53,7 +53,7 @@ _SCALARS = (str, bytes, int, float, bool, type(None))
 _ABSENT = object()
 # What a run changes in the objects of the tree (model.changed says when).
 _STATE = ((Artifact, ("_path", "_paths")), (Node, ("status", "retcode", "attempts")))
-# The server could not tell how its child ended (it died itself): the node fails, saying so.
+# The exit code of a PyFunc whose server died before saying how it ended: the node fails.
 LOST = 70
 
 
@@ -109,7 +109,6 @@ class ForkServer:
         self._starting: dict[int, asyncio.Future[int | str | None]] = {}
         self._ends: dict[int, asyncio.Future[int]] = {}
         self._changed: dict[int, Artifact | Node] = {}  # since the last request
-        self._buffer = b""
         self.alive = True
         self._loop = asyncio.get_running_loop()
         model.WATCHERS.append(self._change)
@@ -216,8 +215,24 @@ class ForkServer:
         if future is None:
             future = self._ends[pid] = self._loop.create_future()
             if not self.alive:
-                future.set_result(LOST)
+                self._when_gone(pid, future)
         return future
+
+    def _when_gone(self, pid: int, future: asyncio.Future[int]) -> None:
+        """With the server gone, nobody can say how `pid` ends: LOST, once it has ended."""
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # it has ended already
+            future.set_result(LOST)
+            return
+
+        def gone() -> None:
+            self._loop.remove_reader(fd)
+            os.close(fd)
+            if not future.done():
+                future.set_result(LOST)
+
+        self._loop.add_reader(fd, gone)
 
     def forget(self, pid: int) -> None:
         self._ends.pop(pid, None)
@@ -255,9 +270,9 @@ class ForkServer:
         for started in self._starting.values():
             if not started.done():
                 started.set_result(None)
-        for end in self._ends.values():
+        for pid, end in self._ends.items():
             if not end.done():
-                end.set_result(LOST)
+                self._when_gone(pid, end)
 
     async def aclose(self) -> None:
         """The run is over: the server sees the end of its socket and exits; reap it."""
@@ -363,18 +378,32 @@ def _fork(message: bytes, fds: list[int], known: Mapping[int, object], sock: soc
         sock.sendall(f"N {request} {type(e).__name__}: {e}".encode()[:200])
         return None
     out_w, err_w = fds
+    # The child waits at this gate until the orchestrator has been told its pid: were the server
+    # to die in between, the orchestrator would not know it started, and would start it again.
+    gate_r, gate_w = os.pipe()
     try:
         pid = os.fork()
         if pid == 0:  # pragma: no cover (the child leaves through os._exit)
             sock.close()
+            os.close(gate_w)
+            if os.read(gate_r, 1) != b"g":  # the server died first: nobody knows of this one
+                os._exit(LOST)
+            os.close(gate_r)
+            gc.enable()  # the function's own garbage is collected as in any process
             run_forked(func, env, cwd, out_w, err_w)
     except OSError as e:  # no memory, too many processes: the node could not start
+        os.close(gate_w)
         sock.sendall(f"F {request} cannot fork the PyFunc: {e.strerror}".encode())
         return None
     finally:
+        os.close(gate_r)
         os.close(out_w)
         os.close(err_w)
-    sock.sendall(f"S {request} {pid}".encode())
+    try:
+        sock.sendall(f"S {request} {pid}".encode())
+        os.write(gate_w, b"g")
+    finally:
+        os.close(gate_w)
     return pid
 
 

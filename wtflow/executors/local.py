@@ -22,13 +22,13 @@ from wtflow.executors._watchdog_process import token_holders
 from wtflow.executors.forkserver import ForkServer
 from wtflow.executors.watchdog import Watchdog
 
+if TYPE_CHECKING:
+    from wtflow.model import Workflow
+
 _PIPE_SIZE = 1024 * 1024
 CHUNK = _PIPE_SIZE  # one read can empty a full pipe
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _DEFAULT_PIPE_SIZE = 64 * 1024  # Linux
-if TYPE_CHECKING:
-    from wtflow.model import Workflow
-
 T = TypeVar("T")
 TOKEN_VAR = "WTFLOW_PROCESS_TOKENS"  # read by _watchdog_process too, which imports nothing of wtflow
 
