@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks [--quick] [--only NAME ...] [--reps N] [--out DIR]
 
-Each workload runs its baseline (xargs, a bash loop, `cmd > file`, multiprocessing) and wtflow
+Each workload runs its baseline (xargs, a bash loop, `cmd > file`, `os.fork`) and wtflow
 alternately, several repetitions each, and reports median, min and max of both and the ratio of
 the medians. Results are printed as a table and written as JSON under benchmarks/results/.
 """
