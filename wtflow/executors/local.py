@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from wtflow.executables import Command, PyFunc
@@ -234,6 +234,32 @@ async def _in_thread(fn: Callable[[], T], undo: Callable[[T], Awaitable[None]] |
 _Started = tuple[_Leader, int, int]
 
 
+@contextlib.contextmanager
+def _pipes() -> Iterator[tuple[int, int, int, int]]:
+    """A node's stdout and stderr pipes: the write ends are the child's, closed here once it is
+    started; the read ends are ours, closed here if starting it raised."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        yield out_r, out_w, err_r, err_w
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+
+
+def _started(leader: _Leader | T, out_r: int, err_r: int) -> _Started | T:
+    """The started process and the read ends; else (why it did not start) the read ends closed."""
+    if isinstance(leader, _Leader):
+        return leader, out_r, err_r
+    os.close(out_r)
+    os.close(err_r)
+    return leader
+
+
 async def _kill_started(started: _Started | str) -> None:
     if isinstance(started, str):  # it never started
         return
@@ -309,46 +335,21 @@ class LocalExecutor:
         return await _in_thread(functools.partial(self._spawn, request, env), undo=_kill_started)
 
     def _spawn(self, request: ExecRequest, env: dict[str, str]) -> _Started | str:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
+        with _pipes() as (out_r, out_w, err_r, err_w):
             executable = request.executable
             if isinstance(executable, Command):
                 leader = self._popen(executable, request, env, out_w, err_w)
             else:
                 leader = self._fork(executable, request, env, out_w, err_w)
-        except BaseException:
-            os.close(out_r)
-            os.close(err_r)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        if isinstance(leader, str):
-            os.close(out_r)
-            os.close(err_r)
-            return leader
-        return leader, out_r, err_r
+        return _started(leader, out_r, err_r)
 
     async def _serve(self, func: PyFunc, request: ExecRequest, env: dict[str, str]) -> _Started | str | None:
         """The PyFunc forked by the fork server; None when it must be forked here instead."""
-        assert self._forkserver is not None
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
-            pid = await self._forkserver.spawn(func, env, request.cwd, out_w, err_w)
-        except BaseException:
-            os.close(out_r)
-            os.close(err_r)
-            raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        if not isinstance(pid, int):
-            os.close(out_r)
-            os.close(err_r)
-            return pid
-        return _Served(pid, self._forkserver), out_r, err_r
+        server = self._forkserver
+        assert server is not None
+        with _pipes() as (out_r, out_w, err_r, err_w):
+            pid = await server.spawn(func, env, request.cwd, out_w, err_w)
+        return _started(_Served(pid, server) if isinstance(pid, int) else pid, out_r, err_r)
 
     def _popen(
         self, command: Command, request: ExecRequest, env: dict[str, str], out_w: int, err_w: int
