@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.helpers import config, wf
+from tests.helpers import config, gone, wf
 from wtflow import Engine, Node, PyFunc, Status
 
 
@@ -41,6 +41,7 @@ def test_pyfuncs_are_forked_from_a_single_threaded_server_while_the_orchestrator
     assert {s["parent"] for s in seen} != {me}
     assert len({s["parent"] for s in seen}) == 1  # one server for the run
     assert all(s["parent_threads"] == 1 for s in seen)
+    assert gone(seen[0]["parent"])  # the server ended with the run, and was reaped
 
 
 def _fail_the_first_time(marker: str) -> None:
