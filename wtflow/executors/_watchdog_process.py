@@ -33,6 +33,10 @@ from collections.abc import Collection
 
 TOKEN_VAR = b"WTFLOW_PROCESS_TOKENS="
 POLL = 0.2  # seconds between looks at the parent, when the pipe is quiet
+# Seconds to let lines gather after each read. A reader waiting on the pipe makes every write
+# to it a wake-up, and on a busy machine the writer then gives up its CPU to this process: that
+# was ~0.2 ms of the orchestrator's time a line, two lines a node.
+GATHER = 0.05
 
 
 def tokens_on_host() -> dict[str, list[int]]:
@@ -120,7 +124,7 @@ def _listen(parent: int, grace: float) -> None:
             if os.getppid() != parent:  # orphaned, and the pipe holds nothing more
                 break
             continue
-        chunk = os.read(0, 65536)
+        chunk = os.read(0, 1 << 20)
         if not chunk:  # end of file: the parent is gone
             break
         *lines, pending = (pending + chunk).split(b"\n")
@@ -135,6 +139,7 @@ def _listen(parent: int, grace: float) -> None:
                 run_ids.add(arg.decode())
             elif word == b"exit":
                 return
+        time.sleep(GATHER)
     end_everything(set(groups), run_ids | (set(groups.values()) - {""}), grace)
 
 

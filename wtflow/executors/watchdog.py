@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -31,6 +32,8 @@ class Watchdog:
 
     def __init__(self, kill_grace: float) -> None:
         read, self._write = os.pipe()  # both close-on-exec: no node inherits the write end
+        with contextlib.suppress(OSError):  # room for what a busy run says while the watchdog gathers
+            fcntl.fcntl(self._write, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         grace = str(min(kill_grace, _MAX_GRACE))
         try:
             self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
