@@ -30,6 +30,7 @@ WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
     "dask": cluster.dask,
     "cli-fixed": shell.cli_fixed,
     "rawout": shell.rawout,
+    "dbcreate": shell.dbcreate,
 }
 
 RESULTS = Path(__file__).parent / "results"

@@ -252,6 +252,33 @@ def recording(ctx: Context) -> list[Figure]:
     ]
 
 
+def dbcreate(ctx: Context) -> list[Figure]:
+    """The record of a first run in a fresh checkout: creating the SQLite database (schema from
+    the tables, stamped) against opening one that exists; SQLAlchemy already imported."""
+    from wtflow.db import schema
+
+    with ctx.folder() as folder:
+        schema.connect(f"sqlite:///{folder / 'warm.db'}").dispose()  # the imports, paid once
+        counter = iter(range(10**6))
+        made: list[str] = []
+
+        def connect(url: str) -> float:
+            start = time.perf_counter()
+            schema.connect(url).dispose()
+            return (time.perf_counter() - start) * 1000
+
+        def fresh() -> float:
+            made.append(f"sqlite:///{folder / f'db{next(counter)}.db'}")
+            return connect(made[-1])
+
+        def existing() -> float:
+            return connect(made[-1] if made else f"sqlite:///{folder / 'warm.db'}")
+
+        b, w = alternate(max(ctx.reps, 5), existing, fresh)
+    return [Figure("record: creating a fresh SQLite database", "opening an existing one", "ms", b, w,
+                   "<= +20 ms", f"{w.median - b.median:+.1f} ms")]  # fmt: skip
+
+
 _WTFILE = """\
 import wtflow
 
