@@ -15,11 +15,14 @@ node's status) goes with each request, so a function reading `n1.stdout_artifact
 closure or a global finds the file as it would in the orchestrator. Changes your own code makes
 in the orchestrator meanwhile (a listener's) are not seen there.
 
-Its replies are lines on the same socket: `S <request> <pid>` (started), `F <request> <why>`
-(it could not fork: the node cannot start), `N <request> <why>` (the request could not be read:
-the orchestrator forks that PyFunc itself, as it does when what the request holds cannot be
-pickled or the server is gone) and
-`E <pid> <wait status>` once a child it forked has ended and been reaped.
+Its replies are lines on the same socket:
+
+    S <request> <pid>           started (the child waits at a gate until this is sent)
+    F <request> <why>           it could not fork: the node cannot start
+    N <request> <why>           the request could not be read: the orchestrator forks that
+                                PyFunc itself, as when a request cannot be pickled or the
+                                server is gone
+    E <pid> <wait status>       a child it forked has ended and been reaped
 """
 
 from __future__ import annotations
