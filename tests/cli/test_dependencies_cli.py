@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.cli.conftest import Run, WtfileWriter, cli_env
 
@@ -49,6 +50,11 @@ def _recorded(tmp_path: Path, **extra: str) -> dict[str, str]:
     return cli_env(tmp_path, WTFLOW_DB_URL=f"sqlite:///{tmp_path / 'runs.db'}", **extra)
 
 
+def _shown_nodes(wtflow: Run, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The last run's nodes by path, as `wtflow show --json` has them."""
+    return {n["path"]: n for n in json.loads(wtflow("show", "--json", env=env).out)["nodes"]}
+
+
 def test_a_wait_across_branches_runs_in_order_and_is_shown(
     wtflow: Run, wtfile: WtfileWriter, tmp_path: Path
 ) -> None:
@@ -61,7 +67,7 @@ def test_a_wait_across_branches_runs_in_order_and_is_shown(
     assert result.out.index("<== ci/make/build succeeded") < result.out.index("==> ci/ship/deploy started")
     shown = wtflow("show", env=env)
     assert "after ci/make/build" in shown.out, shown
-    nodes = {n["path"]: n for n in json.loads(wtflow("show", "--json", env=env).out)["nodes"]}
+    nodes = _shown_nodes(wtflow, env)
     assert nodes["ci/ship/deploy"]["depends_on"] == ["ci/make/build"]
     assert nodes["ci/ship/report"]["depends_on"] == ["ci/make/build"]  # it reads build's stdout
     assert nodes["ci/make/build"]["depends_on"] == []
@@ -75,7 +81,7 @@ def test_a_failed_dependency_skips_the_waiting_node_with_the_reason(
     result = wtflow("run", "--console", "plain", env=env)
     assert result.code == 1, result
     assert "<== ci/ship/deploy skipped (upstream failed: ci/make/build)\n" in result.out
-    nodes = {n["path"]: n for n in json.loads(wtflow("show", "--json", env=env).out)["nodes"]}
+    nodes = _shown_nodes(wtflow, env)
     assert (nodes["ci/ship/deploy"]["status"], nodes["ci/ship/deploy"]["reason"]) == (
         "skipped",
         "upstream failed: ci/make/build",
@@ -114,7 +120,7 @@ def test_a_pyfunc_grows_children_that_run_are_recorded_and_found_by_path(
     assert "[fan/plan/shards/shard-2] shard 2 of a forked child\n" in result.out
     assert "[fan/plan/more/late] late\n" in result.out
     assert result.out.index("<== fan/plan/more/late succeeded") < result.out.index("==> fan/after started")
-    nodes = {n["path"]: n for n in json.loads(wtflow("show", "--json", env=env).out)["nodes"]}
+    nodes = _shown_nodes(wtflow, env)
     assert list(nodes) == [
         "fan", "fan/plan", "fan/plan/shards", "fan/plan/shards/shard-0", "fan/plan/shards/shard-1",
         "fan/plan/shards/shard-2", "fan/plan/more", "fan/plan/more/late", "fan/after",
