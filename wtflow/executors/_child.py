@@ -38,7 +38,7 @@ def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: i
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         # Inherited pipes of other nodes would keep their readers from seeing EOF.
-        os.closerange(3, _max_fd())
+        os.closerange(3, max_fd())
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
         sys.stdout = io.TextIOWrapper(
             io.FileIO(1, "w", closefd=False), line_buffering=True, write_through=True
@@ -203,7 +203,7 @@ def _refuse(value: object) -> Any:
     raise TypeError(f"a {kind.__module__}.{kind.__qualname__} is not JSON ({shown(value)})")
 
 
-def _max_fd() -> int:
+def max_fd() -> int:
     try:
         return os.sysconf("SC_OPEN_MAX")
     except (ValueError, OSError):

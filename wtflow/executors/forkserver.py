@@ -45,7 +45,7 @@ from typing import Any, NoReturn
 
 from wtflow import model
 from wtflow.executables import Command, PyFunc
-from wtflow.executors._child import prepare, run_forked
+from wtflow.executors._child import max_fd, prepare, run_forked
 from wtflow.model import Artifact, Node, Placed, Workflow
 
 # One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it); a bigger
@@ -330,7 +330,7 @@ def _serve(sock: socket.socket, orchestrators_end: int, known: Mapping[int, obje
         # The orchestrator's files (its record, other nodes' pipes, the watchdog's pipe) are not
         # the server's to hold: a pipe held here would keep its reader from seeing the end.
         os.closerange(3, keep)
-        os.closerange(keep + 1, _max_fd())
+        os.closerange(keep + 1, max_fd())
         _loop(sock, known)
     except BaseException:
         code = 70
@@ -420,10 +420,3 @@ def _in_memory_file(data: bytes) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def _max_fd() -> int:
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (ValueError, OSError):
-        return 4096
