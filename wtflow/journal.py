@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from wtflow.events import (
     Event,
+    KeptFile,
     NodeFinished,
     NodesAdded,
     NodeSpec,
@@ -103,6 +104,8 @@ def _value(name: str, value: Any) -> Any:
         )
     if name == "output_order":
         return tuple((stream, size) for stream, size in value)
+    if name == "kept":
+        return tuple(KeptFile(**{**kept, "path": Path(kept["path"])}) for kept in value)
     return value
 
 

@@ -6,19 +6,22 @@ few commits a second rather than one per event. If the database fails mid-run, t
 (its output is on disk regardless); the writer keeps what it could not write, retries, and
 says at the end what is missing.
 
-`Recorder.start` leaves opening a local SQLite record to the writer thread too: importing
-SQLAlchemy, connecting and the schema take longer than a short run, and the run's first nodes
-need none of it. Nothing is lost meanwhile: the events wait in the queue, and the run's journal
-has them all. This module imports no SQLAlchemy for that reason.
+`Recorder.start` leaves opening a local SQLite record to the writer thread too: connecting and
+the schema take time the run's first nodes need not wait for. Nothing is lost meanwhile: the
+events wait in the queue, and the run's journal has them all. Such a record is written through
+the stdlib's sqlite3 (db/lite.py) unless it needs an upgrade or has dead runs to settle, so most
+recorded runs never import SQLAlchemy, which alone takes longer than a short run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 from wtflow.config import mask_url
 from wtflow.db import sqlite_file
@@ -43,7 +46,7 @@ class Recorder:
 
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         """Record into `url` through `engine`; without one, the writer thread opens the database."""
-        self._engine = engine
+        self._record: _Record | None = None if engine is None else _Alchemy(engine)
         self._full_url = url
         self._url = mask_url(url)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -88,23 +91,31 @@ class Recorder:
         self._thread.join(CLOSE_TIMEOUT)
         if self._thread.is_alive():
             self.error = RecorderError(f"database {self._url} did not answer within {CLOSE_TIMEOUT:.0f}s")
-        if self._engine is not None:
-            self._engine.dispose()
         return [] if self.error is None else [str(self.error)]
 
     # -- the writer thread ---------------------------------------------------------------
 
-    def _open(self) -> Engine:
-        from wtflow.db import schema
+    def _open(self) -> _Record:
+        path = sqlite_file.local_file(self._full_url)
+        if path is not None:
+            from wtflow.db import lite
 
-        self._engine = schema.connect(self._full_url)
-        return self._engine
+            self._record = lite.open_record(self._full_url, path)
+        if self._record is None:  # not a local file, or one that needs SQLAlchemy first
+            from wtflow.db import schema
+
+            self._record = _Alchemy(schema.connect(self._full_url))
+        return self._record
 
     def _write_loop(self) -> None:
-        # Imported here, on the writer thread, while the run's first nodes start.
-        from wtflow.db import rows, schema
+        try:
+            self._write_all()
+        finally:
+            if self._record is not None:
+                self._record.close()
 
-        if self._engine is None:
+    def _write_all(self) -> None:
+        if self._record is None:
             with contextlib.suppress(Exception):  # tried again, and said, once there is something to write
                 self._open()
         pending: list[Event] = []
@@ -125,11 +136,7 @@ class Recorder:
             beat = self._run_id if self._run_id and not stop and now - beat_at >= HEARTBEAT else None
             if (pending or beat) and (stop or now >= retry_at):
                 try:
-                    engine = self._engine or self._open()
-                    with engine.begin() as conn:
-                        rows.write(conn, pending)
-                        if beat:
-                            rows.beat(conn, beat)
+                    (self._record or self._open()).write(pending, beat)
                 except RecorderError as e:  # opening it: the URL is fine, the file is not (or not yet)
                     retry_at = now + RETRY_EVERY
                     self.error = RecorderError(
@@ -139,7 +146,7 @@ class Recorder:
                 except Exception as e:  # SQLAlchemyError mostly; anything else must not end the thread
                     retry_at = now + RETRY_EVERY
                     self.error = RecorderError(
-                        f"database {self._url} stopped taking records ({schema.reason(e)}); "
+                        f"database {self._url} stopped taking records ({_reason(e)}); "
                         f"{len(pending)} events are not recorded; the output is complete in {self._run_dir}"
                     )
                 else:
@@ -148,3 +155,39 @@ class Recorder:
                     beat_at = now if beat else beat_at
             if stop:
                 return
+
+
+class _Record(Protocol):
+    """An open database the writer thread writes batches to: db/lite.py's Record, or `_Alchemy`."""
+
+    def write(self, events: Iterable[Event], beat: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Alchemy:
+    """A database written through SQLAlchemy: PostgreSQL, and SQLite files that needed it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def write(self, events: Iterable[Event], beat: str | None = None) -> None:
+        from wtflow.db import rows
+
+        with self._engine.begin() as conn:
+            rows.write(conn, events)
+            if beat:
+                rows.beat(conn, beat)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, sqlite3.Error):
+        from wtflow.db import lite
+
+        return lite.reason(error)
+    from wtflow.db import schema
+
+    return schema.reason(error)

@@ -1,5 +1,8 @@
 """A batch of engine events as rows of the record: merged per node and attempt, one executemany
-a kind. The recorder's writer thread and the journals' replay (db/journals.py) write through it."""
+a kind. The recorder's writer thread and the journals' replay (db/journals.py) write through it.
+
+`merge` is plain Python: db/lite.py writes its rows with the stdlib's sqlite3. Only `write`,
+through SQLAlchemy, imports it."""
 
 from __future__ import annotations
 
@@ -9,30 +12,30 @@ import os
 import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import Connection, and_, bindparam, insert, update
+from typing import TYPE_CHECKING, Any
 
 from wtflow._version import __version__
-from wtflow.db.tables import artifacts, attempts, nodes, runs
 from wtflow.events import Event, NodeFinished, NodesAdded, NodeSpec, NodeStarted, RunFinished, RunStarted
 from wtflow.status import Status
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
 # The columns naming a row of each table, in the order rows must be inserted.
-_KEYS = {"runs": ("id",), "nodes": ("run_id", "index"), "attempts": ("run_id", "node_index", "n"),
+KEYS = {"runs": ("id",), "nodes": ("run_id", "index"), "attempts": ("run_id", "node_index", "n"),
          "artifacts": ("run_id", "node_index", "attempt", "name")}  # fmt: skip
 
 
-class _Batch:
+class Batch:
     """A batch's rows, merged: a node that started and ended within it is one INSERT, not an
     INSERT and two UPDATEs (most nodes of a fan-out of short commands)."""
 
     def __init__(self) -> None:
-        self.inserts: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in _KEYS}
-        self.updates: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in _KEYS}
+        self.inserts: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in KEYS}
+        self.updates: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t: {} for t in KEYS}
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
-        self.inserts[table][tuple(row[c] for c in _KEYS[table])] = row
+        self.inserts[table][tuple(row[c] for c in KEYS[table])] = row
 
     def update(self, table: str, key: tuple[Any, ...], **values: Any) -> None:
         row = self.inserts[table].get(key)
@@ -42,13 +45,20 @@ class _Batch:
             self.updates[table].setdefault(key, {}).update(values)
 
     def execute(self, conn: Connection) -> None:
+        from sqlalchemy import insert
+
+        from wtflow.db.tables import metadata
+
         for name, rows in self.inserts.items():
-            if rows:
-                conn.execute(insert(_TABLES[name]), list(rows.values()))
+            alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in rows.values():  # an executemany takes its columns from its first row
+                alike.setdefault(tuple(row), []).append(row)
+            for same in alike.values():
+                conn.execute(insert(metadata.tables[name]), same)
         for name, changes in self.updates.items():
             by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for key, values in changes.items():
-                params = {f"k_{c}": v for c, v in zip(_KEYS[name], key, strict=True)}
+                params = {f"k_{c}": v for c, v in zip(KEYS[name], key, strict=True)}
                 params.update({f"v_{c}": v for c, v in values.items()})
                 by_columns.setdefault(tuple(sorted(values)), []).append(params)
             for columns, params_list in by_columns.items():
@@ -59,7 +69,12 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
     """Write a batch of events in one go: rows merged per node and attempt, one executemany a kind.
 
     `origin` (host, user, pid) says where a run replayed from its journal ran; else this process."""
-    batch = _Batch()
+    merge(events, origin).execute(conn)
+
+
+def merge(events: Iterable[Event], origin: dict[str, Any] | None = None) -> Batch:
+    """The rows a batch of events makes, merged per node and attempt."""
+    batch = Batch()
     for event in events:
         if isinstance(event, RunStarted):
             batch.insert("runs", {**_run_row(event), **(origin or {})})
@@ -103,7 +118,7 @@ def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | No
         elif isinstance(event, RunFinished):
             batch.update("runs", (event.run_id,), status=event.status.value, exit_code=event.exit_code,
                          ended_at=event.ended_at)  # fmt: skip
-    batch.execute(conn)
+    return batch
 
 
 def _node_row(run_id: str, spec: NodeSpec) -> dict[str, Any]:
@@ -112,7 +127,7 @@ def _node_row(run_id: str, spec: NodeSpec) -> dict[str, Any]:
         "path": "/".join(spec.path), "parent": spec.parent, "position": spec.position,
         "kind": spec.kind, "executes": spec.executes, "parallel": spec.parallel,
         "allow_failure": spec.allow_failure, "status": Status.PENDING.value, "exit_code": None,
-        "attempts": 0, "started_at": None, "ended_at": None, "decision": spec.decision,
+        "attempts": 0, "started_at": None, "ended_at": None, "reason": None, "decision": spec.decision,
         "tags": list(spec.tags) or None, "depends_on": list(spec.depends_on) or None, "dynamic": spec.dynamic,
     }  # fmt: skip
 
@@ -134,14 +149,15 @@ def _user() -> str:
         return str(os.getuid())
 
 
-_TABLES = {"runs": runs, "nodes": nodes, "attempts": attempts, "artifacts": artifacts}
-
-
 @functools.cache
 def _update(table: str, columns: tuple[str, ...]) -> Any:
     """UPDATE <table> SET <columns> WHERE <its key>, with bind names that cannot clash with columns."""
-    t = _TABLES[table]
-    where = and_(*(t.c[c] == bindparam(f"k_{c}") for c in _KEYS[table]))
+    from sqlalchemy import and_, bindparam, update
+
+    from wtflow.db.tables import metadata
+
+    t = metadata.tables[table]
+    where = and_(*(t.c[c] == bindparam(f"k_{c}") for c in KEYS[table]))
     return update(t).where(where).values({c: bindparam(f"v_{c}") for c in columns})
 
 

@@ -2,15 +2,11 @@
 the tables, Alembic upgrades of existing ones, crash reaping.
 
 Readers never come here: `wtflow.db.read` opens the record read-only and shares only the
-schema's revisions and the rule for telling a dead run (`DeathRule`)."""
+schema's revisions and the rule for telling a dead run (`DeathRule`, from db/liveness.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +15,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from wtflow.config import mask_url
+from wtflow.db.liveness import STALE as STALE
+from wtflow.db.liveness import DeathRule as DeathRule
 from wtflow.db.revisions import HEAD as HEAD
 from wtflow.db.revisions import KNOWN as KNOWN
+from wtflow.db.sqlite_file import BUSY_MS as BUSY_MS
 from wtflow.db.sqlite_file import create_private
 from wtflow.db.tables import metadata, runs
 from wtflow.errors import RecorderError
@@ -31,9 +30,6 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK = 0x777466_6C6F77  # pg_advisory_xact_lock key serialising schema upgrades across processes
-BUSY_MS = 30_000
-# A run of another host whose heartbeat is this old is taken for dead (recorder.HEARTBEAT is 30 s).
-STALE = timedelta(minutes=5)
 
 
 def open_engine(url: str) -> Engine:
@@ -191,35 +187,6 @@ def reap_dead_runs(conn: Connection) -> int:
     for row in dead:
         settle(conn, row.id, row.run_dir, {"host": row.host, "user": row.user, "pid": row.pid})
     return len(dead)
-
-
-@dataclass(frozen=True)
-class DeathRule:
-    """Whether a run recorded as running has lost its wtflow process: on this host, a process
-    that no longer exists; elsewhere, a heartbeat that stopped STALE ago (a run recorded before
-    heartbeats has nothing to judge by, so it stays running)."""
-
-    host: str
-    stale_before: datetime
-
-    @classmethod
-    def now(cls) -> DeathRule:
-        return cls(socket.gethostname(), datetime.now(UTC) - STALE)
-
-    def is_dead(self, host: str, pid: int, heartbeat: datetime | None) -> bool:
-        if host == self.host:
-            return not _alive(pid)
-        return heartbeat is not None and heartbeat < self.stale_before
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def connect(url: str) -> Engine:

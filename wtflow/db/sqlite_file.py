@@ -13,6 +13,8 @@ from pathlib import Path
 from wtflow.db.revisions import KNOWN
 from wtflow.errors import RecorderError
 
+BUSY_MS = 30_000  # how long a writer waits for another one's transaction
+
 # sqlite:///relative.db, sqlite:////absolute.db: what the default URL and most users' look like.
 # Anything else (a query string, a URI filename, another driver) goes through SQLAlchemy first.
 _LOCAL_FILE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?#]+)")
