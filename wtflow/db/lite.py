@@ -14,9 +14,10 @@ written either way reads the same. Tests compare the schema and the rows the two
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,34 @@ JSONS = {
 }
 
 
-def stored(table: str, column: str, value: Any) -> Any:
-    """`value` as SQLAlchemy binds it to this column on SQLite: a datetime as naive UTC text, a
-    JSON value as its text (None included, as the JSON type's `none_as_null=False` does)."""
+def _converter(table: str, column: str) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy binds a value of this column on SQLite: a datetime as naive UTC text, a JSON
+    value as its text (None included, as the JSON type's `none_as_null=False` does)."""
     if column in JSONS[table]:
-        return json.dumps(value)
-    if value is not None and column in DATETIMES[table]:
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+        return json.dumps
+    if column in DATETIMES[table]:
+        return _time
+    return None
+
+
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@functools.cache
+def _conversions(table: str, columns: tuple[str, ...]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """Where in a row of these columns a value needs converting, and how: most need none."""
+    found = ((i, _converter(table, c)) for i, c in enumerate(columns))
+    return tuple((i, convert) for i, convert in found if convert is not None)
+
+
+def _values(table: str, columns: tuple[str, ...], values: Iterable[Any]) -> tuple[Any, ...]:
+    out = list(values)
+    for i, convert in _conversions(table, columns):
+        out[i] = convert(out[i])
+    return tuple(out)
 
 
 class Record:
@@ -97,9 +118,7 @@ class Record:
             for table, changes in batch.updates.items():
                 _change(conn, table, changes)
             if beat:
-                conn.execute(
-                    _update("runs", ("heartbeat_at",)), (stored("runs", "heartbeat_at", _now()), beat)
-                )
+                conn.execute(_update("runs", ("heartbeat_at",)), (_time(datetime.now(UTC)), beat))
 
     def close(self) -> None:
         self._conn.close()
@@ -108,7 +127,8 @@ class Record:
 def _insert(conn: sqlite3.Connection, table: str, new: Iterable[dict[str, Any]]) -> None:
     by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for row in new:  # a row merged with a later update may have more columns than the others
-        by_columns.setdefault(tuple(row), []).append(tuple(stored(table, c, v) for c, v in row.items()))
+        columns = tuple(row)
+        by_columns.setdefault(columns, []).append(_values(table, columns, row.values()))
     for columns, values in by_columns.items():
         names = ", ".join(f'"{c}"' for c in columns)
         conn.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', values)
@@ -118,7 +138,7 @@ def _change(conn: sqlite3.Connection, table: str, changes: dict[tuple[Any, ...],
     by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for key, values in changes.items():
         columns = tuple(sorted(values))
-        by_columns.setdefault(columns, []).append((*(stored(table, c, values[c]) for c in columns), *key))
+        by_columns.setdefault(columns, []).append((*_values(table, columns, map(values.get, columns)), *key))
     for columns, params in by_columns.items():
         conn.executemany(_update(table, columns), params)
 
@@ -127,10 +147,6 @@ def _update(table: str, columns: tuple[str, ...]) -> str:
     sets = ", ".join(f'"{c}" = ?' for c in columns)
     where = " AND ".join(f'"{c}" = ?' for c in rows.KEYS[table])
     return f'UPDATE "{table}" SET {sets} WHERE {where}'
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _transaction:
