@@ -127,7 +127,6 @@ class RunContext:
     selected: frozenset[int] | None  # None: every node (no --only)
     view: RunView  # what `when=` conditions see
     waits: dict[int, tuple[int, ...]]  # what each node waits for across branches (dependencies.py)
-    running: int = 0  # attempts under way, to know when creating files may block the loop
     gates: Gates = field(default_factory=Gates)  # each node's, settled when its subtree ended
 
     @contextlib.asynccontextmanager
@@ -179,7 +178,7 @@ class RunContext:
             p.node.artifact(name).bind(f.path)
         events.created(output.files["stdout"].path, output.files["stderr"].path)
         try:
-            await output.create(in_thread=self.running > 0)
+            output.create()
             events.start(StartNotice(host="", pid=None))
             sinks = output.sinks(events.chunk if self.fanout.wants_output else None)
             await sinks["stderr"].write(

@@ -262,9 +262,8 @@ class Engine:
         output = ctx.open_attempt(p, events)
         sinks, kept = output.sinks(events.chunk if ctx.fanout.wants_output else None), Kept(())
         request = ctx.request(p, policy, attempt, output.folder)
-        ctx.running += 1
         try:
-            await output.create(in_thread=ctx.running > 1)
+            output.create()
             result = await run_attempt(self._executor, request, sinks=sinks, on_start=events.start,
                                        on_stopping=events.stopping)  # fmt: skip
             if result.error is not None:
@@ -284,7 +283,6 @@ class Engine:
             ctx.state.update(p.index, status=stopped, attempts=attempt, ended_at=ended)
             raise
         finally:
-            ctx.running -= 1
             self.problems.extend(await output.close(p.path_str))
         return plan.attempt_status(result, kept.problem), result.code, output.sizes()
 

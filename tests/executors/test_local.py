@@ -4,16 +4,14 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers import gone
-from wtflow import Command, PyFunc
+from wtflow import Command, Node, PyFunc, Workflow
 from wtflow.executors import AttemptId, ExecRequest, StartNotice, local
 from wtflow.executors.local import LocalExecutor, processes_with_token
 
@@ -94,36 +92,37 @@ async def test_cancel_stops_the_whole_group_and_propagates(tmp_path: Path, execu
     assert gone(int(pids.read_text()))
 
 
-async def test_cancel_while_the_process_is_being_started_leaves_nothing(
-    tmp_path: Path, executor: LocalExecutor
-) -> None:
-    """Commands start in a worker thread while others run; a cancel that lands meanwhile must
-    still end them."""
+async def test_cancel_right_after_the_start_leaves_nothing(tmp_path: Path, executor: LocalExecutor) -> None:
+    """A cancel that lands as soon as a command has started, while another runs, ends it and
+    leaves the other running."""
     started: list[int] = []
     other = asyncio.create_task(
         executor.run(
-            request(Command(["sleep", "100"])),
+            request(Command(["sleep", "100"]), run_id="t-other"),
             sinks={"stdout": Buffer(), "stderr": Buffer()},
             on_start=record_pids(started),
         )
     )
     while not started:
         await asyncio.sleep(0.01)
-    for _ in range(20):
+    [kept] = started
+    for i in range(20):
         task = asyncio.create_task(
             executor.run(
-                request(Command(["sleep", "100"])),
+                request(Command(["sleep", "100"]), run_id=f"t-{i}"),
                 sinks={"stdout": Buffer(), "stderr": Buffer()},
                 on_start=record_pids(started),
             )
         )
-        await asyncio.sleep(0)  # the spawn is under way in its thread
+        await asyncio.sleep(0)  # it starts, and waits for its process
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+    assert Path(f"/proc/{kept}").exists()
     other.cancel()
     with pytest.raises(asyncio.CancelledError):
         await other
+    assert len(started) == 21
     assert not [pid for pid in started if Path(f"/proc/{pid}").exists()]
     assert not _children_named("sleep")
 
@@ -179,51 +178,36 @@ def _touch_then_wait(forked: str, release: str) -> None:
         time.sleep(0.01)
 
 
-async def test_pyfunc_does_not_hold_other_nodes_pipes_open(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A PyFunc forked while a command is being started beside it (in a worker thread, its pipes'
-    write ends still open here) inherits those ends; if it kept them, the command would not see
-    EOF until the PyFunc ended. The command's start is held at that moment until the fork is done."""
+@pytest.mark.parametrize("served", [True, False])
+async def test_a_pyfunc_does_not_hold_other_nodes_pipes_open(tmp_path: Path, served: bool) -> None:
+    """Commands that start and end beside a running PyFunc, forked by the fork server or by this
+    process, see the end of their output while it runs. Starts happen one at a time on the loop,
+    so no fork can copy another node's write ends; before, commands started on worker threads
+    and a fork at the wrong moment held a command's pipes open until the PyFunc ended."""
     forked, release = tmp_path / "forked", tmp_path / "release"
-    held, go = threading.Event(), threading.Event()
-    real_popen = subprocess.Popen
-
-    def held_popen(*args: Any, **kw: Any) -> subprocess.Popen[bytes]:
-        popen = real_popen(*args, **kw)
-        if args[0] == ["echo", "quick"]:
-            held.set()
-            assert go.wait(30)  # the write ends are still open in this process
-        return popen
-
-    monkeypatch.setattr(subprocess, "Popen", held_popen)  # the module LocalExecutor starts commands with
+    slow_node = PyFunc(func=_touch_then_wait, args=(str(forked), str(release)))
     executor = LocalExecutor(kill_grace=3600)  # held pipes would keep it waiting, not time out quietly
-    first, out, err = Buffer(), Buffer(), Buffer()
-    sinks = {"stdout": out, "stderr": err}
-    started: list[int] = []
-    blocker = asyncio.create_task(executor.run(request(Command(["sleep", "3600"])),
-                                               sinks={"stdout": first, "stderr": Buffer()}, on_start=record_pids(started)))  # fmt: skip
-    async with asyncio.timeout(30):  # hang guards
-        while not started:
-            await asyncio.sleep(0.01)
-        quick = asyncio.create_task(executor.run(request(Command(["echo", "quick"])), sinks=sinks,
-                                                 on_start=lambda notice: None))  # fmt: skip
-        while not held.is_set():
-            await asyncio.sleep(0.01)
-        slow = asyncio.create_task(executor.run(request(PyFunc(func=_touch_then_wait, args=(str(forked), str(release)))),
-                                                sinks={"stdout": Buffer(), "stderr": Buffer()}, on_start=lambda notice: None))  # fmt: skip
-        while not forked.exists():
-            await asyncio.sleep(0.01)
-        go.set()
-        result = await quick  # while the PyFunc still runs
-    assert (result.code, out.data) == (0, b"quick\n")
-    release.touch()
-    blocker.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await blocker
-    async with asyncio.timeout(30):
-        assert (await slow).code == 0
-    await executor.aclose()
+    if served:
+        await executor.open(Workflow(name="w", root=Node("n", slow_node)))
+    try:
+        async with asyncio.timeout(30):  # hang guards
+            before = asyncio.create_task(executor.run(request(Command(["sleep", "0.2"])),
+                                                      sinks={"stdout": Buffer(), "stderr": Buffer()},
+                                                      on_start=lambda notice: None))  # fmt: skip
+            slow = asyncio.create_task(executor.run(request(slow_node), sinks={"stdout": Buffer(), "stderr": Buffer()},
+                                                    on_start=lambda notice: None))  # fmt: skip
+            while not forked.exists():
+                await asyncio.sleep(0.01)
+            out = Buffer()
+            result = await executor.run(request(Command(["echo", "quick"])), sinks={"stdout": out, "stderr": Buffer()},
+                                        on_start=lambda notice: None)  # fmt: skip
+            assert (result.code, out.data) == (0, b"quick\n")
+            assert (await before).code == 0
+            assert not slow.done()
+            release.touch()
+            assert (await slow).code == 0
+    finally:
+        await executor.aclose()
 
 
 async def test_pyfunc_runs_in_a_child_in_its_own_session() -> None:

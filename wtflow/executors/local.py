@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import gc
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from wtflow.executables import Command, PyFunc
@@ -216,21 +215,6 @@ async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         loop.remove_reader(fd)
 
 
-async def _in_thread(fn: Callable[[], T], undo: Callable[[T], Awaitable[None]] | None = None) -> T:
-    """`fn()` in a worker thread. Cancelled meanwhile, it still waits for the thread to finish
-    (what it opens or starts must not slip past the caller's clean-up), undoes it, then raises."""
-    job = asyncio.ensure_future(asyncio.to_thread(fn))
-    try:
-        return await asyncio.shield(job)
-    except asyncio.CancelledError:
-        while not job.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(job)
-        if undo is not None and not job.cancelled() and job.exception() is None:
-            await undo(job.result())
-        raise
-
-
 _Started = tuple[_Leader, int, int]
 
 
@@ -260,17 +244,6 @@ def _started(leader: _Leader | T, out_r: int, err_r: int) -> _Started | T:
     return leader
 
 
-async def _kill_started(started: _Started | str) -> None:
-    if isinstance(started, str):  # it never started
-        return
-    leader, out_r, err_r = started
-    _signal_group(leader.pid, signal.SIGKILL)
-    await leader.exited()
-    leader.poll()
-    os.close(out_r)
-    os.close(err_r)
-
-
 def _unheard(reason: str) -> None:
     pass
 
@@ -291,7 +264,6 @@ class LocalExecutor:
         self.kill_grace = kill_grace
         self._own_runs = own_runs
         self.host = socket.gethostname()
-        self._running = 0
         self._base_env: dict[str, str] | None = None
         self._groups: set[int] = set()
         self._run_ids: set[str] = set()
@@ -321,18 +293,15 @@ class LocalExecutor:
         return env
 
     async def _start(self, request: ExecRequest, env: dict[str, str]) -> _Started | str:
-        # A node alone (a sequence) starts on the loop: a thread hand-off would only add to its
-        # latency. fork() copies the calling thread only, so a PyFunc forked here forks on the loop.
+        # On the loop, even while other nodes run: vfork() holds it up until the child has
+        # exec'd (most of a millisecond), but on 2 cores worker threads for that cost more in
+        # context switches and the GIL than they won (artifacts.AttemptOutput.create).
         executable = request.executable
         if isinstance(executable, PyFunc) and self._forkserver is not None:
             served = await self._serve(executable, request, env)
             if served is not None:
                 return served
-        if self._running <= 1 or not isinstance(executable, Command):
-            return self._spawn(request, env)
-        # vfork() holds up the calling thread until the child has exec'd, most of a millisecond
-        # here: in a worker thread, parallel nodes start at once and the loop goes on pumping.
-        return await _in_thread(functools.partial(self._spawn, request, env), undo=_kill_started)
+        return self._spawn(request, env)
 
     def _spawn(self, request: ExecRequest, env: dict[str, str]) -> _Started | str:
         with _pipes() as (out_r, out_w, err_r, err_w):
@@ -405,11 +374,7 @@ class LocalExecutor:
         if self._own_runs and run_id not in self._run_ids:
             self._watchdog.tell(f"run {run_id}")  # before its first process: the token covers it
             self._run_ids.add(run_id)
-        self._running += 1
-        try:
-            return await self._run(request, sinks, on_start, on_stopping or _unheard)
-        finally:
-            self._running -= 1
+        return await self._run(request, sinks, on_start, on_stopping or _unheard)
 
     async def _run(
         self,
