@@ -75,15 +75,16 @@ class StreamFile:
         self._fd: int | None = None
         self._opened = False
 
-    def open_now(self) -> None:
-        """Create the file (and its folder); a failure is kept in `error`, never raised.
+    def open_now(self, *, folder_made: bool = False) -> None:
+        """Create the file (and its folder, unless made); a failure is kept in `error`, never raised.
 
         The engine creates both files of an attempt before its process starts (the process may
         write into their folder, $WTFLOW_ARTIFACTS); a file nobody created is created by its
         first write or its close."""
         self._opened = True
         try:
-            make_private_dirs(self.path.parent)
+            if not folder_made:
+                make_private_dirs(self.path.parent)
             self._fd = _private(str(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
         except OSError as e:
             self.error = e
@@ -204,10 +205,13 @@ class StreamSink:
 
 
 def create_files(files: Iterable[StreamFile]) -> None:
-    """Create the files (and their folder) now; a failure is kept on each file, never raised."""
+    """Create the files (and their folder, once) now; a failure is kept on each file, never raised."""
+    made: set[Path] = set()
     for f in files:
         if not f._opened:
-            f.open_now()
+            f.open_now(folder_made=f.path.parent in made)
+            if f.error is None:
+                made.add(f.path.parent)
 
 
 def _private(path: str, flags: int) -> int:

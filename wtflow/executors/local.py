@@ -82,6 +82,7 @@ class _Leader:
         self.pid = pid
         self.popen = popen
         self.code: int | None = None
+        self._ended = False  # its pidfd said so: asked again (stopping, reaping), no system call
 
     def poll(self) -> int | None:
         if self.code is None:
@@ -99,9 +100,12 @@ class _Leader:
 
         asyncio's `Process.wait()` resolves only once every pipe is closed, so a node that left
         `sleep 100 &` behind would look "running" for 100 s. A pidfd says when the leader is gone."""
+        if self._ended:
+            return
         try:
             fd = os.pidfd_open(self.pid)
         except ProcessLookupError:
+            self._ended = True
             return
         except OSError:  # no pidfd (old kernel): poll
             while self.poll() is None:  # noqa: ASYNC110 (nothing to wait on but the clock)
@@ -109,6 +113,7 @@ class _Leader:
             return
         try:
             await _readable(asyncio.get_running_loop(), fd)  # a pidfd turns readable when the process ends
+            self._ended = True
         finally:
             os.close(fd)
 
