@@ -253,6 +253,30 @@ def _unheard(reason: str) -> None:
     pass
 
 
+# What Popen's restore_signals sets back to their default: Python ignores them.
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _posix_spawn(argv: list[str], env: dict[str, str], out_w: int, err_w: int) -> int:
+    """The process started as Popen starts it (in a new session, stdin from /dev/null, Python's
+    ignored signals set back), for half the CPU: no pipe for exec errors (posix_spawn reports
+    them itself), no environment encoded in Python, no Popen. It takes no cwd and searches no
+    PATH, so Popen starts the rest. Every file this process opens is close-on-exec (Python's
+    default), which is what Popen's close_fds would otherwise see to."""
+    return os.posix_spawn(
+        argv[0],
+        argv,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, out_w, 1),
+            (os.POSIX_SPAWN_DUP2, err_w, 2),
+        ],
+        setsid=True,
+        setsigdef=_DEFAULT_SIGNALS,
+    )
+
+
 class LocalExecutor:
     """Starts each executable in a new session; a PyFunc is forked by the run's fork server
     (`forkserver.py`), or by this process when there is none.
@@ -328,9 +352,12 @@ class LocalExecutor:
     def _popen(
         self, command: Command, request: ExecRequest, env: dict[str, str], out_w: int, err_w: int
     ) -> _Leader | str:
+        argv = command.argv
         try:
+            if request.cwd is None and "/" in argv[0]:  # `/bin/sh -c ...`: nothing to look up
+                return _Leader(_posix_spawn(argv, env, out_w, err_w), None)
             popen = subprocess.Popen(
-                command.argv,
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
