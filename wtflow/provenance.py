@@ -1,7 +1,7 @@
 """Where a run came from, for its record: the command line, the wtfile and its SHA-256, the git
 commit, branch and dirtiness of the wtfile's repository, the selection and the wtflow version.
 
-`Provenance.start` launches the git queries at once and `collect` reads them later, so they run
+`Provenance.start` launches the git query at once and `collect` reads it later, so it runs
 while the workflows are built; no git, or no repository, simply leaves those fields out.
 """
 
@@ -17,63 +17,72 @@ from typing import Any
 from wtflow._version import __version__
 
 GIT_TIMEOUT = 2.0  # seconds; a hung git (a network filesystem, a lock) must not hold up a run
-_QUERIES = {
-    "commit": ["rev-parse", "HEAD"],
-    "branch": ["rev-parse", "--abbrev-ref", "HEAD"],
-    "dirty": ["status", "--porcelain", "--untracked-files=no"],
-}
+# One process says all three: "# branch.oid <commit>", "# branch.head <branch>", then a line per
+# changed tracked file. No optional locks: a run must not take the index lock from a `git commit`.
+_QUERY = ["--no-optional-locks", "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
 
 
 class Provenance:
-    """The git queries under way for one wtfile, and what is known without them."""
+    """The git query under way for one wtfile, and what is known without it."""
 
     def __init__(self, wtfile: Path, argv: Sequence[str]) -> None:
         self.base: dict[str, Any] = {"command": list(argv), "wtflow_version": __version__}
-        self._procs: dict[str, subprocess.Popen[str]] = {}
+        self._proc: subprocess.Popen[str] | None = None
         files = [wtfile] if wtfile.is_file() else sorted(wtfile.rglob("*wtfile*.py"))
         if files:
             self.base["wtfile"] = str(files[0].absolute()) if wtfile.is_file() else str(wtfile.absolute())
             self.base["wtfile_sha256"] = _digest(files) if files else None
         folder = wtfile if wtfile.is_dir() else wtfile.parent
-        for key, args in _QUERIES.items():
-            try:
-                self._procs[key] = subprocess.Popen(
-                    ["git", "-C", str(folder.absolute()), *args], stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                )  # fmt: skip
-            except OSError:  # no git installed
-                break
+        with contextlib.suppress(OSError):  # no git installed
+            self._proc = subprocess.Popen(
+                ["git", "-C", str(folder.absolute()), *_QUERY], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
 
     @classmethod
     def start(cls, wtfile: Path, argv: Sequence[str]) -> Provenance:
         return cls(wtfile, argv)
 
     def close(self) -> None:
-        """Stop and reap the git queries (their answers are no longer wanted)."""
-        for proc in self._procs.values():
+        """Stop and reap the git query (its answer is no longer wanted)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
             with contextlib.suppress(OSError):
                 proc.kill()
             proc.communicate()
-        self._procs.clear()
 
     def collect(self, **more: Any) -> dict[str, Any]:
         """Everything known, with `more` (parameters, selection); git's answers if it gave them."""
         found = {**self.base, **more}
-        git: dict[str, Any] = {}
-        for key, proc in self._procs.items():
-            try:
-                out, _ = proc.communicate(timeout=GIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.communicate(timeout=GIT_TIMEOUT)
-                continue
-            if proc.returncode == 0:
-                git[key] = out.strip() != "" if key == "dirty" else out.strip()
-        self._procs.clear()
-        if "commit" in git:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return found
+        try:
+            out, _ = proc.communicate(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=GIT_TIMEOUT)
+            return found
+        git = _status(out) if proc.returncode == 0 else None
+        if git is not None:
             found["git"] = git
         return found
+
+
+def _status(out: str) -> dict[str, Any] | None:
+    """Commit, branch (HEAD when detached, as `git rev-parse --abbrev-ref HEAD` says) and
+    dirtiness from `git status --porcelain=v2 --branch`; None before the first commit."""
+    headers = dict(line[2:].partition(" ")[::2] for line in out.splitlines() if line.startswith("# "))
+    commit = headers.get("branch.oid", "(initial)")
+    if commit == "(initial)":
+        return None
+    branch = headers.get("branch.head", "HEAD")
+    return {
+        "commit": commit,
+        "branch": "HEAD" if branch == "(detached)" else branch,
+        "dirty": any(line and not line.startswith("#") for line in out.splitlines()),
+    }
 
 
 def _digest(files: Sequence[Path]) -> str:

@@ -61,3 +61,24 @@ def test_in_a_repository_the_commit_branch_and_dirtiness(tmp_path: Path) -> None
     dirty = json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]["git"]
     assert dirty == {"commit": commit, "branch": "main", "dirty": True}
     assert f"git     {commit} on main (dirty)" in wtflow(folder, "show").stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_detached_head_and_a_repository_without_commits(tmp_path: Path) -> None:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "wtfile.py").write_text(WTFILE)
+    git(folder, "init", "-q", "-b", "main")
+    wtflow(folder, "run")
+    assert "git" not in json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]  # nothing committed
+    git(folder, "add", "wtfile.py")
+    git(folder, "commit", "-q", "-m", "first")
+    commit = git(folder, "rev-parse", "HEAD")
+    git(folder, "checkout", "-q", "--detach")
+    wtflow(folder, "run")
+    detached = json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]["git"]
+    assert detached == {
+        "commit": commit,
+        "branch": "HEAD",
+        "dirty": False,
+    }  # as `git rev-parse --abbrev-ref HEAD`
