@@ -44,41 +44,43 @@ def test_outside_a_repository_git_is_absent(tmp_path: Path) -> None:
     assert "git" not in origin
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_in_a_repository_the_commit_branch_and_dirtiness(tmp_path: Path) -> None:
+def _repository(tmp_path: Path) -> Path:
+    """A folder with a wtfile, made a git repository with nothing committed yet."""
     folder = tmp_path / "proj"
     folder.mkdir()
     (folder / "wtfile.py").write_text(WTFILE)
     git(folder, "init", "-q", "-b", "main")
+    return folder
+
+
+def _commit(folder: Path) -> str:
     git(folder, "add", "wtfile.py")
     git(folder, "commit", "-q", "-m", "first")
-    commit = git(folder, "rev-parse", "HEAD")
+    return git(folder, "rev-parse", "HEAD")
+
+
+def _recorded(folder: Path) -> dict[str, object]:
+    """What a run in `folder` records of where it came from."""
     wtflow(folder, "run")
-    clean = json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]["git"]
-    assert clean == {"commit": commit, "branch": "main", "dirty": False}
+    provenance: dict[str, object] = json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]
+    return provenance
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_in_a_repository_the_commit_branch_and_dirtiness(tmp_path: Path) -> None:
+    folder = _repository(tmp_path)
+    commit = _commit(folder)
+    assert _recorded(folder)["git"] == {"commit": commit, "branch": "main", "dirty": False}
     (folder / "wtfile.py").write_text(WTFILE + "# changed\n")
-    wtflow(folder, "run")
-    dirty = json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]["git"]
-    assert dirty == {"commit": commit, "branch": "main", "dirty": True}
+    assert _recorded(folder)["git"] == {"commit": commit, "branch": "main", "dirty": True}
     assert f"git     {commit} on main (dirty)" in wtflow(folder, "show").stdout
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_a_detached_head_and_a_repository_without_commits(tmp_path: Path) -> None:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    (folder / "wtfile.py").write_text(WTFILE)
-    git(folder, "init", "-q", "-b", "main")
-    wtflow(folder, "run")
-    assert "git" not in json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]  # nothing committed
-    git(folder, "add", "wtfile.py")
-    git(folder, "commit", "-q", "-m", "first")
-    commit = git(folder, "rev-parse", "HEAD")
+    folder = _repository(tmp_path)
+    assert "git" not in _recorded(folder)  # nothing committed yet
+    commit = _commit(folder)
     git(folder, "checkout", "-q", "--detach")
-    wtflow(folder, "run")
-    detached = json.loads(wtflow(folder, "show", "--json").stdout)["provenance"]["git"]
-    assert detached == {
-        "commit": commit,
-        "branch": "HEAD",
-        "dirty": False,
-    }  # as `git rev-parse --abbrev-ref HEAD`
+    # The branch as `git rev-parse --abbrev-ref HEAD` names a detached one.
+    assert _recorded(folder)["git"] == {"commit": commit, "branch": "HEAD", "dirty": False}

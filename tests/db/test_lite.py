@@ -11,14 +11,15 @@ import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from tests.db.test_recorder import _schema_of
+from tests.db.test_recorder import _schema_of, migrated
+from tests.db.test_recorder import rows as table_rows
 from tests.helpers import config, py, wait_for, wf
 from wtflow import Command, Engine, Node, PyFunc
 from wtflow.db import lite, rows, schema, tables
@@ -65,6 +66,10 @@ def test_a_database_it_creates_is_the_one_sqlalchemy_creates(tmp_path: Path) -> 
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         == "False\n"
     )
+
+
+def _rows_of_runs(url: str) -> list[SimpleNamespace]:
+    return sorted(table_rows(url, tables.runs), key=lambda r: r.started_at)
 
 
 def _events_of_a_varied_run(tmp_path: Path) -> list[Event]:
@@ -138,7 +143,7 @@ def test_a_heartbeat_is_written_as_sqlalchemy_writes_times(tmp_path: Path) -> No
     before = datetime.now(UTC)
     record.write([], beat=events[0].run_id)
     record.close()
-    [run] = _runs(f"sqlite:///{made}")
+    [run] = _rows_of_runs(f"sqlite:///{made}")
     assert run.heartbeat_at.tzinfo is UTC
     assert run.heartbeat_at >= before.replace(microsecond=0)
 
@@ -163,17 +168,8 @@ def test_a_reason_is_kept_when_its_batch_holds_nodes_that_have_none(db_url: str,
     alchemy.dispose()
     record.close()
     for url in (db_url, f"sqlite:///{path}"):
-        reasons = {r.name: r.reason for r in _nodes(url)}
+        reasons = {r.name: r.reason for r in table_rows(url, tables.nodes)}
         assert str(reasons["b"]).startswith("upstream failed"), url
-
-
-def _nodes(url: str) -> list[sa.Row[tuple[object, ...]]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.select(tables.nodes)).all())
-    finally:
-        engine.dispose()
 
 
 RECORDED_RUN = """\
@@ -194,30 +190,16 @@ def test_a_recorded_run_never_imports_sqlalchemy(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout == "False\n"
-    assert [r.status for r in _runs(url)] == ["succeeded", "succeeded"]
-
-
-def _runs(url: str) -> list[sa.Row[tuple[object, ...]]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.select(tables.runs).order_by(tables.runs.c.started_at)).all())
-    finally:
-        engine.dispose()
+    assert [r.status for r in _rows_of_runs(url)] == ["succeeded", "succeeded"]
 
 
 def test_an_older_schema_is_upgraded_by_the_next_run(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    engine = schema.open_engine(url)
-    with engine.begin() as conn:
-        cfg = schema.alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-    engine.dispose()
+    migrated(url, "0001")
     assert Engine(wf(Node("a", Command("true"))), config(tmp_path, db__url=url)).run() == 0
     with sa.create_engine(url).connect() as conn:
         assert schema.current_revision(conn) == schema.HEAD
-    assert [r.status for r in _runs(url)] == ["succeeded"]
+    assert [r.status for r in _rows_of_runs(url)] == ["succeeded"]
 
 
 def _running(path: Path) -> bool:
@@ -244,4 +226,7 @@ def test_the_next_run_settles_a_run_whose_wtflow_was_killed(tmp_path: Path) -> N
         wait_for(lambda: _running(tmp_path / "w.db"), "the recorder to write the running run")
         os.kill(proc.pid, 9)
     assert Engine(wf(Node("a", Command("true"))), config(tmp_path, db__url=url)).run() == 0
-    assert [(r.workflow, r.status) for r in _runs(url)] == [("doomed", "crashed"), ("wf", "succeeded")]
+    assert [(r.workflow, r.status) for r in _rows_of_runs(url)] == [
+        ("doomed", "crashed"),
+        ("wf", "succeeded"),
+    ]

@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, insert, make_url, select, text
 
 from tests.db.conftest import History
 from tests.db.test_history_cli import record, start_run
+from tests.db.test_recorder import migrated
 from tests.helpers import config, wait_for, wf
 from wtflow import Command, Engine, Node
 from wtflow.db import schema
@@ -249,15 +250,8 @@ def test_run_and_db_upgrade_on_a_database_that_cannot_be_opened(
 
 
 def test_an_older_schema_is_named_with_the_fix_and_left_as_it_is(tmp_path: Path, history: History) -> None:
-    from alembic import command
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = schema.open_engine(url)
-    with engine.begin() as conn:
-        cfg = schema.alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-    engine.dispose()
+    migrated(url, "0001")
     before = (tmp_path / "old.db").read_bytes()
     for args in HISTORY:
         result = history(*args, db_url=url)

@@ -36,6 +36,18 @@ def rows(url: str, table: Table) -> list[SimpleNamespace]:
         engine.dispose()
 
 
+def migrated(url: str, revision: str) -> None:
+    """A database whose schema the migrations built up to `revision` (an older wtflow's, or HEAD)."""
+    engine = schema.open_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = schema.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
 def written(url: str, table: Table) -> bool:
     """Whether `table` has rows yet; a record the writer thread has not made yet has none."""
     try:
@@ -141,11 +153,9 @@ def test_a_sqlite_file_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> N
 
 
 def test_an_old_schema_is_upgraded_in_place_keeping_its_runs(db_url: str) -> None:
+    migrated(db_url, "0001")
     engine = schema.open_engine(db_url)
     with engine.begin() as conn:
-        cfg = schema.alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
         conn.execute(text("INSERT INTO runs (id, workflow, status, exit_code, started_at, host, \"user\", pid, "
                           "wtflow_version, config, run_dir) VALUES ('a'||'b', 'old', 'succeeded', 0, "
                           "'2025-01-01 00:00:00', 'h', 'u', 1, '0.0.1', '{}', '/x')"))  # fmt: skip
@@ -365,15 +375,10 @@ def _schema_of(url: str) -> dict[str, object]:
 def test_a_new_database_is_created_from_the_tables_as_the_migrations_would_build_it(tmp_path: Path) -> None:
     """Regression test for issue 18, item 1: a fresh database no longer replays the migrations
     (a fifth of a second); what create_all builds must be what they build, stamped HEAD."""
-    created, migrated = f"sqlite:///{tmp_path}/created.db", f"sqlite:///{tmp_path}/migrated.db"
+    created, made_by_migrations = f"sqlite:///{tmp_path}/created.db", f"sqlite:///{tmp_path}/migrated.db"
     Recorder.connect(created).close()
-    engine = schema.open_engine(migrated)
-    with engine.begin() as conn:
-        cfg = schema.alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    engine.dispose()
-    assert _schema_of(created) == _schema_of(migrated)
+    migrated(made_by_migrations, "head")
+    assert _schema_of(created) == _schema_of(made_by_migrations)
     with sa.create_engine(created).connect() as conn:
         assert schema.current_revision(conn) == schema.HEAD
 
