@@ -230,3 +230,21 @@ def test_the_next_run_settles_a_run_whose_wtflow_was_killed(tmp_path: Path) -> N
         ("doomed", "crashed"),
         ("wf", "succeeded"),
     ]
+
+
+def test_a_full_database_is_said_so_and_takes_the_next_batch_once_there_is_room(tmp_path: Path) -> None:
+    nodes = [Node(f"n{i}", Command("true")) for i in range(60)]
+    assert Engine(wf(*nodes, parallel=True), config(tmp_path)).run() == 0
+    [journal] = journals_under(tmp_path / "state" / "artifacts")
+    events, _ = read_journal(journal)
+    path = tmp_path / "full.db"
+    record = lite.open_record(f"sqlite:///{path}", path)
+    assert record is not None
+    conn = record._conn  # the writer's own connection: a size limit of its own stands for a full disk
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(sqlite3.OperationalError, match="full"):  # what the run's end then says
+        record.write(events)
+    conn.execute("PRAGMA max_page_count = 1000000")
+    record.write(events)  # nothing of the failed batch was kept, and the next one can begin
+    record.close()
+    assert len(_raw(path)["nodes"]) == 61

@@ -14,10 +14,11 @@ written either way reads the same. Tests compare the schema and the rows the two
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,18 +150,20 @@ def _update(table: str, columns: tuple[str, ...]) -> str:
     return f'UPDATE "{table}" SET {sets} WHERE {where}'
 
 
-class _transaction:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK when anything raises (as schema's engines begin)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute("BEGIN IMMEDIATE")
-        return self._conn
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT (as schema's engines begin). When anything fails, the COMMIT
+    included, ROLLBACK unless SQLite has rolled back already (a full disk does), so the next
+    batch can begin, and the first error is the one said."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 def open_record(url: str, path: Path) -> Record | None:
