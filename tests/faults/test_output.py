@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import config, wait_for, wf
+from tests.helpers import Collect, config, wait_for, wf
 from tests.procs import PATTERN, argv, wait_for_pids
 from wtflow import Command, Engine, Node, Status
+from wtflow.events import NodeFinished
 
 ROOT = Path(__file__).parents[2]
 
@@ -137,3 +138,22 @@ def test_sigkill_of_wtflow_leaves_the_output_read_so_far_on_disk(tmp_path: Path)
             for pid in wait_for_pids(state / "chatty.pid"):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+
+
+def test_lines_keep_their_order_across_the_two_streams_on_a_busy_machine(tmp_path: Path) -> None:
+    """Regression test: a pump read its pipe at once when it started, so stderr's line, written
+    second, could be read while stdout's waited for the loop's next round; on a busy machine 5 to
+    35 nodes of 300 recorded (and `logs` showed) stderr first. The loop's readiness comes in the
+    order the bytes came. Two busy loops keep both cores taken meanwhile."""
+    hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+    try:
+        nodes = [Node(f"n{i}", Command("echo out; echo err >&2")) for i in range(200)]
+        events = Collect()
+        assert Engine(wf(*nodes), config(tmp_path), listeners=[events]).run() == 0
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    orders = [e.output_order for e in events.of(NodeFinished) if e.output_order]
+    assert len(orders) == 200
+    assert [o for o in orders if o[0][0] != "stdout"] == []

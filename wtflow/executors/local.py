@@ -182,6 +182,12 @@ async def _pump(fd: int, sink: Sink) -> None:
     # calls saved per wait, several per node.
     loop.add_reader(fd, wake)
     try:
+        # The first read waits for the loop to say the pipe is readable, as every later one
+        # does when it is empty: the loop says that of the two pipes in the order their bytes
+        # came. A read at once could find stderr's line while stdout's, written first, waited
+        # for the next round: `logs` would show them the wrong way round.
+        waiter = loop.create_future()
+        await waiter
         while True:
             try:
                 chunk = os.read(fd, CHUNK)
