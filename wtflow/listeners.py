@@ -86,8 +86,7 @@ def default_listeners(
 
         # Last of all: it prunes once the recorder has written the run's end, and after the summary.
         last.append(Pruner(db_url, config.storage.keep_runs))
-    # Made once nothing can fail any more (its thread must be closed); first, so the journal,
-    # which outlives a SIGKILL and the database, hears each event first.
+    # First, so the journal, which outlives a SIGKILL and the database, hears each event first.
     listeners.insert(0, Journal())
     if replaces_console(reports):
         return listeners + last  # a CI log shows node output itself

@@ -1,7 +1,10 @@
 """The journal listener: each run's events appended to `<run folder>/journal.jsonl` as they happen.
 
-Written from this listener's own thread and flushed whenever the thread has caught up, so a
-SIGKILLed wtflow leaves a journal as far as its run got (the encoding is wtflow.journal's).
+Written and flushed as each event comes, on the event loop, as the artifacts are: a line lands
+in the page cache in microseconds, while handing each event to a thread of its own (as this
+listener once did) woke that thread twice a node and made a 500-node fan-out ~8 % slower. So a
+SIGKILLed wtflow leaves a journal with every event up to its death (the encoding is
+wtflow.journal's).
 """
 
 from __future__ import annotations
@@ -10,11 +13,10 @@ import getpass
 import json
 import os
 import socket
-from typing import IO, Any
+from typing import IO
 
 from wtflow.events import Event, RunStarted
 from wtflow.journal import JOURNAL, event_record
-from wtflow.reports.output import Worker
 
 
 def _user() -> str:
@@ -24,37 +26,47 @@ def _user() -> str:
         return str(os.getuid())
 
 
-class Journal(Worker):
-    """Listener appending every event but output chunks to the run folder's journal."""
+class Journal:
+    """Listener appending every event but output chunks to the run folder's journal; a write
+    that fails (a full disk) stops it, and `close` says so."""
 
     wants_output = False  # the bytes are in the artifact files
 
     def __init__(self) -> None:
         self._file: IO[str] | None = None
-        super().__init__("Journal")
+        self.error: Exception | None = None
 
     def handle(self, event: Event) -> None:
-        self.put(event)
+        if self.error is not None:
+            return
+        try:
+            self._append(event)
+        except Exception as e:  # the engine reports it after close()
+            self.error = RuntimeError(f"Journal stopped: {e}")
 
-    def process(self, item: Any) -> None:
-        record = event_record(item)
-        if isinstance(item, RunStarted):
+    def _append(self, event: Event) -> None:
+        record = event_record(event)
+        if isinstance(event, RunStarted):
             record["origin"] = {"host": socket.gethostname(), "user": _user(), "pid": os.getpid()}
-            if self._file is not None:
-                self._file.close()
+            self._close_file()
             # Owner-only, as every file of a run: its events name commands and settings.
-            fd = os.open(item.run_dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                event.run_dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+            )
             self._file = os.fdopen(fd, "a", encoding="utf-8")
         if self._file is None:
             return
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        if self.idle():
-            self._file.flush()
+        self._file.flush()
 
-    def finish(self) -> None:
-        if self._file is not None:
-            self._file.close()
+    def _close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     def close(self) -> list[str]:
-        self.stop()
+        try:
+            self._close_file()
+        except OSError as e:
+            self.error = self.error or RuntimeError(f"Journal stopped: {e}")
         return [] if self.error is None else [str(self.error)]
