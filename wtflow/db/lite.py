@@ -114,10 +114,15 @@ class Record:
     def write(self, events: Iterable[Event], beat: str | None = None) -> None:
         batch = rows.merge(events)
         with _transaction(self._conn) as conn:
-            for table, inserted in batch.inserts.items():
-                _insert(conn, table, inserted.values())
-            for table, changes in batch.updates.items():
-                _change(conn, table, changes)
+            for table, columns, new in batch.new_rows():
+                conn.executemany(
+                    _insert(table, columns), [_values(table, columns, row.values()) for row in new]
+                )
+            for table, columns, changes in batch.changes():
+                params = [
+                    (*_values(table, columns, map(values.get, columns)), *key) for key, values in changes
+                ]
+                conn.executemany(_update(table, columns), params)
             if beat:
                 conn.execute(_update("runs", ("heartbeat_at",)), (_time(datetime.now(UTC)), beat))
 
@@ -125,25 +130,13 @@ class Record:
         self._conn.close()
 
 
-def _insert(conn: sqlite3.Connection, table: str, new: Iterable[dict[str, Any]]) -> None:
-    by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for row in new:  # a row merged with a later update may have more columns than the others
-        columns = tuple(row)
-        by_columns.setdefault(columns, []).append(_values(table, columns, row.values()))
-    for columns, values in by_columns.items():
-        names = ", ".join(f'"{c}"' for c in columns)
-        conn.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', values)
+@functools.cache
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
 
 
-def _change(conn: sqlite3.Connection, table: str, changes: dict[tuple[Any, ...], dict[str, Any]]) -> None:
-    by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for key, values in changes.items():
-        columns = tuple(sorted(values))
-        by_columns.setdefault(columns, []).append((*_values(table, columns, map(values.get, columns)), *key))
-    for columns, params in by_columns.items():
-        conn.executemany(_update(table, columns), params)
-
-
+@functools.cache
 def _update(table: str, columns: tuple[str, ...]) -> str:
     sets = ", ".join(f'"{c}" = ?' for c in columns)
     where = " AND ".join(f'"{c}" = ?' for c in rows.KEYS[table])

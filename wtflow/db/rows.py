@@ -10,7 +10,7 @@ import functools
 import getpass
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,25 +44,42 @@ class Batch:
         else:
             self.updates[table].setdefault(key, {}).update(values)
 
+    def new_rows(self) -> Iterator[tuple[str, tuple[str, ...], list[dict[str, Any]]]]:
+        """Each table's new rows, in insertion order of the tables, grouped by their columns: an
+        executemany takes its columns from its first row, and a row merged with a later update
+        may have more than the others."""
+        for table, rows in self.inserts.items():
+            alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in rows.values():
+                alike.setdefault(tuple(row), []).append(row)
+            for columns, same in alike.items():
+                yield table, columns, same
+
+    def changes(self) -> Iterator[tuple[str, tuple[str, ...], list[tuple[tuple[Any, ...], dict[str, Any]]]]]:
+        """Each table's updates (a row's key and its new values), grouped by the columns they set."""
+        for table, updates in self.updates.items():
+            alike: dict[tuple[str, ...], list[tuple[tuple[Any, ...], dict[str, Any]]]] = {}
+            for key, values in updates.items():
+                alike.setdefault(tuple(sorted(values)), []).append((key, values))
+            for columns, same in alike.items():
+                yield table, columns, same
+
     def execute(self, conn: Connection) -> None:
         from sqlalchemy import insert
 
         from wtflow.db.tables import metadata
 
-        for name, rows in self.inserts.items():
-            alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in rows.values():  # an executemany takes its columns from its first row
-                alike.setdefault(tuple(row), []).append(row)
-            for same in alike.values():
-                conn.execute(insert(metadata.tables[name]), same)
-        for name, changes in self.updates.items():
-            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for key, values in changes.items():
-                params = {f"k_{c}": v for c, v in zip(KEYS[name], key, strict=True)}
-                params.update({f"v_{c}": v for c, v in values.items()})
-                by_columns.setdefault(tuple(sorted(values)), []).append(params)
-            for columns, params_list in by_columns.items():
-                conn.execute(_update(name, columns), params_list)
+        for table, _, rows in self.new_rows():
+            conn.execute(insert(metadata.tables[table]), rows)
+        for table, columns, changes in self.changes():
+            params = [
+                {
+                    **{f"k_{c}": v for c, v in zip(KEYS[table], key, strict=True)},
+                    **{f"v_{c}": values[c] for c in columns},
+                }
+                for key, values in changes
+            ]
+            conn.execute(_update(table, columns), params)
 
 
 def write(conn: Connection, events: Iterable[Event], origin: dict[str, Any] | None = None) -> None:
