@@ -87,14 +87,19 @@ def alternate(
     """Run baseline, then wtflow, `reps` times in turn, so drift on a shared machine hits both alike.
 
     Each callable returns the seconds of the part it measures (set-up and clean-up excluded)."""
-    base: list[float] = []
-    cand: list[float] = []
+    base, cand = rotate(reps, baseline, candidate)
+    return base, cand
+
+
+def rotate(reps: int, *sides: Callable[[], float]) -> list[Stats]:
+    """`alternate` for any number of sides: each repetition runs them all, starting with the next
+    one each time, so that none always inherits a warm page cache or a quiet machine."""
+    samples: list[list[float]] = [[] for _ in sides]
     for i in range(reps):
-        # Swap who goes first every repetition: neither side always inherits a warm page cache.
-        order = (baseline, candidate) if i % 2 == 0 else (candidate, baseline)
-        for fn in order:
-            (base if fn is baseline else cand).append(fn())
-    return Stats.of(base), Stats.of(cand)
+        for k in range(len(sides)):
+            j = (i + k) % len(sides)
+            samples[j].append(sides[j]())
+    return [Stats.of(s) for s in samples]
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -129,8 +134,9 @@ def config(folder: Path, *, record: bool = True, **overrides: Any) -> Config:
     """wtflow's settings for a workload: state under `folder`, no terminal output (the baselines
     write to files only), and the record on, as by default."""
     values: dict[str, Any] = {"storage.state_dir": folder / "state", "run.console": "quiet"}
-    values["db.url"] = shared_database() if record else ""
     values.update(overrides)
+    if "db.url" not in values:
+        values["db.url"] = shared_database() if record else ""
     return Config.load(environ={}, overrides=values)
 
 

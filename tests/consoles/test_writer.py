@@ -85,3 +85,17 @@ def test_a_reader_that_went_away_ends_the_output_and_says_so(tmp_path: Path) -> 
         console = PlainConsole(out)
         _show(console, tmp_path, _chunks(1))  # returns: nothing waits for a reader that is gone
     assert console.error == "PlainConsole stopped: [Errno 32] Broken pipe"
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        (b"one\n", b"[n] one\n"),
+        (b"one\ntwo\n", b"[n] one\n[n] two\n"),
+        (b"\n\n", b"[n] \n[n] \n"),
+        (b"no newline", b"[n] no newline\n"),
+        (b"one\npart", b"[n] one\n[n] part\n"),
+    ],
+)
+def test_prefixed_lines_are_the_parts_of_one_write(data: bytes, shown: bytes) -> None:
+    assert b"".join(writer.prefix_lines(b"[n] ", data)) == shown
