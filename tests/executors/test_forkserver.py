@@ -3,6 +3,7 @@ not from the orchestrator, which has threads by then; and they see what the run 
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.helpers import config, gone, wf
+from tests.helpers import config, gone, wait_for, wf
 from wtflow import Engine, Node, PyFunc, Status
 
 
@@ -67,10 +68,47 @@ def test_a_closure_reads_the_artifacts_the_run_bound_after_the_server_was_forked
     assert reader.result_artifact.value == ["second attempt\n", {"n": 42}, 2]
 
 
+def _children(parent: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _next_one_waiting() -> dict[str, object]:
+    """This PyFunc's pid, and the one forked after it to wait for the next request."""
+    me, server = os.getpid(), os.getppid()
+    spares = wait_for(lambda: _children(server) - {me}, "the spare of the fork server")
+    return {"me": me, "spares": sorted(spares)}
+
+
+def test_each_pyfunc_of_a_sequence_is_forked_while_the_one_before_runs_and_no_spare_outlives_the_run(
+    tmp_path: Path,
+) -> None:
+    """Forking a copy of the orchestrator takes milliseconds: the server forks the next PyFunc's
+    process while the current one runs, and the run's end ends the one nobody needed."""
+    nodes = [Node(f"f{i}", PyFunc(func=_next_one_waiting)) for i in range(3)]
+    engine = Engine(wf(*nodes), config(tmp_path))
+    assert engine.run() == 0
+    seen = [n.result_artifact.value for n in nodes]
+    for before, after in itertools.pairwise(seen):
+        assert before["spares"] == [after["me"]]  # it was there, waiting, while the one before ran
+    [last_spare] = seen[-1]["spares"]
+    assert gone(last_spare)
+
+
 def _killer(orchestrator: int) -> None:
     if os.getppid() == orchestrator:
         raise SystemExit("forked by the orchestrator, not by a fork server")
-    os.kill(os.getppid(), signal.SIGKILL)  # the fork server
+    server = os.getppid()
+    spares = wait_for(lambda: _children(server) - {os.getpid()}, "the spare of the fork server")
+    Path(os.environ["WTFLOW_ARTIFACTS"], "spares").write_text(" ".join(map(str, spares)))
+    os.kill(server, signal.SIGKILL)
     print("killed the fork server")
 
 
@@ -90,6 +128,9 @@ def test_a_fork_server_killed_from_outside_fails_its_nodes_and_later_pyfuncs_sti
     assert killer.retcode == 70
     assert after.status is Status.SUCCEEDED
     assert after.result_artifact.value == "ran"
+    spares = (killer.stdout_artifact.path.parent / "spares").read_text().split()
+    # The spare waiting for the next request sees the end of its socket and leaves with the server.
+    wait_for(lambda: all(gone(int(pid)) for pid in spares), "the dead server's spare to leave")
 
 
 def _measure(orchestrator: int, data: str) -> list[object]:

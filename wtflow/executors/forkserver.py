@@ -15,9 +15,13 @@ node's status) goes with each request, so a function reading `n1.stdout_artifact
 closure or a global finds the file as it would in the orchestrator. Changes your own code makes
 in the orchestrator meanwhile (a listener's) are not seen there.
 
+Each PyFunc's process is forked ahead of its request, while the previous one runs (`_Spare`):
+forking a copy of the orchestrator costs milliseconds, which a sequence of PyFuncs then does not
+wait for. The spare is handed the request (and the pipes) once the orchestrator knows its pid.
+
 Its replies are lines on the same socket:
 
-    S <request> <pid>           started (the child waits at a gate until this is sent)
+    S <request> <pid>           started (the child is handed the request only after this)
     F <request> <why>           it could not fork: the node cannot start
     N <request> <why>           the request could not be read: the orchestrator forks that
                                 PyFunc itself, as when a request cannot be pickled or the
@@ -160,7 +164,10 @@ class ForkServer:
         changes = [(obj, _state(obj)) for obj in self._changed.values()]
         buffer = io.BytesIO()
         try:
-            _Pickler(buffer, self._known).dump((changes, func, dict(env), cwd))
+            # The environment as one bytes object: pickled by the C pickler alone, its hundred-odd
+            # strings cost no persistent_id call each (that was most of a request's pickling).
+            environment = pickle.dumps(dict(env), protocol=pickle.HIGHEST_PROTOCOL)
+            _Pickler(buffer, self._known).dump((changes, func, environment, cwd))
         except Exception:  # a lock, a generator in the arguments of a grown node...
             return None
         payload, fds, spill = buffer.getvalue(), [out_w, err_w], None
@@ -341,73 +348,143 @@ def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
     children: dict[int, int] = {}  # pidfd -> pid
-    while True:
-        for key, _ in selector.select():
-            if key.fileobj is sock:
-                try:
-                    message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 3)
-                except InterruptedError:
-                    continue
-                if not message:
-                    return  # the orchestrator closed its end, or died: the run is over
-                started = _fork(message, fds, known, sock)
-                if isinstance(started, int):
-                    pidfd = os.pidfd_open(started)
-                    children[pidfd] = started
-                    selector.register(pidfd, selectors.EVENT_READ)
+    spare = _Spare.fork(sock, known)
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is sock:
+                    try:
+                        message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 3)
+                    except InterruptedError:
+                        continue
+                    if not message:
+                        return  # the orchestrator closed its end, or died: the run is over
+                    if not isinstance(spare, _Spare):  # none could be forked last time: try again
+                        spare = _Spare.fork(sock, known)
+                    started = _hand_over(message, fds, known, sock, spare)
+                    if isinstance(started, int):
+                        spare = _Spare.fork(sock, known)  # the next one, while this one runs
+                        pidfd = os.pidfd_open(started)
+                        children[pidfd] = started
+                        selector.register(pidfd, selectors.EVENT_READ)
+                else:
+                    pidfd = key.fd
+                    selector.unregister(pidfd)
+                    os.close(pidfd)
+                    pid = children.pop(pidfd)
+                    _, status = os.waitpid(pid, 0)
+                    sock.sendall(f"E {pid} {status}".encode())
+    finally:
+        if isinstance(spare, _Spare):
+            spare.dismiss()
+
+
+class _Spare:
+    """A child forked ahead of the next request, waiting for it on a socket of its own.
+
+    Forking this copy of the orchestrator costs milliseconds (its page tables); done while the
+    previous PyFunc runs, that time is off the path of a sequence of PyFuncs. The spare is a copy
+    of the server as it was after the last request, so it applies the changes of the request it
+    is given, as the server does."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid, self.sock = pid, sock
+
+    @classmethod
+    def fork(cls, server: socket.socket, known: Mapping[int, object]) -> _Spare | str:
+        """The spare, or why none could be forked (no memory, too many processes)."""
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as e:
+            return e.strerror or str(e)
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (the spare leaves through os._exit)
+                # The server's socket closed here, or the orchestrator would not see its end when
+                # the server dies.
+                _wait_then_run(theirs, known, close=(server, ours))
+        except OSError as e:
+            ours.close()
+            return e.strerror or str(e)
+        finally:
+            theirs.close()
+        return cls(pid, ours)
+
+    def dismiss(self) -> None:
+        """The run is over: the spare sees the end of its socket and leaves; reap it."""
+        self.sock.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _wait_then_run(
+    sock: socket.socket, known: Mapping[int, object], close: tuple[socket.socket, ...]
+) -> NoReturn:
+    """The spare's life: the request the server hands over, once it has told the orchestrator
+    this pid (so a server dying before then leaves no unknown PyFunc running), then the PyFunc.
+    The end of its socket instead means the run is over, or the server died (and then the
+    orchestrator gives up on this pid all the same)."""
+    try:
+        for other in close:
+            other.close()
+        message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 3)
+        sock.close()
+        if message:
+            try:
+                func, env, cwd = _read(message, fds, known)
+            except Exception as e:  # what the server read, this copy of it could not: say so, and fail
+                os.write(
+                    fds[1], f"wtflow: cannot read the PyFunc's request: {type(e).__name__}: {e}\n".encode()
+                )
             else:
-                pidfd = key.fd
-                selector.unregister(pidfd)
-                os.close(pidfd)
-                pid = children.pop(pidfd)
-                _, status = os.waitpid(pid, 0)
-                sock.sendall(f"E {pid} {status}".encode())
+                gc.enable()  # the function's own garbage is collected as in any process
+                run_forked(func, env, cwd, fds[0], fds[1])
+    finally:  # never back into the server's loop, whatever happened
+        os._exit(LOST)
 
 
-def _fork(message: bytes, fds: list[int], known: Mapping[int, object], sock: socket.socket) -> int | None:
+def _read(
+    message: bytes, fds: list[int], known: Mapping[int, object]
+) -> tuple[PyFunc, dict[str, str], Path | None]:
+    """Unpickle a request (from its file in memory when it came with one) and apply the changes
+    it carries to this process's copy of the tree."""
+    if len(fds) not in (2, 3):
+        raise ValueError(f"{len(fds)} file descriptors came with the request, not 2 or 3")
+    if len(fds) == 3:  # a big request, in a file: read from its start, and left there for the spare
+        with open(fds[2], "rb", closefd=False) as spill:
+            spill.seek(0)
+            message = message[:8] + spill.read()
+    changes, func, environment, cwd = _Unpickler(io.BytesIO(message[8:]), known).load()
+    env = pickle.loads(environment)
+    for obj, state in changes:
+        vars(obj).update(state)
+    return func, env, cwd
+
+
+def _hand_over(
+    message: bytes, fds: list[int], known: Mapping[int, object], sock: socket.socket, spare: _Spare | str
+) -> int | None:
+    """Give a request to the spare: its pid to the orchestrator first, then the request."""
     request = int.from_bytes(message[:8], "little")
     try:
-        if len(fds) not in (2, 3):
-            raise ValueError(f"{len(fds)} file descriptors came with the request, not 2 or 3")
-        if len(fds) == 3:  # a big request, in a file
-            with open(fds.pop(), "rb") as spill:
-                message = message[:8] + spill.read()
-        changes, func, env, cwd = _Unpickler(io.BytesIO(message[8:]), known).load()
-        for obj, state in changes:
-            vars(obj).update(state)
-    except Exception as e:
+        try:
+            _read(message, fds, known)  # the server's copy of the tree follows the run's, for later spares
+        except Exception as e:
+            sock.sendall(f"N {request} {type(e).__name__}: {e}".encode()[:200])
+            return None
+        if not isinstance(spare, _Spare):
+            sock.sendall(f"F {request} cannot fork the PyFunc: {spare}".encode())
+            return None
+        sock.sendall(f"S {request} {spare.pid}".encode())
+        # A spare killed from outside meanwhile cannot take it: the server reaps it, and the
+        # orchestrator hears how it ended.
+        with contextlib.suppress(OSError):
+            socket.send_fds(spare.sock, [message], fds)
+        spare.sock.close()
+        return spare.pid
+    finally:
         for fd in fds:
             os.close(fd)
-        sock.sendall(f"N {request} {type(e).__name__}: {e}".encode()[:200])
-        return None
-    out_w, err_w = fds
-    # The child waits at this gate until the orchestrator has been told its pid: were the server
-    # to die in between, the orchestrator would not know it started, and would start it again.
-    gate_r, gate_w = os.pipe()
-    try:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child leaves through os._exit)
-            sock.close()
-            os.close(gate_w)
-            if os.read(gate_r, 1) != b"g":  # the server died first: nobody knows of this one
-                os._exit(LOST)
-            os.close(gate_r)
-            gc.enable()  # the function's own garbage is collected as in any process
-            run_forked(func, env, cwd, out_w, err_w)
-    except OSError as e:  # no memory, too many processes: the node could not start
-        os.close(gate_w)
-        sock.sendall(f"F {request} cannot fork the PyFunc: {e.strerror}".encode())
-        return None
-    finally:
-        os.close(gate_r)
-        os.close(out_w)
-        os.close(err_w)
-    try:
-        sock.sendall(f"S {request} {pid}".encode())
-        os.write(gate_w, b"g")
-    finally:
-        os.close(gate_w)
-    return pid
 
 
 def _in_memory_file(data: bytes) -> int:
