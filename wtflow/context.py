@@ -76,8 +76,9 @@ def make_plan(
     selected: frozenset[int] | None,
     resume: str | PreviousRun | None,
     waits: Waits | None = None,
+    policies: Sequence[Policy] | None = None,
 ) -> Plan:
-    digests = workflow_digests(workflow, waits)
+    digests = workflow_digests(workflow, waits, policies)
     previous = resume
     if isinstance(previous, str):
         from wtflow.previous import previous_run  # the record's read side, only when resuming
@@ -229,10 +230,10 @@ async def start_run(
         fanout.extend([*default_listeners(config, console=console, workflow=workflow), *listeners])
         # After the recorder opened the record: a killed run to resume has been settled from its journal.
         waits = waits or {}
-        made = make_plan(workflow, config, selected, resume, waits)
+        policies = plan.policies(workflow, config)
+        made = make_plan(workflow, config, selected, resume, waits, policies)
         run_id, store, started_at = uuid.uuid4().hex, ArtifactStore(artifacts_dir), now()
         run_dir = await store.create_run_dir(workflow.name, run_id, started_at)
-        policies = plan.policies(workflow, config)
         state = RunState(workflow, run_id)
         ctx = RunContext(
             workflow, config, run_id, run_dir, store, fanout, state, made, policies,

@@ -39,7 +39,7 @@ from wtflow.config import Config
 from wtflow.dependencies import order
 from wtflow.executables import Command, Executable, PyFunc
 from wtflow.model import Artifact, Node, Placed, Secret, Workflow
-from wtflow.plan import policies, subtree
+from wtflow.plan import Policy, policies, subtree
 from wtflow.reads import _artifacts, _inputs
 
 _SIZE = 12  # hex digits a part: 48 bits, plenty to tell one node's versions apart
@@ -47,7 +47,12 @@ _MAX_DEPTH = 4
 
 
 def _h(*pieces: str) -> str:
-    return hashlib.sha256("\0".join(pieces).encode()).hexdigest()[:_SIZE]
+    joined = "\0".join(pieces)
+    # Most nodes have no env, no cwd and read nothing: three of a node's six hashes, all of "".
+    return hashlib.sha256(joined.encode()).hexdigest()[:_SIZE] if joined else _EMPTY
+
+
+_EMPTY = hashlib.sha256(b"").hexdigest()[:_SIZE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class Digest:
 
     def __str__(self) -> str:
         """The stored form: the parts joined by '-'."""
-        return "-".join(getattr(self, f.name) for f in fields(self))
+        return f"{self.executes}-{self.env}-{self.cwd}-{self.reads}-{self.upstream}"
 
     @classmethod
     def parse(cls, text: str | None) -> Digest | None:
@@ -151,14 +156,17 @@ def node_digest(
 
 
 def workflow_digests(
-    workflow: Workflow, waits: Mapping[int, Sequence[int]] | None = None
+    workflow: Workflow,
+    waits: Mapping[int, Sequence[int]] | None = None,
+    resolved: Sequence[Policy] | None = None,
 ) -> dict[int, Digest]:
     """Every node's digest, by index; what a node waits for (`waits`: dependencies.waits) is
-    upstream of it too."""
+    upstream of it too. `resolved` is the run's policies, when it has them already."""
     found: dict[int, Digest] = {}
     where = {id(p.node): p.index for p in workflow.placed}
     # Only env and cwd are taken from the policies, and neither depends on the settings.
-    resolved = policies(workflow, Config())
+    if resolved is None:
+        resolved = policies(workflow, Config())
     nodes: Iterable[Placed] = workflow.placed
     if waits:  # a node may wait for one later in preorder (or read its artifact): that one first
         nodes = [workflow.placed[i] for i in order(workflow, waits)]

@@ -65,7 +65,13 @@ def plain(value: Any) -> Any:
         fields = {}
         for name in names:
             field = getattr(value, name)
-            fields[name] = field if type(field) in _AS_IS else plain(field)
+            kind = type(field)
+            if kind in _AS_IS:
+                fields[name] = field
+            elif kind is tuple and all(type(x) is str for x in field):  # a path, tags
+                fields[name] = list(field)
+            else:
+                fields[name] = plain(field)
         return fields
     if isinstance(value, enum.Enum):
         return value.value
