@@ -23,18 +23,35 @@ from wtflow.executables import PyFunc
 from wtflow.model import RESULT_FILE, shown
 
 
-def run_forked(func: PyFunc, env: Mapping[str, str], cwd: Path | None, out_fd: int, err_fd: int) -> None:
+def detach() -> None:
+    """What a PyFunc's process does first, whatever it runs: a session of its own, signals as a
+    fresh process has them, stdin from /dev/null. A spare of the fork server does it before its
+    request comes, off the path of the node."""
+    os.setsid()
+    # The parent's event loop wrote signals to its self-pipe; this process has no loop.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _become_subreaper():
+        signal.signal(signal.SIGTERM, _end_descendants_then_die)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
+def run_forked(
+    func: PyFunc,
+    env: Mapping[str, str],
+    cwd: Path | None,
+    out_fd: int,
+    err_fd: int,
+    *,
+    detached: bool = False,
+) -> None:
     code = 70  # EX_SOFTWARE, if even the set-up below fails
     try:
-        os.setsid()
-        # The parent's event loop wrote signals to its self-pipe; this process has no loop.
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if _become_subreaper():
-            signal.signal(signal.SIGTERM, _end_descendants_then_die)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        if not detached:
+            detach()
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         # Inherited pipes of other nodes would keep their readers from seeing EOF.
