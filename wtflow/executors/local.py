@@ -204,9 +204,15 @@ async def _pump(fd: int, sink: Sink) -> None:
                 with contextlib.suppress(OSError):
                     fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
             await sink.write(chunk)
-            # A process writing faster than we read never leaves the pipe empty: give the other
-            # nodes, the listeners and the time limits their turn after every chunk.
-            await asyncio.sleep(0)
+            if len(chunk) < CHUNK:
+                # A short read emptied the pipe: the next read would only find it empty. Wait
+                # for the loop to say there is more (a turn of the loop for everyone else too).
+                waiter = loop.create_future()
+                await waiter
+            else:
+                # A process writing faster than we read never leaves the pipe empty: give the
+                # other nodes, the listeners and the time limits their turn after every chunk.
+                await asyncio.sleep(0)
     finally:
         loop.remove_reader(fd)
         os.close(fd)
