@@ -7,7 +7,6 @@ import fnmatch
 import importlib.util
 import os
 import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +236,8 @@ def _import(file: Path) -> None:
 
 def _user_traceback(exc: BaseException, file: Path) -> str:
     """The traceback from the user's own code on: no frames of wtflow or importlib."""
+    import traceback  # only for a broken wtfile: 4 ms (with textwrap) every command would pay
+
     tb = exc.__traceback__
     while tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve() != file.resolve():
         tb = tb.tb_next

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import re
 import shlex
@@ -117,6 +116,8 @@ class Artifact:
     @property
     def value(self) -> Any:
         """The object a `result` artifact holds: its JSON decoded."""
+        import json  # here: `wtflow list` and `--version` load the model, and never read a result
+
         return json.loads(self.data)
 
     def __fspath__(self) -> str:

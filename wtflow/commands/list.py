@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from wtflow import discover
@@ -57,6 +56,8 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source,
                  "params": [p.describe() for p in r.params],
                  **({"tags": tagged(wf)} if args.tags else {})} for r, wf in workflows]  # fmt: skip
+        import json  # for --json only
+
         print(json.dumps(rows, indent=2))
     elif workflows:
         print(f"Found {len(workflows)} workflow(s):")

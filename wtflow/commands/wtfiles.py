@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,8 @@ def build(reg: Registered, params: Mapping[str, Any] | None = None) -> Workflow:
 
 def _user_traceback(exc: BaseException) -> str:
     """The traceback without wtflow's own frames (they come first: cli, then discover)."""
+    import traceback  # only for a broken workflow function (see discover._user_traceback)
+
     package = str(_PACKAGE)
     tb = exc.__traceback__
     while tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(package):
