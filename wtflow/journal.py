@@ -58,9 +58,7 @@ def plain(value: Any) -> Any:
     kind = type(value)
     if kind in _AS_IS:
         return value
-    if kind not in _FIELDS:
-        _FIELDS[kind] = _field_names(kind)
-    names = _FIELDS[kind]
+    names = _names(kind)
     if names is not None:
         fields = {}
         for name in names:
@@ -86,21 +84,23 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """A dataclass's field names, in order; None for any other type."""
-    if not dataclasses.is_dataclass(kind):
-        return None
-    return tuple(f.name for f in dataclasses.fields(kind))
+def _names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, in order, looked up once per class; None for any other type."""
+    if kind not in _FIELDS:
+        _FIELDS[kind] = (
+            tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+        )
+    return _FIELDS[kind]
 
 
 def event_record(event: Event, mask: Masker | None = None) -> dict[str, Any]:
     """An event as one JSON object: its fields by name plus `"event"`, its type."""
     record: dict[str, Any] = {"event": type(event).__name__}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
+    for name in _names(type(event)) or ():
+        value = getattr(event, name)
         if isinstance(value, bytes):
             continue
-        record[f.name] = plain(value)
+        record[name] = plain(value)
     if isinstance(event, OutputReceived):
         data = mask.data(event.data) if mask else event.data
         try:

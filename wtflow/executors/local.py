@@ -182,34 +182,29 @@ async def _pump(fd: int, sink: Sink) -> None:
     # calls saved per wait, several per node.
     loop.add_reader(fd, wake)
     try:
-        # The first read waits for the loop to say the pipe is readable, as every later one
-        # does when it is empty: the loop says that of the two pipes in the order their bytes
-        # came. A read at once could find stderr's line while stdout's, written first, waited
-        # for the next round: `logs` would show them the wrong way round.
-        waiter = loop.create_future()
-        await waiter
         while True:
-            try:
-                chunk = os.read(fd, CHUNK)
-            except BlockingIOError:
-                waiter = loop.create_future()
-                await waiter
-                continue
-            if not chunk:
-                return
-            if not grown and len(chunk) >= _DEFAULT_PIPE_SIZE:
-                # The pipe filled up: a big writer. Fewer wake-ups per megabyte with a bigger
-                # pipe; done only now because resizing costs more than most nodes print.
-                grown = True
-                with contextlib.suppress(OSError):
-                    fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
-            await sink.write(chunk)
-            if len(chunk) < CHUNK:
-                # A short read emptied the pipe: the next read would only find it empty. Wait
-                # for the loop to say there is more (a turn of the loop for everyone else too).
-                waiter = loop.create_future()
-                await waiter
-            else:
+            # Every round of reads starts when the loop says the pipe is readable, the first
+            # too: it says that of the two pipes in the order their bytes came. A read at once
+            # could find stderr's line while stdout's, written first, waited for the next round:
+            # `logs` would show them the wrong way round.
+            waiter = loop.create_future()
+            await waiter
+            while True:
+                try:
+                    chunk = os.read(fd, CHUNK)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    return
+                if not grown and len(chunk) >= _DEFAULT_PIPE_SIZE:
+                    # The pipe filled up: a big writer. Fewer wake-ups per megabyte with a bigger
+                    # pipe; done only now because resizing costs more than most nodes print.
+                    grown = True
+                    with contextlib.suppress(OSError):
+                        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+                await sink.write(chunk)
+                if len(chunk) < CHUNK:
+                    break  # a short read emptied the pipe: reading again would only find it empty
                 # A process writing faster than we read never leaves the pipe empty: give the
                 # other nodes, the listeners and the time limits their turn after every chunk.
                 await asyncio.sleep(0)
