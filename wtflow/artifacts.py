@@ -198,7 +198,11 @@ class StreamSink:
         )
 
     async def write(self, data: bytes) -> None:
-        await self._file.write(data)
+        self.write_now(data)
+
+    def write_now(self, data: bytes) -> None:
+        """The same, never waiting: the local executor's pumps write from the loop's callbacks."""
+        self._file.write_now(data)
         self._order.add(self._stream, len(data))
         if self._on_chunk is not None:
             self._on_chunk(self._stream, data)

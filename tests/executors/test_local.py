@@ -234,3 +234,84 @@ def test_a_group_of_zombies_counts_as_ended() -> None:
     finally:
         live.kill()
         live.wait()
+
+
+class SlowSink(Buffer):
+    """A sink whose writes suspend, as a remote log's window does: the pump waits for each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = False
+
+    async def write(self, data: bytes) -> None:
+        assert not self.writing  # the pipe is not read again while a chunk is being written
+        self.writing = True
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.data += data
+        self.writing = False
+
+
+class ImmediateSink(Buffer):
+    """A sink the pump writes from the loop's readiness callback, never awaiting it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+
+    async def write(self, data: bytes) -> None:
+        raise AssertionError("a sink with write_now is written with write_now")
+
+    def write_now(self, data: bytes) -> None:
+        if self.fail:
+            raise RuntimeError("the sink broke")
+        self.data += data
+
+
+@pytest.mark.parametrize("sink", [SlowSink, ImmediateSink])
+async def test_every_byte_arrives_in_order_through_either_kind_of_sink(sink: type[Buffer]) -> None:
+    program = (
+        "import sys\nfor i in range(200_000): sys.stdout.write(f'{i}\\n')\nsys.stderr.write('e' * 300_000)"
+    )
+    out, err = sink(), sink()
+    executor = LocalExecutor(kill_grace=0.5)
+    try:
+        result = await executor.run(request(Command([sys.executable, "-c", program])),
+                                    sinks={"stdout": out, "stderr": err}, on_start=lambda notice: None)  # fmt: skip
+    finally:
+        await executor.aclose()
+    assert result.code == 0
+    assert out.data == "".join(f"{i}\n" for i in range(200_000)).encode()
+    assert err.data == b"e" * 300_000
+
+
+async def test_a_sink_that_raises_fails_the_run_and_closes_its_pipes() -> None:
+    fds = set(os.listdir("/proc/self/fd"))
+    executor = LocalExecutor(kill_grace=0.5)
+    try:
+        with pytest.raises(RuntimeError, match="the sink broke"):
+            await executor.run(request(Command("echo out; echo err >&2")),
+                               sinks={"stdout": ImmediateSink(fail=True), "stderr": ImmediateSink()},
+                               on_start=lambda notice: None)  # fmt: skip
+    finally:
+        await executor.aclose()
+    assert set(os.listdir("/proc/self/fd")) <= fds
+
+
+class BrokenSlowSink(SlowSink):
+    async def write(self, data: bytes) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("the sink broke")
+
+
+async def test_a_waiting_sink_that_raises_fails_the_run_and_closes_its_pipes() -> None:
+    fds = set(os.listdir("/proc/self/fd"))
+    executor = LocalExecutor(kill_grace=0.5)
+    try:
+        with pytest.raises(RuntimeError, match="the sink broke"):
+            await executor.run(request(Command("echo out; echo err >&2")),
+                               sinks={"stdout": BrokenSlowSink(), "stderr": SlowSink()},
+                               on_start=lambda notice: None)  # fmt: skip
+    finally:
+        await executor.aclose()
+    assert set(os.listdir("/proc/self/fd")) <= fds

@@ -45,7 +45,10 @@ OnStopping = Callable[[str], None]  # the reason: "timed out" | "cancelled"
 
 
 class Sink(Protocol):
-    """Where a stream's chunks go."""
+    """Where a stream's chunks go.
+
+    A sink that never needs to wait may also offer `write_now(data)`, the same write as a plain
+    call: the local executor then writes each chunk from the loop's readiness callback."""
 
     async def write(self, data: bytes) -> None: ...
 

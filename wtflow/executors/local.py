@@ -162,55 +162,93 @@ async def _stop(leader: _Leader, grace: float, token: str, *, leader_exited: boo
     leader.poll()
 
 
-async def _pump(fd: int, sink: Sink) -> None:
-    """Copy the pipe to the sink until EOF, then close it.
+class _Pump:
+    """Copies a pipe to its sink until EOF, then closes it; `done` resolves then.
 
     Chunks, not lines: a process may never print a newline. The pipe is read straight into one
     bytes object per chunk (a StreamReader would copy each one twice more through its buffer),
     as much as the pipe holds at a time: 1 GiB of output is about a thousand reads. (splice(2)
-    into the file was tried: it drains the pipe a page at a time and came out slower.)"""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    grown = False
-    waiter: asyncio.Future[None] | None = None
+    into the file was tried: it drains the pipe a page at a time and came out slower.)
 
-    def wake() -> None:
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    The reads are made by the loop's readiness callback itself, not by a task it wakes: a pipe
+    fed 8 KiB at a time is tens of thousands of rounds a gigabyte, and a future and a task step
+    a round were most of what a round cost. Each round reads once and returns, so a process
+    writing faster than we read leaves the other nodes, the listeners and the time limits their
+    turn. Reading only when the loop says so also keeps the two pipes in the order their bytes
+    came: a read at once could find stderr's line while stdout's, written first, waited for the
+    next round, and `logs` would show them the wrong way round.
 
-    # Watched for the pump's whole life, not re-registered around every wait: two epoll_ctl
-    # calls saved per wait, several per node.
-    loop.add_reader(fd, wake)
-    try:
-        while True:
-            # Every round of reads starts when the loop says the pipe is readable, the first
-            # too: it says that of the two pipes in the order their bytes came. A read at once
-            # could find stderr's line while stdout's, written first, waited for the next round:
-            # `logs` would show them the wrong way round.
-            waiter = loop.create_future()
-            await waiter
-            while True:
-                try:
-                    chunk = os.read(fd, CHUNK)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    return
-                if not grown and len(chunk) >= _DEFAULT_PIPE_SIZE:
-                    # The pipe filled up: a big writer. Fewer wake-ups per megabyte with a bigger
-                    # pipe; done only now because resizing costs more than most nodes print.
-                    grown = True
-                    with contextlib.suppress(OSError):
-                        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
-                await sink.write(chunk)
-                if len(chunk) < CHUNK:
-                    break  # a short read emptied the pipe: reading again would only find it empty
-                # A process writing faster than we read never leaves the pipe empty: give the
-                # other nodes, the listeners and the time limits their turn after every chunk.
-                await asyncio.sleep(0)
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
+    A sink that may make the pump wait (`write` suspends: a remote log's window) is written
+    from a task, the pipe unwatched meanwhile; a sink with `write_now` never waits."""
+
+    def __init__(self, fd: int, sink: Sink) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd, self._sink = fd, sink
+        self._write_now: Callable[[bytes], None] | None = getattr(sink, "write_now", None)
+        self._grown = False
+        self._writing: asyncio.Task[None] | None = None
+        self.done: asyncio.Future[None] = self._loop.create_future()
+        os.set_blocking(fd, False)
+        self._loop.add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        try:
+            chunk = os.read(self._fd, CHUNK)
+        except BlockingIOError:
+            return
+        except Exception as e:
+            self._end(e)
+            return
+        if not chunk:
+            self._end(None)
+            return
+        if not self._grown and len(chunk) >= _DEFAULT_PIPE_SIZE:
+            # The pipe filled up: a big writer. Fewer wake-ups per megabyte with a bigger pipe;
+            # done only now because resizing costs more than most nodes print.
+            self._grown = True
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+        if self._write_now is None:
+            self._loop.remove_reader(self._fd)
+            self._writing = self._loop.create_task(self._write(chunk))
+            return
+        try:
+            self._write_now(chunk)
+        except Exception as e:
+            self._end(e)
+
+    async def _write(self, chunk: bytes) -> None:
+        error: Exception | None = None
+        try:
+            await self._sink.write(chunk)
+        except Exception as e:
+            error = e
+        self._writing = None  # done: not to be cancelled by the close below
+        if error is not None:
+            self._end(error)
+        elif not self.done.done():
+            self._loop.add_reader(self._fd, self._read)
+
+    def _end(self, error: BaseException | None) -> None:
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading (a pump that never sees EOF: a process outside the group holds the pipe)."""
+        if self._writing is not None:
+            self._writing.cancel()
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        if not self.done.done():
+            self.done.cancel()
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
@@ -428,15 +466,16 @@ class LocalExecutor:
         leader, out_r, err_r = started
         self._groups.add(leader.pid)
         self._tell(f"+ {leader.pid} {request.attempt.token}")
+        pumps: list[_Pump] = []
         try:
             on_start(StartNotice(self.host, leader.pid))
-            pumps = [
-                asyncio.create_task(_pump(out_r, sinks["stdout"])),
-                asyncio.create_task(_pump(err_r, sinks["stderr"])),
-            ]
+            pumps.append(_Pump(out_r, sinks["stdout"]))
+            pumps.append(_Pump(err_r, sinks["stderr"]))
         except BaseException:
-            os.close(out_r)
-            os.close(err_r)
+            for pump in pumps:
+                pump.close()
+            for fd in (out_r, err_r)[len(pumps) :]:
+                os.close(fd)
             await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=False)
             self._forget(leader.pid)
             raise
@@ -501,16 +540,18 @@ class LocalExecutor:
             kill_token(run_id)
         self._run_ids.clear()
 
-    async def _finish_pumps(self, pumps: list[asyncio.Task[None]], token: str) -> None:
-        _, pending = await asyncio.wait(pumps, timeout=max(self.kill_grace, 0.5))
-        if pending:
-            # A process that left the group (setsid) still holds the pipes: end it.
-            await asyncio.to_thread(kill_token, token)
-            _, pending = await asyncio.wait(pending, timeout=1.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for task in pumps:
-            error = None if task.cancelled() else task.exception()
+    async def _finish_pumps(self, pumps: list[_Pump], token: str) -> None:
+        ends = [pump.done for pump in pumps]
+        try:
+            _, pending = await asyncio.wait(ends, timeout=max(self.kill_grace, 0.5))
+            if pending:
+                # A process that left the group (setsid) still holds the pipes: end it.
+                await asyncio.to_thread(kill_token, token)
+                await asyncio.wait(pending, timeout=1.0)
+        finally:
+            for pump in pumps:  # those still open: the pipe's holder outlived even that
+                pump.close()
+        for end in ends:
+            error = None if end.cancelled() else end.exception()
             if error is not None:
                 raise error
