@@ -30,12 +30,13 @@ WTFILE = (
 )
 
 
-def _imported(cwd: Path, argv: list[str]) -> set[str]:
-    """The modules loaded once `main(argv)` has returned, in a fresh interpreter: one that
-    coverage does not measure (in CI it would start in every subprocess, and load what it needs)."""
+def _imported(cwd: Path, argv: list[str], probe: str = PROBE) -> set[str]:
+    """The modules loaded once `main(argv)` (or another probe) has returned, in a fresh interpreter:
+    one that coverage does not measure (in CI it would start in every subprocess, and load what
+    it needs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", probe, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=True
     ).stdout
     return set(ast.literal_eval(out.splitlines()[-1]))
 
@@ -112,3 +113,25 @@ def test_the_cli_default_wtfile_is_discovers() -> None:
     from wtflow import cli, discover
 
     assert cli.DEFAULT_WTFILE == discover.DEFAULT_WTFILE
+
+
+RUN_PROBE = """\
+import sys
+from pathlib import Path
+import wtflow
+from wtflow.config import Config
+wf = wtflow.Workflow(name="w", root=wtflow.Node(name="n", executable=wtflow.Command("true")))
+config = Config.load(environ={}, overrides={"run.console": sys.argv[1], "storage.state_dir": sys.argv[2],
+                                            "db.url": ""})
+assert wtflow.Engine(wf, config).run() == 0
+print(sorted(sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("console", "wanted"), [("quiet", []), ("raw", ["raw", "writer", "lines"])])
+def test_a_run_imports_only_the_console_it_shows(tmp_path: Path, console: str, wanted: list[str]) -> None:
+    """A quiet run, as scripts and benchmarks make, imports no console; a raw one (the API's
+    default) not the plain console nor the CLI's summary."""
+    modules = _imported(tmp_path, [console, str(tmp_path / "state")], RUN_PROBE)
+    consoles = sorted(m.removeprefix("wtflow.consoles.") for m in modules if m.startswith("wtflow.consoles."))
+    assert consoles == sorted(wanted)

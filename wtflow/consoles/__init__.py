@@ -12,14 +12,29 @@ not keep up never holds up the run. `console_for` is the one place a console mod
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
-from wtflow.consoles.plain import PlainConsole
-from wtflow.consoles.raw import RawConsole
-from wtflow.consoles.summary import RunReport
-from wtflow.listeners import Listener
 from wtflow.terminal import is_terminal
 
+if TYPE_CHECKING:
+    from wtflow.consoles.plain import PlainConsole
+    from wtflow.consoles.raw import RawConsole
+    from wtflow.consoles.summary import RunReport
+    from wtflow.listeners import Listener
+
 __all__ = ["PlainConsole", "RawConsole", "RunReport", "console_for"]
+
+# Each console is imported when it is asked for: a quiet run (a script's, a benchmark's) imports
+# none of them, and a raw one not the plain console's.
+_MODULES = {"PlainConsole": "plain", "RawConsole": "raw", "RunReport": "summary"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"wtflow.consoles.{_MODULES[name]}"), name)
 
 
 def console_for(mode: str, *, color: str, verbose: bool) -> Listener | None:
@@ -30,8 +45,12 @@ def console_for(mode: str, *, color: str, verbose: bool) -> Listener | None:
     if mode == "live" and not is_terminal(sys.stdout):
         mode = "plain"
     if mode == "raw":
+        from wtflow.consoles.raw import RawConsole
+
         return RawConsole()
     if mode == "plain":
+        from wtflow.consoles.plain import PlainConsole
+
         return PlainConsole(verbose=verbose)
     if mode == "live":
         from wtflow.consoles.live import LiveConsole  # only a terminal pays for importing rich
