@@ -285,33 +285,24 @@ async def test_every_byte_arrives_in_order_through_either_kind_of_sink(sink: typ
     assert err.data == b"e" * 300_000
 
 
-async def test_a_sink_that_raises_fails_the_run_and_closes_its_pipes() -> None:
-    fds = set(os.listdir("/proc/self/fd"))
-    executor = LocalExecutor(kill_grace=0.5)
-    try:
-        with pytest.raises(RuntimeError, match="the sink broke"):
-            await executor.run(request(Command("echo out; echo err >&2")),
-                               sinks={"stdout": ImmediateSink(fail=True), "stderr": ImmediateSink()},
-                               on_start=lambda notice: None)  # fmt: skip
-    finally:
-        await executor.aclose()
-    assert set(os.listdir("/proc/self/fd")) <= fds
-
-
 class BrokenSlowSink(SlowSink):
     async def write(self, data: bytes) -> None:
         await asyncio.sleep(0)
         raise RuntimeError("the sink broke")
 
 
-async def test_a_waiting_sink_that_raises_fails_the_run_and_closes_its_pipes() -> None:
+@pytest.mark.parametrize(
+    ("broken", "other"), [(lambda: ImmediateSink(fail=True), ImmediateSink), (BrokenSlowSink, SlowSink)]
+)
+async def test_a_sink_that_raises_fails_the_run_and_closes_its_pipes(
+    broken: Callable[[], Buffer], other: Callable[[], Buffer]
+) -> None:
     fds = set(os.listdir("/proc/self/fd"))
     executor = LocalExecutor(kill_grace=0.5)
     try:
         with pytest.raises(RuntimeError, match="the sink broke"):
             await executor.run(request(Command("echo out; echo err >&2")),
-                               sinks={"stdout": BrokenSlowSink(), "stderr": SlowSink()},
-                               on_start=lambda notice: None)  # fmt: skip
+                               sinks={"stdout": broken(), "stderr": other()}, on_start=lambda notice: None)  # fmt: skip
     finally:
         await executor.aclose()
     assert set(os.listdir("/proc/self/fd")) <= fds
