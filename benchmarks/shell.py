@@ -19,6 +19,7 @@ from benchmarks.harness import (
     bash,
     config,
     db_note,
+    rotate,
     run_engine,
 )
 from wtflow import Command, Engine, Node, Workflow
@@ -52,11 +53,20 @@ def _parallel(ctx: Context, commands: list[str], folder: Path, jobs: int | None 
     return bash(f"parallel -j {jobs or ctx.cores} --results out < commands", folder)
 
 
-def _make(ctx: Context, commands: list[str], folder: Path, jobs: int | None = None) -> float:
-    """`make -j <cores>`: one target a command, its output in files, as a build would."""
+def _make(
+    ctx: Context,
+    commands: list[str],
+    folder: Path,
+    jobs: int | None = None,
+    after: list[list[int]] | None = None,
+) -> float:
+    """`make -j <cores>`: one target a command, its output in files, as a build would; `after`
+    lists, for each command, those it waits for (its target's prerequisites)."""
     targets = [f"t{i}" for i in range(len(commands))]
+    needs = [" ".join(targets[j] for j in before) for before in after] if after else [""] * len(commands)
     rules = "".join(
-        f"{t}:\n\t@{c} > out/{t}.out 2> out/{t}.err\n" for t, c in zip(targets, commands, strict=True)
+        f"{t}: {n}\n\t@{c} > out/{t}.out 2> out/{t}.err\n"
+        for t, c, n in zip(targets, commands, needs, strict=True)
     )
     (folder / "Makefile").write_text(f".PHONY: all {' '.join(targets)}\nall: {' '.join(targets)}\n{rules}")
     (folder / "out").mkdir()
@@ -136,6 +146,17 @@ def chain(ctx: Context) -> list[Figure]:
     return figures
 
 
+def _big_tree_order(groups: int, subgroups: int, leaves: int) -> list[list[int]]:
+    """What each command of `_big_tree` waits for, as make would be told: the command before it
+    in its sequence, and for a sequence's first, the last of every sequence of the group before."""
+
+    def at(g: int, s: int, i: int) -> int:
+        return (g * subgroups + s) * leaves + i
+
+    return [[at(g, s, i - 1)] if i else [at(g - 1, t, leaves - 1) for t in range(subgroups)] if g else []
+            for g in range(groups) for s in range(subgroups) for i in range(leaves)]  # fmt: skip
+
+
 def _big_tree(groups: int, subgroups: int, leaves: int) -> tuple[Workflow, list[str]]:
     """Depth 3: a sequence of parallel groups of sequences of commands."""
     commands: list[str] = []
@@ -176,6 +197,10 @@ def bigtree(ctx: Context) -> list[Figure]:
             with ctx.folder() as d:
                 return _xargs(ctx, commands, d)
 
+        def make() -> float:
+            with ctx.folder() as d:
+                return _make(ctx, commands, d, after=_big_tree_order(*shape))
+
         def ours() -> float:
             wf, _ = _big_tree(*shape)
             probe = _FirstStart()
@@ -187,11 +212,16 @@ def bigtree(ctx: Context) -> list[Figure]:
             first.append((probe.at - start) / took)
             return took
 
-        b, w = alternate(ctx.reps, base, ours)
+        has_make = shutil.which("make") is not None
+        b, w, *m = rotate(ctx.reps, base, ours, *([make] if has_make else []))
     share = sorted(first)[len(first) // 2]
-    return [Figure(f"big tree: {n} nodes, depth 3", f"xargs -P {ctx.cores}", "s", b, w, "<= 1.5x",
-                   f"first process at {share:.1%} of the run (target < 5 %), {db_note()}",
-                   {"first_start_share": first})]  # fmt: skip
+    title = f"big tree: {n} nodes, depth 3"
+    figures = [Figure(title, f"xargs -P {ctx.cores}", "s", b, w, "<= 1.5x",
+                      f"first process at {share:.1%} of the run (target < 5 %), {db_note()}",
+                      {"first_start_share": first})]  # fmt: skip
+    figures.append(Figure(title, f"make -j {ctx.cores}, the same order", "s", m[0] if m else None, w if m else None,
+                          "reported", db_note(), skipped="" if m else "make is not installed"))  # fmt: skip
+    return figures
 
 
 def _crossed(groups: int, leaves: int, edges: bool) -> Workflow:
@@ -204,6 +234,13 @@ def _crossed(groups: int, leaves: int, edges: bool) -> Workflow:
                 a >> b
     top = [Node(name=f"g{g}", children=row) for g, row in enumerate(grid)]
     return Workflow(name="crossed", root=Node(name="root", parallel=True, children=top))
+
+
+def _crossed_order(groups: int, leaves: int) -> list[list[int]]:
+    """What each leaf of `_crossed(..., edges=True)` waits for: the leaf before it in its
+    sequence and the leaf at its place in the sequence before."""
+    return [[g * leaves + i - 1] * (i > 0) + [(g - 1) * leaves + i] * (g > 0)
+            for g in range(groups) for i in range(leaves)]  # fmt: skip
 
 
 def dependencies(ctx: Context) -> list[Figure]:
@@ -226,11 +263,18 @@ def dependencies(ctx: Context) -> list[Figure]:
             planned.append(time.perf_counter() - start)
             return side(True)
 
-        b, w = alternate(ctx.reps, lambda: side(False), crossed)
-    n = groups * leaves
-    return [Figure(f"dependencies: {n} nodes, {edges} waits across branches", "same tree, no waits", "s", b, w,
-                   "<= 1.1x", f"waits and cycle check {sorted(planned)[len(planned) // 2] * 1000:.0f} ms, "
-                   f"{db_note()}", {"plan_seconds": planned})]  # fmt: skip
+        def make() -> float:
+            with ctx.folder() as d:
+                return _make(ctx, ["true"] * (groups * leaves), d, after=_crossed_order(groups, leaves))
+
+        has_make = shutil.which("make") is not None
+        b, w, *m = rotate(ctx.reps, lambda: side(False), crossed, *([make] if has_make else []))
+    title = f"dependencies: {groups * leaves} nodes, {edges} waits across branches"
+    return [Figure(title, "same tree, no waits", "s", b, w, "<= 1.1x",
+                   f"waits and cycle check {sorted(planned)[len(planned) // 2] * 1000:.0f} ms, {db_note()}",
+                   {"plan_seconds": planned}),
+            Figure(title, f"make -j {ctx.cores}, the same graph", "s", m[0] if m else None, w if m else None,
+                   "reported", db_note(), skipped="" if m else "make is not installed")]  # fmt: skip
 
 
 def uneven(ctx: Context) -> list[Figure]:

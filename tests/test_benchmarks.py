@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from wtflow import Node, Workflow
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -31,3 +33,39 @@ def test_quick_pass_writes_a_figure_for_every_workload(tmp_path: Path) -> None:
     figures = json.loads(result.read_text())["figures"]
     measured = [f for f in figures if not f["skipped"]]
     assert all(f["ratio"] is not None and f["ratio"] > 0 for f in measured), figures
+
+
+def _flat_waits(wf: Workflow) -> list[list[int]]:
+    """What each command of a workflow waits for, as `benchmarks.shell._make` is told, by the
+    command's place among the leaves: the last commands of what runs before it in its sequence
+    (a group's first child: what its group waits for), and its `>>` waits."""
+    from wtflow.dependencies import waits
+
+    place = {id(p.node): k for k, p in enumerate(x for x in wf.placed if x.node.executable is not None)}
+    index = {p.index: id(p.node) for p in wf.placed}
+    before: dict[int, set[int]] = {}
+
+    def last(node: Node) -> set[int]:
+        if not node.children:
+            return {place[id(node)]}
+        if node.parallel:
+            return set().union(*(last(c) for c in node.children))
+        return last(node.children[-1])
+
+    def walk(node: Node, after: set[int]) -> None:
+        if not node.children:
+            before[place[id(node)]] = set(after)
+        for k, child in enumerate(node.children):
+            walk(child, after if node.parallel or k == 0 else last(node.children[k - 1]))
+
+    walk(wf.root, set())
+    for i, waited in waits(wf).items():
+        before[place[index[i]]] |= {place[index[j]] for j in waited}
+    return [sorted(before[k]) for k in range(len(before))]
+
+
+def test_the_makefiles_wait_as_the_workflows_do() -> None:
+    from benchmarks.shell import _big_tree, _big_tree_order, _crossed, _crossed_order
+
+    assert [sorted(x) for x in _crossed_order(4, 3)] == _flat_waits(_crossed(4, 3, True))
+    assert [sorted(x) for x in _big_tree_order(3, 2, 4)] == _flat_waits(_big_tree(3, 2, 4)[0])
