@@ -15,6 +15,7 @@ from benchmarks.harness import (
     Context,
     Figure,
     Skip,
+    Stats,
     alternate,
     bash,
     config,
@@ -71,6 +72,22 @@ def _make(
     (folder / "Makefile").write_text(f".PHONY: all {' '.join(targets)}\nall: {' '.join(targets)}\n{rules}")
     (folder / "out").mkdir()
     return bash(f"make -s -j {jobs or ctx.cores}", folder)
+
+
+def _with_make(
+    ctx: Context, make: Callable[[], float], *sides: Callable[[], float]
+) -> tuple[list[Stats], Stats | None]:
+    """`rotate` over the sides and, where make is installed, `make` too: the sides' figures and
+    make's (None without it)."""
+    if shutil.which("make") is None:
+        return rotate(ctx.reps, *sides), None
+    *stats, made = rotate(ctx.reps, *sides, make)
+    return stats, made
+
+
+def _make_figure(ctx: Context, title: str, shape: str, made: Stats | None, ours: Stats) -> Figure:
+    return Figure(title, f"make -j {ctx.cores}, {shape}", "s", made, ours if made else None, "reported",
+                  db_note(), skipped="" if made else "make is not installed")  # fmt: skip
 
 
 def fanout(ctx: Context) -> list[Figure]:
@@ -212,16 +229,13 @@ def bigtree(ctx: Context) -> list[Figure]:
             first.append((probe.at - start) / took)
             return took
 
-        has_make = shutil.which("make") is not None
-        b, w, *m = rotate(ctx.reps, base, ours, *([make] if has_make else []))
+        (b, w), made = _with_make(ctx, make, base, ours)
     share = sorted(first)[len(first) // 2]
     title = f"big tree: {n} nodes, depth 3"
-    figures = [Figure(title, f"xargs -P {ctx.cores}", "s", b, w, "<= 1.5x",
-                      f"first process at {share:.1%} of the run (target < 5 %), {db_note()}",
-                      {"first_start_share": first})]  # fmt: skip
-    figures.append(Figure(title, f"make -j {ctx.cores}, the same order", "s", m[0] if m else None, w if m else None,
-                          "reported", db_note(), skipped="" if m else "make is not installed"))  # fmt: skip
-    return figures
+    return [Figure(title, f"xargs -P {ctx.cores}", "s", b, w, "<= 1.5x",
+                   f"first process at {share:.1%} of the run (target < 5 %), {db_note()}",
+                   {"first_start_share": first}),
+            _make_figure(ctx, title, "the same order", made, w)]  # fmt: skip
 
 
 def _crossed(groups: int, leaves: int, edges: bool) -> Workflow:
@@ -267,14 +281,12 @@ def dependencies(ctx: Context) -> list[Figure]:
             with ctx.folder() as d:
                 return _make(ctx, ["true"] * (groups * leaves), d, after=_crossed_order(groups, leaves))
 
-        has_make = shutil.which("make") is not None
-        b, w, *m = rotate(ctx.reps, lambda: side(False), crossed, *([make] if has_make else []))
+        (b, w), made = _with_make(ctx, make, lambda: side(False), crossed)
     title = f"dependencies: {groups * leaves} nodes, {edges} waits across branches"
     return [Figure(title, "same tree, no waits", "s", b, w, "<= 1.1x",
                    f"waits and cycle check {sorted(planned)[len(planned) // 2] * 1000:.0f} ms, {db_note()}",
                    {"plan_seconds": planned}),
-            Figure(title, f"make -j {ctx.cores}, the same graph", "s", m[0] if m else None, w if m else None,
-                   "reported", db_note(), skipped="" if m else "make is not installed")]  # fmt: skip
+            _make_figure(ctx, title, "the same graph", made, w)]  # fmt: skip
 
 
 def uneven(ctx: Context) -> list[Figure]:
@@ -298,9 +310,18 @@ def uneven(ctx: Context) -> list[Figure]:
             wf = Workflow(name="uneven", root=Node(name="root", parallel=True, children=branches))
             return run_engine(wf, folder / f"w{next(counter)}")
 
-        b, w = alternate(ctx.reps, base, ours)
-    return [Figure(f"uneven: branches of {lengths} x {step}", "critical path alone (bash loop)", "s", b, w,
-                   "<= 1.05x", db_note())]  # fmt: skip
+        # make: the same branches, each step waiting for the one before it in its branch.
+        starts = list(itertools.accumulate([0, *lengths]))
+        order = [[starts[k] + i - 1] * (i > 0) for k, length in enumerate(lengths) for i in range(length)]
+
+        def make() -> float:
+            with ctx.folder() as d:
+                return _make(ctx, [step] * sum(lengths), d, after=order)
+
+        (b, w), made = _with_make(ctx, make, base, ours)
+    title = f"uneven: branches of {lengths} x {step}"
+    return [Figure(title, "critical path alone (bash loop)", "s", b, w, "<= 1.05x", db_note()),
+            _make_figure(ctx, title, "the same branches", made, w)]  # fmt: skip
 
 
 def recording(ctx: Context) -> list[Figure]:
