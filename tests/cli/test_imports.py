@@ -117,7 +117,6 @@ def test_the_cli_default_wtfile_is_discovers() -> None:
 
 RUN_PROBE = """\
 import sys
-from pathlib import Path
 import wtflow
 from wtflow.config import Config
 wf = wtflow.Workflow(name="w", root=wtflow.Node(name="n", executable=wtflow.Command("true")))
