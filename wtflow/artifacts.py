@@ -65,8 +65,8 @@ class StreamFile:
 
     Plain `os.write` on the event loop, not a thread per call: a chunk lands in the page cache in
     microseconds, while a hop to a worker thread and back cost more than the write itself (it
-    made a 500-node fan-out 1.9x slower than `xargs -P`; see benchmarks/). The coroutine methods
-    stay so that a store for slower media can suspend here."""
+    made a 500-node fan-out 1.9x slower than `xargs -P`; see benchmarks/). The local executor's
+    pumps call `write_now` from the loop's readiness callback (StreamSink.write_now)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -88,9 +88,6 @@ class StreamFile:
             self._fd = _private(str(self.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
         except OSError as e:
             self.error = e
-
-    async def write(self, data: bytes) -> None:
-        self.write_now(data)
 
     def write_now(self, data: bytes) -> None:
         self.size += len(data)
