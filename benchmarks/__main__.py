@@ -13,7 +13,7 @@ from pathlib import Path
 
 import wtflow
 from benchmarks import cluster, output, pyfuncs, shell
-from benchmarks.harness import Context, Figure, Skip, table, write_json
+from benchmarks.harness import Context, Figure, Skip, creation_ms, table, write_json
 
 WORKLOADS: dict[str, Callable[[Context], list[Figure]]] = {
     "fanout": shell.fanout,
@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compileall.compile_dir(Path(wtflow.__file__).parent, quiet=1)
     with tempfile.TemporaryDirectory(prefix="wtflow-bench-") as scratch:
         ctx = Context(quick=args.quick, reps=reps, scratch=Path(scratch))
+        disk = {"creation_ms_before": round(creation_ms(ctx.scratch), 3)}
         for name in chosen:
             print(f"-- {name} ...", file=sys.stderr, flush=True)
             began = time.perf_counter()
@@ -67,10 +68,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc()
                 failed = True
             print(f"   {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+        disk["creation_ms_after"] = round(creation_ms(ctx.scratch), 3)
     seconds = time.perf_counter() - start
     print(table(figures))
-    path = write_json(figures, args.out, quick=args.quick, seconds=seconds, partial=bool(args.only))
-    print(f"\n{len(figures)} figures in {seconds:.0f} s; saved {path}", file=sys.stderr)
+    path = write_json(
+        figures, args.out, quick=args.quick, seconds=seconds, partial=bool(args.only), disk=disk
+    )
+    print(
+        f"\n{len(figures)} figures in {seconds:.0f} s; a folder and two files took "
+        f"{disk['creation_ms_before']:.2f} ms before, {disk['creation_ms_after']:.2f} ms after; saved {path}",
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 

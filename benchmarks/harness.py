@@ -195,6 +195,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def creation_ms(folder: Path, count: int = 200) -> float:
+    """Milliseconds to create a folder and two files in it, as each attempt of a node does.
+
+    On ext4 without a journal (this machine's disk) a new inode is looked for past those freed
+    in the last minutes, so this grows with what the workloads' clean-up deleted: from ~0.1 ms
+    to several. A run's figures are read against it."""
+    with tempfile.TemporaryDirectory(dir=folder) as d:
+        start = time.perf_counter()
+        for i in range(count):
+            sub = os.path.join(d, str(i))
+            os.mkdir(sub)
+            for name in ("stdout", "stderr"):
+                os.close(os.open(os.path.join(sub, name), os.O_WRONLY | os.O_CREAT, 0o600))
+        return (time.perf_counter() - start) / count * 1000
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -207,7 +223,13 @@ def _git_commit() -> str | None:
 
 
 def write_json(
-    figures: list[Figure], out_dir: Path, *, quick: bool, seconds: float, partial: bool = False
+    figures: list[Figure],
+    out_dir: Path,
+    *,
+    quick: bool,
+    seconds: float,
+    partial: bool = False,
+    disk: dict[str, float] | None = None,
 ) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -217,6 +239,7 @@ def write_json(
         "machine": machine(),
         "quick": quick,
         "seconds": round(seconds, 1),
+        "disk": disk or {},  # creation_ms before and after the workloads
         "figures": [dict(asdict(f), ratio=f.ratio) for f in figures],
     }
     tmp = path.with_suffix(".tmp")

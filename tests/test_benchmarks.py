@@ -30,9 +30,13 @@ def test_quick_pass_writes_a_figure_for_every_workload(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     (result,) = tmp_path.glob("*-quick.json")
-    figures = json.loads(result.read_text())["figures"]
+    doc = json.loads(result.read_text())
+    figures = doc["figures"]
     measured = [f for f in figures if not f["skipped"]]
     assert all(f["ratio"] is not None and f["ratio"] > 0 for f in measured), figures
+    # What creating an attempt's folder and files cost before and after: the disk's state.
+    assert set(doc["disk"]) == {"creation_ms_before", "creation_ms_after"}
+    assert all(ms > 0 for ms in doc["disk"].values()), doc["disk"]
 
 
 def _flat_waits(wf: Workflow) -> list[list[int]]:
