@@ -155,7 +155,7 @@ class AttemptOutput:
 
     def make_folder(self) -> None:
         """Create the folder before the process starts: it may write into it ($WTFLOW_ARTIFACTS).
-        A failure is not raised: `create` tries again, and the files keep the error."""
+        A failure is not raised here: making the files tries again, and they keep the error."""
         with contextlib.suppress(OSError):
             make_private_dirs(self.folder)
             self._folder_made = True
