@@ -262,14 +262,9 @@ class Engine:
         output = ctx.open_attempt(p, events)
         sinks, kept = output.sinks(events.chunk if ctx.fanout.wants_output else None), Kept(())
         request = ctx.request(p, policy, attempt, output.folder)
-
-        def started(notice: StartNotice) -> None:
-            output.create()  # while the process starts; before anyone hears it has
-            events.start(notice)
-
         try:
-            output.make_folder()
-            result = await run_attempt(self._executor, request, sinks=sinks, on_start=started,
+            output.create()
+            result = await run_attempt(self._executor, request, sinks=sinks, on_start=events.start,
                                        on_stopping=events.stopping)  # fmt: skip
             if result.error is not None:
                 if not events.announced:  # it could not start: its attempt is recorded all the same
