@@ -201,3 +201,40 @@ def test_a_pyfunc_forked_by_the_server_collects_its_garbage(tmp_path: Path) -> N
     node = Node("gc", PyFunc(func=_collects))
     assert Engine(wf(node), config(tmp_path)).run() == 0
     assert node.result_artifact.value is True
+
+
+def _streams(orchestrator: int) -> dict[str, object]:
+    print("out")
+    print("err", file=sys.stderr)
+    os.write(1, b"raw\n")  # the fd, under the text file: both land in the artifact, in order
+    return {
+        "served": os.getppid() != orchestrator,
+        "fds": [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()],
+        "seekable": [sys.stdout.seekable(), sys.stderr.seekable()],
+        "terminal": sys.stdout.isatty(),
+        "stdin": sys.stdin.read(),
+    }
+
+
+def test_a_pyfuncs_streams_are_those_of_its_pipes_though_its_spare_made_them_ahead(tmp_path: Path) -> None:
+    """A spare makes sys.stdin, sys.stdout and sys.stderr before its request comes, on a stand-in
+    pipe: they are what they would be on the node's own pipes, not on the orchestrator's stdout,
+    which is a regular file here (seekable, as a CI log is)."""
+    nodes = [Node(f"f{i}", PyFunc(func=_streams, args=(os.getpid(),))) for i in range(2)]
+    engine = Engine(wf(*nodes), config(tmp_path))
+    saved = os.dup(1)
+    try:
+        with (tmp_path / "orchestrator-stdout").open("wb") as log:
+            os.dup2(log.fileno(), 1)  # the fork server, and so every spare, inherits it
+            code = engine.run()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    assert code == 0
+    for node in nodes:  # the second one's spare was forked, and made its streams, while the first ran
+        assert node.result_artifact.value == {
+            "served": True, "fds": [0, 1, 2], "seekable": [False, False], "terminal": False, "stdin": "",
+        }  # fmt: skip
+        assert node.stdout_artifact.text() == "out\nraw\n"
+        assert node.stderr_artifact.text() == "err\n"
+    assert (tmp_path / "orchestrator-stdout").read_bytes() == b""
