@@ -25,8 +25,9 @@ from wtflow.model import RESULT_FILE, shown
 
 def detach() -> None:
     """What a PyFunc's process does first, whatever it runs: a session of its own, signals as a
-    fresh process has them, stdin from /dev/null. A spare of the fork server does it before its
-    request comes, off the path of the node."""
+    fresh process has them, stdin from /dev/null, and its own sys.stdin, sys.stdout and
+    sys.stderr. A spare of the fork server does it before its request comes, off the path of the
+    node: the streams alone were two fifths of what came between a request and its function."""
     os.setsid()
     # The parent's event loop wrote signals to its self-pipe; this process has no loop.
     signal.set_wakeup_fd(-1)
@@ -37,25 +38,14 @@ def detach() -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-
-
-def stand_in_pipe() -> None:
-    """Point fds 1 and 2 at a pipe nobody reads, until the node's own pipes are put there: text
-    files made on them meanwhile (`bind_streams`) are then what they would be on those, neither
-    seekable nor a terminal, whatever the orchestrator's stdout is."""
+    # Until the node's own pipes are put on fds 1 and 2, a pipe nobody reads stands in for them:
+    # the text files made now are then what they would be on those (neither seekable nor a
+    # terminal), whatever the parent's stdout is. The parent's objects hold its buffers.
     read, write = os.pipe()
     os.dup2(write, 1)
     os.dup2(write, 2)
     os.close(read)
     os.close(write)
-
-
-def bind_streams() -> None:
-    """sys.stdin, sys.stdout and sys.stderr as text files of fds 0, 1 and 2, line by line: the
-    parent's objects hold its buffers, and the fds may be pointed elsewhere later (dup2).
-
-    A spare of the fork server makes them before its request comes: about 0.6 ms here, two
-    fifths of what a PyFunc's process did between its request and its function."""
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True, write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True, write_through=True)
@@ -68,20 +58,16 @@ def run_forked(
     out_fd: int,
     err_fd: int,
     *,
-    ready: bool = False,
+    detached: bool = False,
 ) -> None:
-    """Run `func` with `out_fd` and `err_fd` as its stdout and stderr, and exit. `ready`: this
-    process did `detach`, `stand_in_pipe` and `bind_streams` already (a fork server's spare)."""
     code = 70  # EX_SOFTWARE, if even the set-up below fails
     try:
-        if not ready:
+        if not detached:
             detach()
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         # Inherited pipes of other nodes would keep their readers from seeing EOF.
         os.closerange(3, max_fd())
-        if not ready:
-            bind_streams()
         _become(env)
         if cwd is not None:
             os.chdir(cwd)

@@ -49,7 +49,7 @@ from typing import Any, NoReturn
 
 from wtflow import model
 from wtflow.executables import Command, PyFunc
-from wtflow.executors._child import bind_streams, detach, max_fd, prepare, run_forked, stand_in_pipe
+from wtflow.executors._child import detach, max_fd, prepare, run_forked
 from wtflow.model import Artifact, Node, Placed, Workflow
 
 # One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it); a bigger
@@ -428,8 +428,6 @@ def _wait_then_run(
         for other in close:
             other.close()
         detach()
-        stand_in_pipe()
-        bind_streams()
         message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST + 8, 3)
         sock.close()
         if message:
@@ -441,7 +439,7 @@ def _wait_then_run(
                 )
             else:
                 gc.enable()  # the function's own garbage is collected as in any process
-                run_forked(func, env, cwd, fds[0], fds[1], ready=True)
+                run_forked(func, env, cwd, fds[0], fds[1], detached=True)
     finally:  # never back into the server's loop, whatever happened
         os._exit(LOST)
 
