@@ -395,6 +395,38 @@ def test_artifacts_layout_is_run_then_tree_path(tmp_path: Path) -> None:
     assert (engine.run_dir.parent / "latest").resolve() == engine.run_dir.resolve()
 
 
+# `a` waits (up to 10 s) until the folder and files of the node after it exist, then exits so.
+WAITS_FOR_NEXT = (
+    'for i in $(seq 1000); do [ -e "$WTFLOW_ARTIFACTS/../b/stderr" ] && exit {code}; sleep 0.01; done; exit 9'
+)
+
+
+def test_the_next_node_of_a_sequence_has_its_files_while_the_one_before_runs(tmp_path: Path) -> None:
+    a = Node(name="a", executable=Command(WAITS_FOR_NEXT.format(code=0)))
+    b = Node(name="b", executable=Command("cat $WTFLOW_ARTIFACTS/stdout; echo b; echo oops >&2"))
+    engine = Engine(wf(a, b), config(tmp_path))
+    assert engine.run() == 0
+    assert a.retcode == 0  # 9: no file came while it ran
+    assert (b.stdout_artifact.text(), b.stderr_artifact.text()) == ("b\n", "oops\n")
+    assert engine.run_dir is not None
+    assert b.stdout_artifact.path == engine.run_dir / "root" / "b" / "stdout"
+
+
+@pytest.mark.parametrize("case", ["the node before failed", "its condition is false"])
+def test_files_made_ahead_for_a_node_that_does_not_run_are_gone_when_the_run_ends(
+    tmp_path: Path, case: str
+) -> None:
+    failed = case == "the node before failed"
+    a = Node(name="a", executable=Command(WAITS_FOR_NEXT.format(code=3 if failed else 0)))
+    b = Node(name="b", executable=Command("echo b"), when=failed)  # failed: it would run, but is skipped
+    engine = Engine(wf(a, b), config(tmp_path))
+    assert engine.run() == (1 if failed else 0)
+    assert a.retcode == (3 if failed else 0)  # 9: no file came while it ran
+    assert b.status is Status.SKIPPED
+    assert engine.run_dir is not None
+    assert sorted(p.name for p in (engine.run_dir / "root").iterdir()) == ["a"]
+
+
 def test_raw_console_shows_the_nodes_bytes_and_nothing_else(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,6 +73,24 @@ def test_a_changed_command_re_runs_its_node_and_what_reads_its_output_and_nothin
     assert ran(tmp_path) == []  # nothing changed: everything reused
 
 
+def test_a_reused_node_after_one_that_runs_again_keeps_its_earlier_output(tmp_path: Path) -> None:
+    """The node after a running one has its files made while that one runs, unless it is reused:
+    its earlier files are linked there instead, and nothing removes them at the end."""
+
+    def chain(version: str) -> Workflow:
+        return Workflow(name="ci", root=Node("root", children=[
+            Node("build", Command(f"echo build {version}")), Node("test", log(tmp_path, "test")),
+        ]))  # fmt: skip
+
+    assert Engine(chain("v1"), cfg(tmp_path)).run() == 0
+    engine = Engine(chain("v2"), cfg(tmp_path))
+    assert engine.run(resume="last") == 0
+    assert ran(tmp_path) == ["test"]  # the first run's; `test` is reused in the second
+    assert engine.run_dir is not None
+    assert (engine.run_dir / "root" / "test" / "stdout").read_text() == "test\n"
+    assert (engine.run_dir / "root" / "build" / "stdout").read_text() == "build v2\n"
+
+
 def test_a_changed_environment_value_re_runs_only_the_nodes_that_see_it(tmp_path: Path) -> None:
     assert Engine(tree(tmp_path), cfg(tmp_path)).run() == 0
     ran(tmp_path)

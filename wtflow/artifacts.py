@@ -110,10 +110,20 @@ class StreamFile:
     async def close(self) -> None:
         if not self._opened:  # an empty stream still has its (empty) file
             self.open_now()
+        self._close_fd()
+
+    def _close_fd(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+    def discard(self) -> None:
+        """Close the file and remove it, for a process that never started: nothing came."""
+        self._close_fd()
+        if self._opened and self.error is None and not self.size:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 class ArtifactStore:
@@ -163,6 +173,27 @@ class AttemptOutput:
         process to worker threads made a 300-node fan-out 1.35x slower (six times the context
         switches, the GIL going back and forth), for a few system calls a node."""
         create_files(self.files.values())
+
+    def create_ahead(self) -> bool:
+        """Create the folder and files now for a process that may start later, while another one
+        runs (the next in a sequence): what `create` does, off the path from one process's end to
+        the next's start. Made only where the folder is new and its parent there, so that
+        `discard` removes all it made; False when nothing was made."""
+        try:
+            os.mkdir(self.folder, 0o700)
+        except OSError:
+            return False
+        for f in self.files.values():
+            f.open_now(folder_made=True)
+        return True
+
+    def discard(self) -> None:
+        """Remove what `create_ahead` made, for an attempt that never started (its node was
+        skipped, the run stopped); a folder something else wrote into stays."""
+        for f in self.files.values():
+            f.discard()
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)
 
     def sinks(self, on_chunk: Callable[[str, bytes], None] | None) -> dict[str, StreamSink]:
         """Where an executor sends each stream: the file first, then `on_chunk` (the listeners)."""

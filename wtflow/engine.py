@@ -201,10 +201,12 @@ class Engine:
     async def _children(self, p: Placed, children: list[Placed]) -> Status:
         if not p.node.parallel:
             outcome, stop = Status.SUCCEEDED, None  # why the rest of the sequence is skipped
-            for child in children:
+            for k, child in enumerate(children):
                 if stop is not None and not child.node.always:
                     self._stops.skip(child, stop)
                     continue
+                if stop is None and k + 1 < len(children):
+                    self._ctx.make_ahead(children[k + 1], after=child)
                 result = await self._visit(child)
                 if result.is_failure:
                     outcome = result if stop is None else outcome
