@@ -15,7 +15,8 @@ import base64
 import dataclasses
 import enum
 import json
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,12 @@ _PATHS = {"run_dir", "stdout_path", "stderr_path"}
 
 
 _AS_IS = frozenset({str, int, float, bool, type(None)})
+# The types every event carries, by exact type: a lookup, before the dataclass and isinstance tests.
+_CONVERT: dict[type, Callable[[Any], Any]] = {
+    datetime: datetime.isoformat,
+    type(Path()): str,
+    Status: operator.attrgetter("value"),
+}
 _FIELDS: dict[type, tuple[str, ...] | None] = {}  # each type met: its dataclass fields, or None
 
 
@@ -58,6 +65,9 @@ def plain(value: Any) -> Any:
     kind = type(value)
     if kind in _AS_IS:
         return value
+    convert = _CONVERT.get(kind)
+    if convert is not None:
+        return convert(value)
     names = _names(kind)
     if names is not None:
         fields = {}
@@ -98,9 +108,11 @@ def event_record(event: Event, mask: Masker | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {"event": type(event).__name__}
     for name in _names(type(event)) or ():
         value = getattr(event, name)
-        if isinstance(value, bytes):
-            continue
-        record[name] = plain(value)
+        kind = type(value)
+        if kind in _AS_IS:
+            record[name] = value
+        elif kind is not bytes:
+            record[name] = plain(value)
     if isinstance(event, OutputReceived):
         data = mask.data(event.data) if mask else event.data
         try:
@@ -108,6 +120,19 @@ def event_record(event: Event, mask: Masker | None = None) -> dict[str, Any]:
         except UnicodeDecodeError:
             record["data"], record["encoding"] = base64.b64encode(data).decode(), "base64"
     return record
+
+
+# One encoder for every line: json.dumps makes a new one at each call given an option.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def record_line(record: dict[str, Any]) -> str:
+    """A record as one line of JSON, newline included."""
+    return _ENCODER.encode(record) + "\n"
+
+
+def event_line(event: Event, mask: Masker | None = None) -> str:
+    return record_line(event_record(event, mask))
 
 
 def _value(name: str, value: Any) -> Any:

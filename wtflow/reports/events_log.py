@@ -19,14 +19,13 @@ the same `wtflow run` append to it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from wtflow.errors import ConfigError
 from wtflow.events import Event
-from wtflow.journal import event_record
+from wtflow.journal import event_line
 from wtflow.reports.output import Masker, Worker, first_in_process
 
 
@@ -52,7 +51,7 @@ class EventsLog(Worker):
         self.put(event)
 
     def process(self, item: Any) -> None:
-        self._file.write(json.dumps(event_record(item, self._mask), ensure_ascii=False) + "\n")
+        self._file.write(event_line(item, self._mask))
         if self.idle():
             self._file.flush()
 

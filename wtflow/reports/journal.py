@@ -10,13 +10,12 @@ wtflow.journal's).
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import socket
 from typing import IO
 
 from wtflow.events import Event, RunStarted
-from wtflow.journal import JOURNAL, event_record
+from wtflow.journal import JOURNAL, event_line, event_record, record_line
 
 
 def _user() -> str:
@@ -45,8 +44,8 @@ class Journal:
             self.error = RuntimeError(f"Journal stopped: {e}")
 
     def _append(self, event: Event) -> None:
-        record = event_record(event)
         if isinstance(event, RunStarted):
+            record = event_record(event)
             record["origin"] = {"host": socket.gethostname(), "user": _user(), "pid": os.getpid()}
             self._close_file()
             # Owner-only, as every file of a run: its events name commands and settings.
@@ -54,9 +53,12 @@ class Journal:
                 event.run_dir / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
             )
             self._file = os.fdopen(fd, "a", encoding="utf-8")
-        if self._file is None:
+            line = record_line(record)
+        elif self._file is None:
             return
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            line = event_line(event)
+        self._file.write(line)
         self._file.flush()
 
     def _close_file(self) -> None:
