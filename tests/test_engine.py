@@ -418,7 +418,7 @@ def test_files_made_ahead_for_a_node_that_does_not_run_are_gone_when_the_run_end
 ) -> None:
     failed = case == "the node before failed"
     a = Node(name="a", executable=Command(WAITS_FOR_NEXT.format(code=3 if failed else 0)))
-    b = Node(name="b", executable=Command("echo b"), when=failed)  # failed: it would run, but is skipped
+    b = Node(name="b", executable=Command("echo b"), when=failed)  # True: only the failure skips it
     engine = Engine(wf(a, b), config(tmp_path))
     assert engine.run() == (1 if failed else 0)
     assert a.retcode == (3 if failed else 0)  # 9: no file came while it ran
