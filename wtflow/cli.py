@@ -201,7 +201,9 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "artifacts_dir", None) is not None:
         values["storage.artifacts_dir"] = Path(args.artifacts_dir).expanduser()
     if getattr(args, "jobs", None) is not None:
-        values["run.max_parallel"] = parse_positive_int(args.jobs, source="--jobs")
+        values["run.max_parallel"] = parse_positive_int(
+            args.jobs, source=getattr(args, "jobs_flag", "--jobs")
+        )
     if getattr(args, "ignore_failure", False):
         values["run.ignore_failure"] = True
     if getattr(args, "fail_fast", False):

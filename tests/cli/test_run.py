@@ -312,6 +312,7 @@ def test_color_flag_and_no_color(
     ("flag", "value", "message"),
     [
         ("-j", "many", "--jobs='many' is not a whole number >= 1; use e.g. 8"),
+        ("--max-parallel", "0", "--max-parallel='0' is not a whole number >= 1; use e.g. 8"),
         ("--timeout", "soon", "--timeout='soon' is not a number of seconds >= 0; use e.g. 2.5"),
         ("--kill-grace", "-1", "--kill-grace='-1' is not a number of seconds >= 0; use e.g. 2.5"),
     ],

@@ -49,6 +49,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     runner.set_defaults(handler=cmd_run)
 
 
+class _Spelled(argparse.Action):
+    """Stores the value and, in `<dest>_flag`, the long spelling given, for an error to name it."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        long = option if option is None or option.startswith("--") else self.option_strings[1]
+        setattr(namespace, f"{self.dest}_flag", long)
+
+
 def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help="workflows to run (default: all of them, in file order)"
@@ -76,8 +87,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "with the same digest; run the rest",
     )  # fmt: skip
     parser.add_argument(
-        "-j", "--jobs", "--max-parallel", dest="jobs", metavar="N", help="most processes running at once"
-    )
+        "-j", "--jobs", "--max-parallel", dest="jobs", metavar="N", action=_Spelled,
+        help="most processes running at once",
+    )  # fmt: skip
     parser.add_argument(
         "-k", "--ignore-failure", "--keep-going", dest="ignore_failure", action="store_true",
         help="run everything even after a failure (still exits 1)",
