@@ -56,8 +56,8 @@ class _Spelled(argparse.Action):
         self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None
     ) -> None:
         setattr(namespace, self.dest, values)
-        long = option if option is None or option.startswith("--") else self.option_strings[1]
-        setattr(namespace, f"{self.dest}_flag", long)
+        longs = [o for o in self.option_strings if o.startswith("--")]
+        setattr(namespace, f"{self.dest}_flag", option if option in longs else longs[0])
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
