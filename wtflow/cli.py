@@ -249,6 +249,24 @@ def load_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def _place_late(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> None:
+    """Words after an option, for the positionals a command names in `late`.
+
+    argparse fills a command's optional positionals with the words before its first option,
+    so `logs last --stderr build` and `run ci -j 4 deploy` left `build` and `deploy` over as
+    unrecognized. A list (`run`'s names) takes every such word, any other one word if empty."""
+    for name in getattr(args, "late", ()):
+        value = getattr(args, name)
+        while extra and not extra[0].startswith("-") and (value is None or isinstance(value, list)):
+            word = extra.pop(0)
+            if value is None:
+                setattr(args, name, word)
+                break
+            value.append(word)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+
+
 # -- the boundary -------------------------------------------------------------------------
 
 
@@ -256,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `wtflow` command; returns the exit code."""
     try:
         parser, _ = build_parser(only=command_asked(argv))
-        args = parser.parse_args(argv)  # bad flags: argparse prints usage and exits 2
+        args, extra = parser.parse_known_args(argv)
+        _place_late(args, extra, parser)  # what is left over: argparse prints usage and exits 2
         args.argv = None if argv is None else list(argv)  # the command line, for a run's provenance
         handler: Handler = args.handler
         return handler(args, load_config(args))

@@ -115,6 +115,14 @@ def test_named_workflows_run_in_the_order_given(wtflow: Run, wtfile: WtfileWrite
     assert result.out.index("ran second") < result.out.index("ran first")
 
 
+def test_workflow_names_may_come_after_options(wtflow: Run, wtfile: WtfileWriter) -> None:
+    wtfile(SEVERAL)
+    result = wtflow("run", "second", "-q", "first_one")  # argparse alone left `first_one` over
+    assert result.code == 0, result
+    assert result.err.index("wtflow: second succeeded") < result.err.index("wtflow: first-one succeeded")
+    assert wtflow("run", "second", "-q", "--bogus").err.endswith("unrecognized arguments: --bogus\n")
+
+
 def test_seed_workflow_option_names_a_workflow(wtflow: Run, wtfile: WtfileWriter) -> None:
     wtfile(SEVERAL)
     result = wtflow("run", "--workflow", "second")

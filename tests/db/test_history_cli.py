@@ -119,6 +119,34 @@ def test_logs_by_name_path_and_stream(two_runs: tuple[Engine, Engine], db_url: s
     assert stdout_only == "==> root/build <==\ncompiling\n==> root/test <==\n3 passed\n"
 
 
+def test_logs_takes_the_node_after_its_options(
+    two_runs: tuple[Engine, Engine], db_url: str, history: History
+) -> None:
+    assert history("logs", "last", "--stderr", "build", db_url=db_url).stdout == "warning\n"
+    assert history("logs", "last", "-w", "greet", "hello", db_url=db_url).stdout == "hi\n"
+    extra = history("logs", "last", "build", "more", db_url=db_url)
+    assert (extra.returncode, extra.stderr.splitlines()[-1]) == (
+        2,
+        "wtflow: error: unrecognized arguments: more",
+    )
+
+
+def test_logs_last_names_the_run_that_has_the_node_when_the_newest_has_not(
+    two_runs: tuple[Engine, Engine], db_url: str, history: History
+) -> None:
+    result = history("logs", "last", "hello", db_url=db_url)  # the newest run is ci's, hello is greet's
+    first = two_runs[0].run_id[:8]
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"wtflow: error: no node 'hello' in this run; nodes are: 'root/build', 'root/test', 'root/deploy'; `last` is the "
+        f"newest run of any workflow ({two_runs[1].run_id[:8]}, 'ci'): the newest with that node is {first}, "
+        "of 'greet' (wtflow logs last -w greet hello)"
+    ]
+    # A node no run has, a run given by id, or a workflow given: the plain error.
+    for args in (("last", "nope"), (two_runs[1].run_id, "hello"), ("last", "-w", "ci", "hello")):
+        assert "newest with that node" not in history("logs", *args, db_url=db_url).stderr
+
+
 def test_logs_both_interleaves_the_streams_as_they_arrived(
     tmp_path: Path, db_url: str, history: History
 ) -> None:

@@ -51,13 +51,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing while the node runs")
     parser.add_argument("--failed", action="store_true", help="every failed node's last lines and log files")
     parser.add_argument("--json", action="store_true", help="where the attempt's output is, as JSON")
-    parser.set_defaults(handler=cmd_logs, streams=BOTH)
+    parser.set_defaults(handler=cmd_logs, streams=BOTH, late=("node",))
 
 
 def cmd_logs(args: argparse.Namespace, config: Config) -> int:
     from wtflow.commands import output
     from wtflow.commands.show import failure_report
-    from wtflow.db.read import below, find_node
+    from wtflow.db.read import below
     from wtflow.db.shapes import logs_shape
 
     out = sys.stdout.buffer
@@ -80,7 +80,7 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
                         out.write(f"==> {node.path} <==\n".encode())
                         output.copy(parts, out)
             return 0
-        node = find_node(tree, args.node) if args.node is not None else runnable[0]
+        node = _node(reader, run, tree, args) if args.node is not None else runnable[0]
         if node.is_group:
             children = ", ".join(repr(n.path) for n in below(tree, node)[:8])
             raise LookupFailed(
@@ -103,6 +103,25 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
             return 0
         output.copy(output.pieces(attempt, args.streams), out)
     return 0
+
+
+def _node(reader: Reader, run: RunInfo, tree: Sequence[NodeInfo], args: argparse.Namespace) -> NodeInfo:
+    """The node named; when `last` of every workflow has none, the error says which run has it."""
+    from wtflow.db.read import find_node
+
+    try:
+        return find_node(tree, args.node)
+    except LookupFailed as e:
+        if args.workflow is not None or args.run.strip().lower() not in ("last", "latest"):
+            raise
+        holder = reader.newest_with_node(args.node)
+        if holder is None or holder.id == run.id:
+            raise
+        raise LookupFailed(
+            f"{e}; `last` is the newest run of any workflow ({run.id[:8]}, {run.workflow!r}): "
+            f"the newest with that node is {holder.id[:8]}, of {holder.workflow!r} "
+            f"(wtflow logs last -w {holder.workflow} {args.node})"
+        ) from None
 
 
 def _attempt(node: NodeInfo, n: int | None) -> AttemptInfo | None:

@@ -46,7 +46,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Run one or more workflows of the wtfile.", epilog=_EPILOG,
     )  # fmt: skip
     _add_options(runner)
-    runner.set_defaults(handler=cmd_run)
+    runner.set_defaults(handler=cmd_run, late=("names",))
 
 
 class _Spelled(argparse.Action):

@@ -388,6 +388,23 @@ class Reader:
             raise LookupFailed(f"run id prefix {ref!r} matches several runs ({ids}); give more characters")
         return _run(matches[0], judge)
 
+    def newest_with_node(self, ref: str) -> RunInfo | None:
+        """The newest run with a node `ref` as `find_node` reads it (a path, with or without the
+        root's name, or a name): where `last` should have pointed when the newest run has none."""
+        ref = ref.strip().strip("/")
+        holds = (
+            (nodes.c.path == ref) | nodes.c.path.endswith("/" + ref, autoescape=True) | (nodes.c.name == ref)
+        )
+        query = (
+            select(runs)
+            .where(runs.c.id.in_(select(nodes.c.run_id).where(holds)))
+            .order_by(runs.c.started_at.desc(), runs.c.id)
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _run(row, schema.DeathRule.now())
+
     def run(self, run_id: str) -> RunInfo:
         """The run afresh (for `logs --follow`, which watches it end)."""
         with self._read() as conn:
