@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -120,7 +121,7 @@ def _node(reader: Reader, run: RunInfo, tree: Sequence[NodeInfo], args: argparse
         raise LookupFailed(
             f"{e}; `last` is the newest run of any workflow ({run.id[:8]}, {run.workflow!r}): "
             f"the newest with that node is {holder.id[:8]}, of {holder.workflow!r} "
-            f"(wtflow logs last -w {holder.workflow} {args.node})"
+            f"(wtflow logs last -w {shlex.quote(holder.workflow)} {shlex.quote(args.node)})"
         ) from None
 
 
