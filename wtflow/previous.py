@@ -15,7 +15,7 @@ from wtflow.errors import UsageError
 def previous_run(config: Config, workflow: str, ref: str) -> PreviousRun:
     """The run `ref` (an id, a unique prefix, or `last`: the newest of this workflow) as the
     plan weighs it; a UsageError when there is no record to read it from."""
-    from wtflow.db.read import open_record
+    from wtflow.db.read import means_newest, open_record
 
     url = config.db.resolved_url(config.storage.resolved_state_dir())
     if url is None:
@@ -25,7 +25,7 @@ def previous_run(config: Config, workflow: str, ref: str) -> PreviousRun:
         )
     with open_record(url) as reader:
         reader.check_schema()
-        run = reader.find_run(ref, workflow=workflow if ref.strip().lower() in ("last", "latest") else None)
+        run = reader.find_run(ref, workflow=workflow if means_newest(ref) else None)
         if run.workflow != workflow:
             raise UsageError(
                 f"resume {ref!r}: run {run.id[:8]} is of workflow {run.workflow!r}, not {workflow!r}; "

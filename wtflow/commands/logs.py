@@ -108,12 +108,12 @@ def cmd_logs(args: argparse.Namespace, config: Config) -> int:
 
 def _node(reader: Reader, run: RunInfo, tree: Sequence[NodeInfo], args: argparse.Namespace) -> NodeInfo:
     """The node named; when `last` of every workflow has none, the error says which run has it."""
-    from wtflow.db.read import find_node
+    from wtflow.db.read import find_node, means_newest
 
     try:
         return find_node(tree, args.node)
     except LookupFailed as e:
-        if args.workflow is not None or args.run.strip().lower() not in ("last", "latest"):
+        if args.workflow is not None or not means_newest(args.run):
             raise
         holder = reader.newest_with_node(args.node)
         if holder is None or holder.id == run.id:

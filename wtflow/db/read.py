@@ -358,7 +358,7 @@ class Reader:
             raise NothingRecorded("no runs recorded yet; run a workflow first (wtflow run)")
         ref = ref.strip().lower()
         judge = schema.DeathRule.now()
-        if ref in ("last", "latest"):
+        if means_newest(ref):
             query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id).limit(1)
             if workflow is not None:
                 query = query.where(runs.c.workflow == workflow)
@@ -466,6 +466,11 @@ class Reader:
             )
         crashed = run.status == Status.CRASHED
         return _node(row, _attempts(attempt_rows, output_rows, crashed).get(index, ()), crashed)
+
+
+def means_newest(ref: str) -> bool:
+    """Whether a run reference is `last` (or `latest`): the newest run, not an id."""
+    return ref.strip().lower() in ("last", "latest")
 
 
 def find_node(tree: Sequence[NodeInfo], ref: str) -> NodeInfo:
