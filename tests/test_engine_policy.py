@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,25 @@ async def test_max_parallel_caps_the_attempts_running_at_once(tmp_path: Path) ->
     assert await run == 0
     assert executor.peak == 3
     assert len(executor.requests) == 10
+
+
+async def test_a_node_waiting_for_a_slot_is_timed_from_when_it_got_one(tmp_path: Path) -> None:
+    """Its start, duration and time limit are its own: the wait for a free slot is none of them."""
+    go = asyncio.Event()
+    root = Node(name="root", parallel=True, children=[task("a"), task("b")])
+    engine, executor, events = engine_for(tmp_path, root, {"root/a": Script(wait=go)}, run__max_parallel=1)
+    run = asyncio.create_task(engine.run_async())
+    await until(lambda: executor.running == 1)
+    first = events.of(NodeStarted)[0]
+    await until(lambda: datetime.now(UTC) - first.started_at > timedelta(milliseconds=20))
+    go.set()
+    assert await run == 0
+    a_done = next(e for e in events.of(NodeFinished) if e.path[-1] == "a")
+    b_start = next(e for e in events.of(NodeStarted) if e.path[-1] == "b")
+    b_done = next(e for e in events.of(NodeFinished) if e.path[-1] == "b")
+    assert b_start.started_at >= a_done.ended_at
+    assert b_done.started_at == b_start.started_at
+    assert (b_done.ended_at - b_done.started_at) < (a_done.ended_at - a_done.started_at)
 
 
 async def test_an_executors_capacity_caps_the_attempts_too(tmp_path: Path) -> None:

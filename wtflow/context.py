@@ -334,8 +334,11 @@ class AttemptEvents:
         self.ctx.fanout.emit_output(OutputReceived(self.ctx.run_id, self.p.index, self.p.path, stream, data))
 
     def start(self, notice: StartNotice) -> None:
-        self.announced = True
+        # When it runs, not when it was asked for: a cluster may queue it for a free worker.
+        self.announced, self.started = True, now()
         ctx, p = self.ctx, self.p
+        if self.attempt == 1:
+            ctx.state.update(p.index, started_at=self.started)
         ctx.fanout.emit(
             NodeStarted(ctx.run_id, p.index, p.path, self.attempt, self.started, *self._files, notice.pid,
                         notice.host, ctx.plan.digests.get(p.index))

@@ -240,8 +240,8 @@ class Engine:
             return reused
         while True:
             attempt += 1
-            events = AttemptEvents(ctx, p, attempt)
             async with ctx.slots_for(policy, p.index):
+                events = AttemptEvents(ctx, p, attempt)  # its clock starts with the slot, not before
                 halted = self._stops.halted(p.index)
                 if not halted:
                     status, code, sizes = await self._attempt(p, policy, events)
