@@ -358,7 +358,8 @@ def test_wtflow_cluster_starts_workers_runs_a_wtfile_and_stops_on_ctrl_c(tmp_pat
     (tmp_path / "wtfile.py").write_text(
         "import wtflow\n@wtflow.workflow\ndef w():\n"
         "    return wtflow.Node(name='r', parallel=True, children=[\n"
-        "        wtflow.Node(name=f'n{i}', executable=wtflow.Command('echo $PPID')) for i in range(4)])\n"
+        "        wtflow.Node(name=f'n{i}', executable=wtflow.Command('echo $PPID')) for i in range(4)]\n"
+        "        + [wtflow.Node(name='sig', executable=wtflow.Command('grep SigIgn: /proc/self/status'))])\n"
     )
     env = {**os.environ, "WTFLOW_CONSOLE": "quiet"}
     with subprocess.Popen(
@@ -381,8 +382,16 @@ def _use_and_stop(cluster: subprocess.Popen[bytes], tmp_path: Path, env: dict[st
     address = first.split()[1]
     assert cluster.stdout.readline().decode().split() == ["workers", "2", "x", "1", "thread"]
     done = subprocess.run([sys.executable, "-m", "wtflow", "run", "--executor", address],
-                          cwd=tmp_path, env=env, capture_output=True, timeout=WAIT)  # fmt: skip
+                          cwd=tmp_path, env={**env, "WTFLOW_CONSOLE": "raw"}, capture_output=True,
+                          timeout=WAIT)  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
+    # The workers ignore Ctrl-C; the nodes they start do not, nor the SIGTERM that stops them.
+    mask = int(
+        next(line for line in done.stdout.decode().splitlines() if line.startswith("SigIgn:")).split()[1], 16
+    )
+    assert (
+        mask & ((1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGQUIT - 1))) == 0
+    )
     with distributed.Client(address) as client:
         workers = set(client.run(os.getpid).values())
     # The group gets the Ctrl-C, as from a terminal: the workers ignore it, the cluster stops them.

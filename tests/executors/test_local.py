@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -216,6 +217,39 @@ async def test_pyfunc_runs_in_a_child_in_its_own_session() -> None:
 
 
 PARENT = os.getpid()
+
+
+def _ignored_mask() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn:"))
+
+
+STOPPING = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    "executable",
+    [
+        Command("grep SigIgn: /proc/self/status"),  # spawned
+        Command(["grep", "SigIgn:", "/proc/self/status"]),  # looked up on PATH: Popen
+        PyFunc(func=lambda: print(f"SigIgn: {_ignored_mask():x}")),
+    ],
+    ids=["shell", "program", "pyfunc"],
+)
+async def test_a_node_hears_the_signals_that_stop_it_though_this_process_ignores_them(
+    executable: Command | PyFunc,
+) -> None:
+    """As `wtflow cluster` starts its workers (and a script its background jobs): exec keeps an
+    ignored signal ignored, and a node that ignores SIGTERM is only ever stopped by SIGKILL."""
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOPPING}
+    try:
+        code, out, err = await run(executable)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert code == 0, err.data
+    ignored = int(out.data.split()[1], 16)
+    assert [sig.name for sig in STOPPING if ignored & (1 << (sig - 1))] == []
 
 
 def test_a_group_of_zombies_counts_as_ended() -> None:

@@ -33,6 +33,7 @@ def detach() -> None:
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)  # ignored by the process it came from, perhaps
     if _become_subreaper():
         signal.signal(signal.SIGTERM, _end_descendants_then_die)
     null = os.open(os.devnull, os.O_RDONLY)

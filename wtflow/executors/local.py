@@ -298,8 +298,24 @@ def _unheard(reason: str) -> None:
     pass
 
 
-# What Popen's restore_signals sets back to their default: Python ignores them.
-_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+# What Popen's restore_signals sets back to their default (Python ignores them), and the signals a
+# process may have been started with ignored (`wtflow cluster`'s workers, a job put in the
+# background by a script): exec keeps an ignored signal ignored, so a node would not hear the
+# SIGTERM that stops it, nor its own program's Ctrl-C.
+_STOPPING_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, *_STOPPING_SIGNALS)
+
+
+def _ignored_stopping_signals() -> list[signal.Signals]:
+    return [sig for sig in _STOPPING_SIGNALS if signal.getsignal(sig) is signal.SIG_IGN]
+
+
+def _default_dispositions(ignored: list[signal.Signals]) -> Callable[[], None]:
+    def reset() -> None:  # in the child, between fork and exec: system calls only
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_DFL)
+
+    return reset
 
 
 def _posix_spawn(argv: list[str], env: dict[str, str], out_w: int, err_w: int) -> int:
@@ -401,6 +417,9 @@ class LocalExecutor:
         try:
             if request.cwd is None and "/" in argv[0]:  # `/bin/sh -c ...`: nothing to look up
                 return _Leader(_posix_spawn(argv, env, out_w, err_w), None)
+            # Popen sets back only SIGPIPE and SIGXFSZ. A function run between fork and exec is
+            # what it takes for the rest, so only a process that ignores them pays for it.
+            ignored = _ignored_stopping_signals()
             popen = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -409,6 +428,7 @@ class LocalExecutor:
                 env=env,
                 cwd=request.cwd,
                 start_new_session=True,
+                preexec_fn=_default_dispositions(ignored) if ignored else None,
             )
         except OSError as e:  # the program or the cwd is missing
             return f"cannot start {command.describe()!r}: {e.strerror}: {e.filename}"
