@@ -30,7 +30,7 @@ from wtflow.context import (
     start_run,
 )
 from wtflow.decisions import Decision, PreviousRun
-from wtflow.errors import WtflowError
+from wtflow.errors import WorkflowError, WtflowError
 from wtflow.executables import PyFunc
 from wtflow.executors import Executor, StartNotice, default_executor, run_attempt
 from wtflow.growth import grow
@@ -81,7 +81,8 @@ class Engine:
         self.params = dict(params or {})  # the workflow function's arguments, recorded with the run
         self.provenance = None if provenance is None else dict(provenance)  # where the run came from
         self._listeners, self._console, self._only = list(listeners or []), console, only
-        self._tags, self._skip_tags = frozenset(tags), frozenset(skip_tags)
+        self._tags, self._skip_tags = _tag_set(tags, "tags"), _tag_set(skip_tags, "skip_tags")
+        plan.check_tags(plan.tags_in(workflow), {"tags=": self._tags, "skip_tags=": self._skip_tags})
         self._executor = executor if executor is not None else default_executor(self.config)
         self._fanout = Fanout([], self.problems)
         self._interrupts = Interrupts()
@@ -287,6 +288,12 @@ class Engine:
         finally:
             self.problems.extend(await output.close(p.path_str))
         return plan.attempt_status(result, kept.problem), result.code, output.sizes()
+
+
+def _tag_set(tags: Collection[str], name: str) -> frozenset[str]:
+    if isinstance(tags, str):  # as Node(tags=) refuses it: not the tags d and b
+        raise WorkflowError(f"Engine {name}={tags!r} is not a set of tags; use e.g. {name}={{{tags!r}}}")
+    return frozenset(tags)
 
 
 __all__ = ["Engine", "WtflowError"]

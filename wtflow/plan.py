@@ -1,6 +1,7 @@
 """Pure decisions over a workflow and its settings: nothing here runs, reads a clock or does I/O.
 
 selection(workflow, only)    the nodes an `--only` predicate and `--tag`/`--skip-tag` select
+check_tags(used, given)      each tag asked for is one some node sets
 node_tags(workflow)          every node's tags: its own and its ancestors'
 subtree(workflow, index)     a node and everything under it
 policy_for(placed, config)   the rules a node runs under (time limit, retries, env, ...),
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wtflow.config import Config
+from wtflow.errors import LookupFailed
 from wtflow.executables import Command, Executable
-from wtflow.model import Artifact, Placed, Workflow
+from wtflow.model import Artifact, Placed, Workflow, check_tag
 from wtflow.status import Status
 
 if TYPE_CHECKING:  # the plan reads a result; it needs no executor
@@ -59,6 +61,22 @@ def selection(
             kept = frozenset(p.index for p in workflow.placed if unwanted.isdisjoint(found[p.index]))
             chosen = kept if chosen is None else chosen & kept
     return chosen
+
+
+def tags_in(workflow: Workflow) -> frozenset[str]:
+    """Every tag some node of the workflow sets."""
+    return frozenset(tag for p in workflow.placed for tag in p.node.tags)
+
+
+def check_tags(used: Collection[str], given: Mapping[str, Collection[str]], hint: str = "") -> None:
+    """Each tag given (keyed by what gave it: `--tag`, `tags=`) is a plain word some node sets:
+    one no node has would leave out every node, or none, without a word."""
+    for source, tags in given.items():
+        for tag in tags:
+            check_tag(tag, source=source)
+            if tag not in used:
+                known = f"tags in use: {', '.join(sorted(used))}" if used else "no node has a tag"
+                raise LookupFailed(f"{source} {tag!r} matches no node; {known}{hint}")
 
 
 def node_tags(workflow: Workflow) -> tuple[frozenset[str], ...]:

@@ -1,14 +1,18 @@
 """Tags and flags from the command line: `run --tag/--skip-tag/--flag`, `list --tags`, and the
-tags in the record (`show`, `show --json`) on both databases."""
+tags in the record (`show`, `show --json`) on both databases; `Engine(tags=...)` from Python."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+import wtflow
 from tests.cli.conftest import Run, WtfileWriter, cli_env
+from tests.helpers import config
 from wtflow.db import tables
 
 TAGGED = """
@@ -130,3 +134,34 @@ def test_each_nodes_tags_are_recorded_and_shown(
     assert lines["tests"].endswith("tags test")
     assert lines["db"].endswith("tags db, slow")  # what it adds to its group's
     assert lines["deploy"].endswith("not selected")
+
+
+def test_a_tag_of_one_workflow_leaves_out_the_whole_of_another(wtflow: Run, wtfile: WtfileWriter) -> None:
+    wtfile(
+        TAGGED
+        + '\n@wtflow.workflow\ndef docs():\n    return wtflow.Node(name="docs", executable=wtflow.Command("echo docs"))\n'
+    )
+    result = wtflow("run", "ci", "docs", "--tag", "db")
+    assert result.code == 0, result
+    assert ran(result.out) == ["db ran"]
+    assert "skipped (not selected): docs" in result.err
+
+
+def test_engine_tags_are_checked_as_the_command_line_s(tmp_path: Path) -> None:
+    """From Python too a tag no node has is an error, not a run that leaves out every node."""
+    tree = wtflow.Node(
+        name="r", children=[wtflow.Node(name="a", executable=wtflow.Command("true"), tags={"db"})]
+    )
+    wf = wtflow.Workflow(name="t", root=tree)
+    cases: list[tuple[Collection[str], Collection[str], str]] = [
+        ({"nope"}, (), "tags= 'nope' matches no node; tags in use: db"),
+        ((), ["slow"], "skip_tags= 'slow' matches no node; tags in use: db"),
+        ({"a b"}, (), "tags= 'a b' is not a tag; use a plain word"),
+        ("db", (), "Engine tags='db' is not a set of tags; use e.g. tags={'db'}"),
+    ]
+    for tags, skip_tags, message in cases:
+        with pytest.raises(wtflow.UsageError) as caught:
+            wtflow.Engine(wf, tags=tags, skip_tags=skip_tags)
+        assert str(caught.value).startswith(message)
+    assert wtflow.Engine(wf, config(tmp_path), tags={"db"}).run() == 0
+    assert tree.children[0].status is wtflow.Status.SUCCEEDED

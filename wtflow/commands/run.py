@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wtflow import discover, params, terminal
+from wtflow import discover, params, plan, terminal
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_FAILED, EXIT_OK
 from wtflow.config import CI_MODES, CONSOLE_MODES, Config
@@ -218,16 +218,13 @@ def _only(patterns: list[str], workflows: list[Workflow]) -> Callable[[Placed], 
 
 def _tags(tags: list[str], skip_tags: list[str], workflows: list[Workflow]) -> Tags:
     """`--tag` and `--skip-tag`, checked: each names a tag some node of these workflows has."""
-    from wtflow.model import check_tag
-
-    used = {tag for wf in workflows for p in wf.placed for tag in p.node.tags}
-    for option, given in (("--tag", tags), ("--skip-tag", skip_tags)):
-        for tag in given:
-            check_tag(tag, source=option)
-            if tag not in used:
-                known = f"tags in use: {', '.join(sorted(used))}" if used else "no node has a tag"
-                raise LookupFailed(f"{option} {tag!r} matches no node; {known} (wtflow list --tags)")
+    used = frozenset().union(*(plan.tags_in(wf) for wf in workflows))
+    plan.check_tags(used, {"--tag": tags, "--skip-tag": skip_tags}, " (wtflow list --tags)")
     return Tags(frozenset(tags), frozenset(skip_tags))
+
+
+def _nothing(p: Placed) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +233,14 @@ class Tags:
 
     wanted: frozenset[str] = frozenset()
     unwanted: frozenset[str] = frozenset()
+
+    def within(self, wf: Workflow) -> Tags | None:
+        """The tags that workflow's nodes set (what its Engine takes); None when it has none of
+        those wanted, and runs nothing, as a tag another workflow has is no error in this one."""
+        used = plan.tags_in(wf)
+        if self.wanted and self.wanted.isdisjoint(used):
+            return None
+        return Tags(self.wanted & used, self.unwanted & used)
 
 
 def _run_one(
@@ -252,6 +257,10 @@ def _run_one(
     from wtflow import consoles
     from wtflow.engine import Engine  # `wtflow --version` and `wtflow list` need none of it
 
+    own = tags.within(wf)
+    if own is None:  # it has none of the tags asked for: every node is left out
+        only, own = _nothing, Tags()
+    tags = own
     if args.dry_run and args.json:
         from wtflow.decisions import as_json
 
