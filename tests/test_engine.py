@@ -249,6 +249,26 @@ def test_time_limit_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     assert gone(int(ready.read_text()))
 
 
+@pytest.mark.parametrize("limit", ["group", "deadline"])
+def test_a_time_limit_from_above_records_the_signal_that_ended_the_node(tmp_path: Path, limit: str) -> None:
+    """A group's `timeout` and the run's deadline end a node as its own time limit does: timed
+    out, with -15, or -9 for one that ignored SIGTERM (the record, `show` and JUnit say it)."""
+    ready = tmp_path / "ready"
+    stubborn = f"import signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); pathlib.Path({str(ready)!r}).touch(); time.sleep(100)"
+    plain = Node(name="plain", executable=Command("sleep 100"))
+    deaf = Node(name="deaf", executable=Command([sys.executable, "-c", stubborn]))
+    group = Node(name="g", parallel=True, children=[plain, deaf], timeout=1.5 if limit == "group" else None)
+    events = Collect()
+    settings = {"run__deadline": 1.5} if limit == "deadline" else {}
+    engine = Engine(wf(group), config(tmp_path, run__kill_grace=0.2, **settings), listeners=[events])
+    assert engine.run() == 1
+    assert ready.exists()
+    assert (plain.status, plain.retcode) == (Status.TIMED_OUT, -15)
+    assert (deaf.status, deaf.retcode) == (Status.TIMED_OUT, -9)
+    finished = {e.path[-1]: e.exit_code for e in events.of(NodeFinished)}
+    assert (finished["plain"], finished["deaf"]) == (-15, -9)
+
+
 def test_node_ends_when_its_process_ends_and_leftovers_are_stopped(tmp_path: Path) -> None:
     """A command that leaves `sleep 100 &` holding stdout must not keep the node running."""
     pids = tmp_path / "pids"

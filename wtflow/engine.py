@@ -32,7 +32,7 @@ from wtflow.context import (
 from wtflow.decisions import Decision, PreviousRun
 from wtflow.errors import WorkflowError, WtflowError
 from wtflow.executables import PyFunc
-from wtflow.executors import Executor, StartNotice, default_executor, run_attempt
+from wtflow.executors import Executor, StartNotice, default_executor, run_attempt, stopped_code
 from wtflow.growth import grow
 from wtflow.kept import Kept, keep_attempt
 from wtflow.listeners import Fanout, Listener
@@ -280,10 +280,13 @@ class Engine:
                 if kept.problem is not None:
                     await sinks["stderr"].write(f"wtflow: {kept.problem}\n".encode())
                 output.kept = kept.files
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as e:
             stopped = self._stops.stop_status(p.index)
-            ended = events.finished(stopped, None, output.sizes())
-            ctx.state.update(p.index, status=stopped, attempts=attempt, ended_at=ended)
+            # A time limit from above says how the process ended, as the node's own does; a
+            # cancellation (Ctrl-C, a fail-fast sibling) is the run's doing, not the node's.
+            code = stopped_code(e) if stopped is Status.TIMED_OUT else None
+            ended = events.finished(stopped, code, output.sizes())
+            ctx.state.update(p.index, status=stopped, exit_code=code, attempts=attempt, ended_at=ended)
             raise
         finally:
             self.problems.extend(await output.close(p.path_str))

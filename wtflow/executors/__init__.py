@@ -11,7 +11,10 @@ them onto its own environment), the working directory and the attempt's identity
 as it arrives, and returns an `ExecResult`: the exit code, the signal that ended it, or why it
 could not start or that its worker was lost. Past the request's time limit the executor stops
 the attempt and says so in the result (`timed_out`, and the signal that ended it). Cancelling
-`run()` stops the whole process tree (SIGTERM, grace, SIGKILL) before the CancelledError goes on.
+`run()` stops the whole process tree (SIGTERM, grace, SIGKILL) before the CancelledError goes on;
+an executor that knows how the process then ended says so on it (`note_stopped`), so that a
+node stopped by its group's time limit is recorded with the signal that ended it, as one
+stopped by its own.
 
 An executor's `open()` may also take `workflow`, the tree the run may run, to prepare for it
 (the local executor forks its PyFuncs' server then, before the run starts any thread);
@@ -161,6 +164,17 @@ class AnnouncesStopping(Protocol):
         on_start: Callable[[StartNotice], None],
         on_stopping: OnStopping,
     ) -> ExecResult: ...
+
+
+def note_stopped(cancelled: BaseException, code: int | None) -> None:
+    """On the CancelledError that stopped an attempt: the code its process ended with."""
+    cancelled.wtflow_exit_code = code  # type: ignore[attr-defined]
+
+
+def stopped_code(cancelled: BaseException) -> int | None:
+    """What `note_stopped` said, None when the executor could not say (a remote worker)."""
+    code: int | None = getattr(cancelled, "wtflow_exit_code", None)
+    return code
 
 
 @functools.cache

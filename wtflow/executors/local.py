@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from wtflow.executables import Command, PyFunc
-from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice
+from wtflow.executors import ExecRequest, ExecResult, OnStopping, Sink, StartNotice, note_stopped
 from wtflow.executors._child import prepare, run_forked
 from wtflow.executors._watchdog_process import token_holders
 from wtflow.executors.forkserver import ForkServer
@@ -500,6 +500,7 @@ class LocalExecutor:
             self._forget(leader.pid)
             raise
         exited = timed_out = False
+        cancelled: asyncio.CancelledError | None = None
         try:
             try:
                 async with asyncio.timeout(request.timeout):
@@ -508,7 +509,8 @@ class LocalExecutor:
             except TimeoutError:
                 timed_out = True
                 on_stopping("timed out")
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as e:
+                cancelled = e
                 on_stopping("cancelled")
                 raise
             leader.poll()
@@ -518,6 +520,8 @@ class LocalExecutor:
             # The pumps keep draining meanwhile, so nothing blocks on a full pipe.
             try:
                 await _stop(leader, self.kill_grace, request.attempt.token, leader_exited=exited)
+                if cancelled is not None:
+                    note_stopped(cancelled, leader.code)
                 await self._finish_pumps(pumps, request.attempt.token)
             finally:
                 self._forget(leader.pid)
