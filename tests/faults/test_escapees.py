@@ -86,8 +86,9 @@ async def test_cancel_kills_stubborn_processes_and_daemons(tmp_path: Path) -> No
     assert _all_gone(wait_for_pids(stubborn_pids) + wait_for_pids(daemon_pids))
 
 
-def _daemonise(pid_file: Path, then_wait: bool) -> None:
-    """A daemon made the Python way: fork, setsid, fork, and no exec."""
+def _daemonise(pid_file: Path, then_wait: bool, deaf: bool = False) -> None:
+    """A daemon made the Python way: fork, setsid, fork, and no exec; `deaf`: then the function
+    ignores SIGTERM, so its process never ends its descendants itself and dies by SIGKILL."""
     ready, up = os.pipe()
     if os.fork() == 0:
         os.setsid()
@@ -99,16 +100,24 @@ def _daemonise(pid_file: Path, then_wait: bool) -> None:
         os.read(ready, 1)  # the daemon has said its pid before the function can return and end it
         os._exit(0)
     os.wait()
+    if deaf:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while then_wait:
         time.sleep(1)
 
 
-@pytest.mark.parametrize("then_wait", [False, True], ids=["returns", "times-out"])
-def test_daemon_forked_by_a_pyfunc_is_gone_when_its_node_ends(tmp_path: Path, then_wait: bool) -> None:
+@pytest.mark.parametrize(
+    ("then_wait", "deaf"), [(False, False), (True, False), (True, True)],
+    ids=["returns", "times-out", "times-out-ignoring-sigterm"],
+)  # fmt: skip
+def test_daemon_forked_by_a_pyfunc_is_gone_when_its_node_ends(
+    tmp_path: Path, then_wait: bool, deaf: bool
+) -> None:
     """Regression: a daemon forked without exec keeps the orchestrator's original environment in
-    procfs, so the process token never marked it and it outlived the run."""
+    procfs, so the process token never marked it and it outlived the run. A function that ignores
+    SIGTERM dies by SIGKILL without ending it: the fork server, a subreaper, gets it and ends it."""
     pid_file = tmp_path / "daemon"
-    node = Node(name="n", executable=PyFunc(func=_daemonise, args=(pid_file, then_wait), timeout=1))
+    node = Node(name="n", executable=PyFunc(func=_daemonise, args=(pid_file, then_wait, deaf), timeout=1))
     after = Node(name="after", executable=Command("true"))
     Engine(wf(node, after), config(tmp_path, run__kill_grace=0.2)).run()
     assert node.status == (Status.TIMED_OUT if then_wait else Status.SUCCEEDED)

@@ -88,8 +88,20 @@ from tests.procs import argv, write_pids
 import wtflow
 
 def sleeper(pid_file):
-    import os
-    write_pids(Path(pid_file), os.getpid(), os.getppid())  # and the fork server it came from
+    import os, signal
+    said, say = os.pipe()
+    if os.fork() == 0:  # a daemon, the Python way (no exec: no token in procfs)
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            time.sleep(300)
+            os._exit(0)
+        os.write(say, str(daemon).encode())
+        os._exit(0)
+    os.wait()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # so its process dies by SIGKILL, ending nothing
+    daemon = int(os.read(said, 32))
+    write_pids(Path(pid_file), os.getpid(), os.getppid(), daemon)  # and the fork server it came from
     time.sleep(300)
 
 state = Path(sys.argv[2])

@@ -34,7 +34,7 @@ def detach() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)  # ignored by the process it came from, perhaps
-    if _become_subreaper():
+    if become_subreaper():
         signal.signal(signal.SIGTERM, _end_descendants_then_die)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -114,7 +114,7 @@ def prepare() -> None:
     _prctl()
 
 
-def _become_subreaper() -> bool:
+def become_subreaper() -> bool:
     prctl = _prctl()
     return prctl is not None and prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from wtflow.executors._child import _become_subreaper, _call, _end_descendants, _end_descendants_then_die
+from wtflow.executors._child import _call, _end_descendants, _end_descendants_then_die, become_subreaper
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         func = cloudpickle.loads(path.read_bytes())
     finally:
         path.unlink(missing_ok=True)
-    if _become_subreaper():  # the same guarantee as a forked PyFunc: its daemons end with it
+    if become_subreaper():  # the same guarantee as a forked PyFunc: its daemons end with it
         signal.signal(signal.SIGTERM, _end_descendants_then_die)
     code = _call(func)
     for stream in (sys.stdout, sys.stderr):

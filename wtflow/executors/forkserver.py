@@ -43,13 +43,14 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from wtflow import model
 from wtflow.executables import Command, PyFunc
-from wtflow.executors._child import detach, max_fd, prepare, run_forked
+from wtflow.executors._child import become_subreaper, detach, max_fd, prepare, run_forked
 from wtflow.model import Artifact, Node, Placed, Workflow
 
 # One request is one datagram of a SOCK_SEQPACKET socket (the pipes' fds ride on it); a bigger
@@ -327,6 +328,10 @@ def _serve(sock: socket.socket, orchestrators_end: int, known: Mapping[int, obje
     code = 0
     try:
         os.setsid()  # a Ctrl-C at the terminal is for the orchestrator, which stops the nodes
+        # What a PyFunc's process leaves when it dies without ending its descendants (its own
+        # SIGTERM handler put in place of the one that does, then SIGKILLed) comes here, not to
+        # init: the server ends it (_end_adopted).
+        become_subreaper()
         with contextlib.suppress(ValueError):  # the run's loop wrote signals to its self-pipe
             signal.set_wakeup_fd(-1)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
@@ -374,9 +379,66 @@ def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
                     pid = children.pop(pidfd)
                     _, status = os.waitpid(pid, 0)
                     sock.sendall(f"E {pid} {status}".encode())
+                    _end_adopted({*children.values(), spare.pid if isinstance(spare, _Spare) else 0})
     finally:
         if isinstance(spare, _Spare):
             spare.dismiss()
+        _end_running(selector, children)
+        _end_adopted(set())
+
+
+# What the README promises for a killed orchestrator: its nodes gone within 2 s.
+_GRACE = 1.5
+
+
+def _end_running(selector: selectors.BaseSelector, children: dict[int, int]) -> None:
+    """PyFuncs still running when the orchestrator's end closed: it died (a clean close comes
+    after the last node). The watchdog is ending them too; the server does it all the same, as
+    only it gets what they leave (SIGTERM, up to _GRACE seconds, then SIGKILL)."""
+    if not children:
+        return
+    for pid in children.values():
+        _kill_tree(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _GRACE
+    while children and (left := deadline - time.monotonic()) > 0:
+        for key, _ in selector.select(left):
+            if key.fd in children:
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(children.pop(key.fd), 0)
+                _end_adopted(set(children.values()))
+    for pidfd, pid in children.items():
+        _kill_tree(pid, signal.SIGKILL)
+        os.close(pidfd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    children.clear()
+
+
+def _end_adopted(ours: set[int]) -> None:
+    """SIGKILL the server's children that are not its PyFuncs nor its spare: orphans handed to it
+    as a subreaper. Each round's kills may hand over their own children, hence the rounds."""
+    me = os.getpid()
+    for _ in range(64):
+        try:
+            with open(f"/proc/{me}/task/{me}/children") as f:  # one read, not a walk of /proc
+                adopted = [pid for pid in map(int, f.read().split()) if pid not in ours]
+        except OSError:  # a kernel without it: init gets them, as it would without a subreaper
+            return
+        if not adopted:
+            return
+        for pid in adopted:
+            _kill_tree(pid, signal.SIGKILL)
+        for pid in adopted:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _kill_tree(pid: int, sig: int) -> None:
+    for kill in (os.killpg, os.kill):  # its group if it leads one (setsid), and itself
+        with contextlib.suppress(OSError):
+            kill(pid, sig)
 
 
 class _Spare:
