@@ -225,6 +225,12 @@ def test_the_next_run_settles_a_run_whose_wtflow_was_killed(tmp_path: Path) -> N
         assert proc.stdout.readline() == b"started\n"
         wait_for(lambda: _running(tmp_path / "w.db"), "the recorder to write the running run")
         os.kill(proc.pid, 9)
+    # The next run's rows go in first, through sqlite3; the dead run is settled after them, so a
+    # kill while SQLAlchemy loads for it cannot lose the next run too.
+    record = lite.open_record(url, tmp_path / "w.db")
+    assert record is not None
+    assert record.dead_runs
+    record.close()
     assert Engine(wf(Node("a", Command("true"))), config(tmp_path, db__url=url)).run() == 0
     assert [(r.workflow, r.status) for r in _rows_of_runs(url)] == [
         ("doomed", "crashed"),

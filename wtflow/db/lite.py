@@ -3,9 +3,10 @@ imports SQLAlchemy: its import is 0.35 to 0.45 s of CPU on a 2-core machine, mor
 short run, and a run cannot end before its record is written.
 
 The recorder's writer thread takes this way for a plain `sqlite:///PATH` record that is new or
-already at HEAD with nothing to settle, which is nearly every run. Anything else goes through
-SQLAlchemy (db/schema.py): a schema to upgrade, runs of a dead wtflow to settle from their
-journals, a file with tables this wtflow did not make. `open_record` says so by returning None.
+already at HEAD, which is nearly every run. Anything else goes through SQLAlchemy (db/schema.py):
+a schema to upgrade, a file with tables this wtflow did not make (`open_record` says so by
+returning None), and runs of a dead wtflow to settle from their journals, which the recorder
+does once this run's first batch is in.
 
 SQLAlchemy stays the source of the SQL: `SCHEMA` is what tables.py compiles to for SQLite, and
 values are stored as SQLAlchemy stores them (naive UTC `DATETIME` text, JSON text), so a record
@@ -108,8 +109,11 @@ def _values(table: str, columns: tuple[str, ...], values: Iterable[Any]) -> tupl
 class Record:
     """An open local record, written from the recorder's writer thread: one transaction a batch."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, dead_runs: bool = False) -> None:
         self._conn = conn
+        # Runs left 'running' by a process that is gone: settled through SQLAlchemy, but only
+        # once this run's first batch is in (a SIGKILL while SQLAlchemy loads lost the run).
+        self.dead_runs = dead_runs
 
     def write(self, events: Iterable[Event], beat: str | None = None) -> None:
         batch = rows.merge(events)
@@ -161,7 +165,8 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def open_record(url: str, path: Path) -> Record | None:
     """The record in the SQLite file `path` (created with the schema when empty), ready to write;
-    None when it needs SQLAlchemy first (an older schema, dead runs to settle, foreign tables).
+    None when it needs SQLAlchemy first (an older schema, foreign tables). Dead runs to settle
+    do not hold it up: `Record.dead_runs` says they are there.
     A file that cannot be used is a RecorderError, said as db/schema.py says it."""
     try:
         conn = sqlite3.connect(path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
@@ -177,10 +182,10 @@ def open_record(url: str, path: Path) -> Record | None:
     except BaseException:
         conn.close()
         raise
-    if not ready:
+    if ready is None:
         conn.close()
         return None
-    return Record(conn)
+    return Record(conn, dead_runs=not ready)
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -192,8 +197,9 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys=ON")
 
 
-def _prepare(conn: sqlite3.Connection) -> bool:
-    """Create the schema in an empty file and stamp it HEAD; say whether the record is ready."""
+def _prepare(conn: sqlite3.Connection) -> bool | None:
+    """Create the schema in an empty file and stamp it HEAD; say whether the record is ready
+    (False: ready, with dead runs to settle; None: its schema needs SQLAlchemy)."""
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
         for statement in (*SCHEMA, STAMP):
@@ -201,9 +207,9 @@ def _prepare(conn: sqlite3.Connection) -> bool:
         conn.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD,))
         return True
     if "alembic_version" not in tables:
-        return False
+        return None
     if conn.execute("SELECT version_num FROM alembic_version").fetchall() != [(HEAD,)]:
-        return False
+        return None
     judge = DeathRule.now()
     running = conn.execute("SELECT host, pid, heartbeat_at FROM runs WHERE status = 'running'").fetchall()
     return not any(judge.is_dead(host, pid, _read_time(beat)) for host, pid, beat in running)

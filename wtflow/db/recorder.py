@@ -153,8 +153,26 @@ class Recorder:
                     pending.clear()
                     self.error = None
                     beat_at = now if beat else beat_at
+                    self._settle_dead_runs()
             if stop:
                 return
+
+    def _settle_dead_runs(self) -> None:
+        """Mark crashed the runs of a dead wtflow that the record holds, from their journals:
+        through SQLAlchemy, after this run's own rows are in, so that a kill meanwhile loses
+        nothing (the next run settles this one too)."""
+        record = self._record
+        if not getattr(record, "dead_runs", False):
+            return
+        record.dead_runs = False  # type: ignore[union-attr]
+        from wtflow.db import schema
+
+        try:
+            schema.connect(self._full_url).dispose()
+        except Exception as e:  # theirs to settle another time; this run's record goes on
+            self.error = RecorderError(
+                f"database {self._url}: earlier crashed runs not settled ({_reason(e)})"
+            )
 
 
 class _Record(Protocol):
