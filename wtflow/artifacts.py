@@ -263,7 +263,7 @@ def make_private_dirs(path: Path) -> None:
     try:
         os.mkdir(path, 0o700)
     except FileNotFoundError:
-        if path.parent == path:
+        if path.parent == path or path.parent.is_dir():  # no parent to make: mkdir refused (/proc)
             raise
         make_private_dirs(path.parent)
         make_private_dirs(path)
@@ -294,11 +294,17 @@ async def prepare_state_dir(config: Config) -> Path:
     return artifacts_dir
 
 
+# What a state folder holds when only wtflow has used it.
+_STATE_ENTRIES = frozenset({"artifacts", "wtflow.db", "wtflow.db-wal", "wtflow.db-shm", "wtflow.db-journal"})
+
+
 def ensure_private_dir(path: Path) -> None:
-    """Create `path` readable by its owner only (state may hold secrets in its record)."""
+    """Create `path` readable by its owner only (state may hold secrets in its record). An
+    existing one open to others is closed only when it holds nothing but wtflow's state: a
+    folder of the user's given as the state folder (`.`, /tmp, a shared one) keeps its mode."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(OSError):
-        if path.stat().st_mode & 0o077:
+        if path.stat().st_mode & 0o077 and _STATE_ENTRIES.issuperset(os.listdir(path)):
             os.chmod(path, 0o700)
 
 

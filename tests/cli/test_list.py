@@ -93,6 +93,18 @@ def test_workflow_function_that_raises_shows_its_traceback_without_wtflow_frames
     assert "wtflow/" not in result.err, result
 
 
+def test_workflow_function_calling_sys_exit_is_a_usage_error_not_a_silent_exit(
+    wtflow: Run, wtfile: WtfileWriter
+) -> None:
+    wtfile("@wtflow.workflow\ndef ci():\n    sys.exit(0)\n")
+    for args in (("list",), ("run",)):
+        result = wtflow(*args)
+        assert result.code == 2, result
+        assert "workflow 'ci' (" in result.err
+        assert "raised while building its tree" in result.err
+        assert "SystemExit: 0" in result.err, result
+
+
 def test_invalid_tree_is_one_line_naming_the_workflow(wtflow: Run, wtfile: WtfileWriter) -> None:
     wtfile('@wtflow.workflow\ndef ci():\n    return wtflow.Node(name="x", retries=-1)\n')
     result = wtflow("list")

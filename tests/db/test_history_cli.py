@@ -255,6 +255,10 @@ def test_db_upgrade_brings_an_empty_database_to_the_newest_schema(tmp_path: Path
         ),
         ("nosuchdb://x/y", "names an unknown kind of database 'nosuchdb'"),
         ("not a url", "database URL 'not a url' is not valid; use e.g. sqlite:///"),
+        (
+            "postgresql+psycopg://u@host:abc/db",
+            "database URL 'postgresql+psycopg://u@host:abc/db' is not valid",
+        ),
     ],
 )
 def test_an_unusable_database_is_a_usage_error_before_anything_runs(

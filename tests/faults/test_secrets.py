@@ -51,6 +51,21 @@ def test_an_existing_state_folder_open_to_others_is_closed(tmp_path: Path) -> No
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
 
 
+def test_a_folder_of_the_users_given_as_state_folder_keeps_its_mode(tmp_path: Path) -> None:
+    """`--state-dir .` or a shared sticky folder: closing it would take it from its other users."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "someone-elses").write_text("x")
+    assert (
+        Engine(
+            wf(Node(name="n", executable=Command("true"))), config(tmp_path, storage__state_dir=shared)
+        ).run()
+        == 0
+    )
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+
+
 def test_a_chosen_artifacts_folder_keeps_its_mode_but_runs_inside_are_private(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()

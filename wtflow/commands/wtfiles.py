@@ -31,7 +31,7 @@ def build(reg: Registered, params: Mapping[str, Any] | None = None) -> Workflow:
         return reg.build(params)
     except WtflowError:
         raise  # already names the workflow and its source
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in it would end wtflow without a word
         raise WtfileError(
             f"workflow {reg.name!r} ({reg.source}) raised while building its tree:\n{_user_traceback(e)}"
         ) from None

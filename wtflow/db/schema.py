@@ -53,7 +53,7 @@ def engine_for(url: str, make: Callable[[URL], Engine]) -> Engine:
     masked = mask_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise RecorderError(
             f"database URL {masked!r} is not valid; use e.g. sqlite:///path/wtflow.db "
             "or postgresql+psycopg://user:password@host/db"
