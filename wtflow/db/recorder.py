@@ -162,9 +162,9 @@ class Recorder:
         through SQLAlchemy, after this run's own rows are in, so that a kill meanwhile loses
         nothing (the next run settles this one too)."""
         record = self._record
-        if not getattr(record, "dead_runs", False):
+        if record is None or not record.dead_runs:
             return
-        record.dead_runs = False  # type: ignore[union-attr]
+        record.dead_runs = False
         from wtflow.db import schema
 
         try:
@@ -178,6 +178,8 @@ class Recorder:
 class _Record(Protocol):
     """An open database the writer thread writes batches to: db/lite.py's Record, or `_Alchemy`."""
 
+    dead_runs: bool  # crashed runs of others to settle once this run's first batch is in
+
     def write(self, events: Iterable[Event], beat: str | None = None) -> None: ...
 
     def close(self) -> None: ...
@@ -188,6 +190,7 @@ class _Alchemy:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.dead_runs = False  # schema.connect settled them
 
     def write(self, events: Iterable[Event], beat: str | None = None) -> None:
         from wtflow.db import rows

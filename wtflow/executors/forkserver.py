@@ -383,7 +383,8 @@ def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
     finally:
         if isinstance(spare, _Spare):
             spare.dismiss()
-        _end_running(selector, children)
+        selector.close()
+        _end_running(children)
         _end_adopted(set())
 
 
@@ -391,7 +392,7 @@ def _loop(sock: socket.socket, known: Mapping[int, object]) -> None:
 _GRACE = 1.5
 
 
-def _end_running(selector: selectors.BaseSelector, children: dict[int, int]) -> None:
+def _end_running(children: dict[int, int]) -> None:
     """PyFuncs still running when the orchestrator's end closed: it died (a clean close comes
     after the last node). The watchdog is ending them too; the server does it all the same, as
     only it gets what they leave (SIGTERM, up to _GRACE seconds, then SIGKILL)."""
@@ -399,15 +400,19 @@ def _end_running(selector: selectors.BaseSelector, children: dict[int, int]) -> 
         return
     for pid in children.values():
         _kill_tree(pid, signal.SIGTERM)
+    # Their pidfds only: the socket at its end would be readable at every turn.
+    waiting = selectors.DefaultSelector()
+    for pidfd in children:
+        waiting.register(pidfd, selectors.EVENT_READ)
     deadline = time.monotonic() + _GRACE
     while children and (left := deadline - time.monotonic()) > 0:
-        for key, _ in selector.select(left):
-            if key.fd in children:
-                selector.unregister(key.fd)
-                os.close(key.fd)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(children.pop(key.fd), 0)
-                _end_adopted(set(children.values()))
+        for key, _ in waiting.select(left):
+            waiting.unregister(key.fd)
+            os.close(key.fd)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(children.pop(key.fd), 0)
+            _end_adopted(set(children.values()))
+    waiting.close()
     for pidfd, pid in children.items():
         _kill_tree(pid, signal.SIGKILL)
         os.close(pidfd)
