@@ -63,6 +63,17 @@ def test_empty_db_url_switches_recording_off() -> None:
     assert cfg.db.resolved_url(Path("/s")) is None
 
 
+def test_an_in_memory_database_is_refused_from_every_source(tmp_path: Path) -> None:
+    message = r"is an in-memory SQLite database, which keeps no record; use a file, e.g. sqlite:///wtflow.db"
+    with pytest.raises(ConfigError, match=r"^WTFLOW_DB_URL='sqlite://' " + message):
+        values_from_env({"WTFLOW_DB_URL": "sqlite://"})
+    with pytest.raises(ConfigError, match=r"^ci.ini: \[database\] url='sqlite:///:memory:' " + message):
+        values_from_ini("[database]\nurl = sqlite:///:memory:\n", filename="ci.ini")
+    with pytest.raises(ConfigError, match=r"^database.url='sqlite\+pysqlite://' " + message):
+        Config.load(overrides={"database.url": "sqlite+pysqlite://"})
+    assert Config.load(overrides={"database.url": "sqlite:///memory.db"}).db.url == "sqlite:///memory.db"
+
+
 def test_upstream_style_section_objects() -> None:
     cfg = Config(db=DatabaseConfig(url="sqlite:///t.db"), storage=StorageConfig(artifacts_dir=Path("/a")),
                  run=RunConfig(ignore_failure=True))  # fmt: skip
@@ -104,6 +115,10 @@ def test_bad_environment_value_names_variable_value_and_fix(env: dict[str, str],
         (
             "[runner]\nx = 1\n",
             r"^ci.ini: unknown section \[runner\]; known sections: database, report, run, storage$",
+        ),
+        (
+            "[DEFAULT]\nmax_parallel = 2\n[run]\nfail_fast = 1\n",
+            r"^ci.ini: unknown section \[DEFAULT\]; known sections: database, report, run, storage$",
         ),
         (
             "[run]\nignore_failures = 1\n",

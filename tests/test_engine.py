@@ -557,6 +557,20 @@ def test_a_program_that_cannot_start_is_recorded_as_an_attempt_with_127(tmp_path
     ]
 
 
+def test_a_file_name_that_is_not_utf8_runs_as_its_bytes_and_is_recorded(tmp_path: Path) -> None:
+    """os.listdir gives such a name with surrogates; the process gets the original bytes."""
+    db = tmp_path / "w.db"
+    (tmp_path / os.fsdecode(b"caf\xe9")).write_bytes(b"inside\n")
+    (name,) = [n for n in os.listdir(tmp_path) if n.startswith("caf")]
+    node = Node(name="cat", executable=Command(["cat", name]), cwd=tmp_path, env={"NAME": name})
+    shell = Node(name="shell", executable=Command(f"printf '%s' \"$NAME\"; cat {name}"), cwd=tmp_path,
+                 env={"NAME": name})  # fmt: skip
+    assert Engine(wf(node, shell), config(tmp_path, db__url=f"sqlite:///{db}")).run() == 0
+    assert node.stdout_artifact.data == b"inside\n"
+    assert shell.stdout_artifact.data == b"caf\xe9inside\n"
+    assert _rows(db, "select executes from nodes where name = 'cat'") == [("cat 'caf\\xe9'",)]
+
+
 def test_every_node_knows_its_run_node_attempt_and_artifacts_folder(tmp_path: Path) -> None:
     script = (
         'echo "$WTFLOW_NODE $WTFLOW_ATTEMPT"; test "$WTFLOW_ATTEMPT" = 2 && touch "$WTFLOW_ARTIFACTS/extra"'

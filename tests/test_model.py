@@ -88,6 +88,49 @@ def test_empty_command_and_bad_executables_are_rejected() -> None:
         Node(name="n", retries=-1)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"env": {"A=B": "1"}}, "node 'n': env name 'A=B' cannot name an environment variable"),
+        ({"env": {"": "1"}}, "node 'n': env name '' cannot name an environment variable"),
+        ({"env": {"A\0": "1"}}, "node 'n': env name 'A\\x00' cannot name an environment variable"),
+        ({"env": {"A": "x\0y"}}, "node 'n': env A='x\\x00y' holds a NUL byte"),
+        ({"env": [("A", "1")]}, "node 'n': env must map str to str"),
+        ({"cwd": "/tmp\0x"}, "node 'n': cwd='/tmp\\x00x' is not a folder path"),
+        ({"cwd": 5}, "node 'n': cwd=5 is not a folder path"),
+    ],
+)  # fmt: skip
+def test_env_and_cwd_the_os_would_refuse_are_refused_when_the_node_is_made(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(WorkflowError) as e:
+        Node(name="n", executable=Command("true"), **options)  # type: ignore[arg-type]
+    assert str(e.value).startswith(message)
+
+
+@pytest.mark.parametrize("cmd", ["echo a\0b", ["echo", "a\0b"]])
+def test_a_command_holding_nul_is_refused_when_it_is_made(cmd: str | list[str]) -> None:
+    with pytest.raises(WorkflowError, match=r"holds a NUL byte, which no command line can carry"):
+        Command(cmd)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (5, "node name 5 is not a string; give it a name, e.g. name='build'"),
+        ("a\udcff", "node name 'a\\udcff' is not valid text (it holds a lone surrogate); "
+                     "use a name such as 'build'"),
+    ],
+)  # fmt: skip
+def test_a_name_that_is_not_text_says_so(name: object, message: str) -> None:
+    with pytest.raises(WorkflowError) as e:
+        Node(name=name)  # type: ignore[arg-type]
+    assert str(e.value) == message
+    with pytest.raises(WorkflowError) as e:
+        Workflow(name=name, root=Node(name="r"))  # type: ignore[arg-type]
+    assert str(e.value) == message.replace("node", "workflow").replace("'build'", "'ci'")
+
+
 def test_empty_workflow_name_is_rejected() -> None:
     with pytest.raises(WorkflowError, match="workflow name '' is empty"):
         Workflow(name="", root=Node(name="r"))

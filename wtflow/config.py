@@ -139,8 +139,21 @@ def parse_path(raw: str, *, source: str) -> Path | None:
     return Path(raw).expanduser() if raw.strip() else None
 
 
-def parse_text(raw: str, *, source: str) -> str:
-    return raw.strip()
+def parse_db_url(raw: str, *, source: str) -> str:
+    url = raw.strip()
+    scheme, sep, rest = url.partition("://")
+    path, _, query = rest.partition("?")
+    if (
+        sep
+        and scheme.lower().split("+")[0] == "sqlite"
+        and (path in ("", "/", "/:memory:") or path.startswith("/file::memory:") or "mode=memory" in query)
+    ):
+        # Each connection would get a database of its own, gone when the run ends.
+        raise ConfigError(
+            f"{source}={mask_url(url)!r} is an in-memory SQLite database, which keeps no record; "
+            "use a file, e.g. sqlite:///wtflow.db, or an empty value to record nothing"
+        )
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +177,7 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("db", "url", "database", "url", "WTFLOW_DB_URL", parse_text,
+    Setting("db", "url", "database", "url", "WTFLOW_DB_URL", parse_db_url,
             "SQLAlchemy URL of the run record; empty = no database; unset = SQLite file in the state dir"),
     Setting("storage", "artifacts_dir", "storage", "artifacts_dir", "WTFLOW_ARTIFACTS_DIR", parse_path,
             "where node output is kept (default: <state_dir>/artifacts)"),
@@ -213,12 +226,12 @@ def check_value(setting: Setting, value: object, *, source: str) -> Any:
 
     Without this, `overrides={"run.max_parallel": -1}` or a `str` where a path belongs would
     be accepted here and fail mid-run with an error that names neither."""
-    if isinstance(value, str) and setting.parse is not parse_text:
+    if isinstance(value, str):
         return setting.parse(value, source=source)
     parse = setting.parse
     ok = False
-    if parse is parse_text:
-        ok = value is None or isinstance(value, str)
+    if parse is parse_db_url:
+        ok = value is None
     elif parse is parse_path:
         if isinstance(value, os.PathLike):
             value = Path(value)
@@ -243,7 +256,7 @@ def check_value(setting: Setting, value: object, *, source: str) -> Any:
 
 
 _EXPECTED: dict[Callable[..., Any], tuple[str, str]] = {
-    parse_text: ("a string", "'sqlite:///runs.db'"),
+    parse_db_url: ("a database URL", "'sqlite:///runs.db'"),
     parse_path: ("a path", "pathlib.Path('ci-artifacts')"),
     parse_bool: ("True or False", "True"),
     parse_positive_int: ("a whole number >= 1", "8"),
@@ -476,8 +489,11 @@ def read_ini(path: str | os.PathLike[str]) -> str:
 def _ini_parser() -> configparser.ConfigParser:
     import configparser
 
-    # `key = value  ; why` and `# why` after a value are comments, as in most INI files.
-    return configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    # `key = value  ; why` and `# why` after a value are comments, as in most INI files. Each key
+    # belongs to one section, so [DEFAULT] is no section of defaults: an unknown one, said so.
+    return configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=(";", "#"), default_section="\0no defaults"
+    )
 
 
 def values_from_ini(text: str, *, filename: str) -> dict[str, Any]:

@@ -49,7 +49,7 @@ _MAX_DEPTH = 4
 def _h(*pieces: str) -> str:
     joined = "\0".join(pieces)
     # Most nodes have no env, no cwd and read nothing: three of a node's six hashes, all of "".
-    return hashlib.sha256(joined.encode()).hexdigest()[:_SIZE] if joined else _EMPTY
+    return hashlib.sha256(joined.encode("utf-8", "surrogateescape")).hexdigest()[:_SIZE] if joined else _EMPTY
 
 
 _EMPTY = hashlib.sha256(b"").hexdigest()[:_SIZE]

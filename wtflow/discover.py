@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from wtflow.errors import UsageError, WtfileError, WtflowError
-from wtflow.model import Node, Workflow, shown
+from wtflow.errors import UsageError, WtfileError, WtflowError, shown
+from wtflow.model import Node, Workflow
 from wtflow.params import Param, params_of
 
 Built = Node | Workflow | Sequence[Node]

@@ -40,3 +40,9 @@ class LookupFailed(UsageError, LookupError):
 
 class RecorderError(UsageError):
     """The database could not be reached or used; a failure mid-run is reported, not raised."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """`repr(value)`, cut short: an error message stays one readable line whatever it quotes."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wtflow.errors import WorkflowError
+from wtflow.errors import WorkflowError, shown
 
 _NODE_WORD = re.compile(r"\bNode\b")
 
@@ -51,6 +51,11 @@ class Command:
                 f"Command(cmd={self.cmd!r}) is not a shell string or a non-empty list of strings; "
                 "use e.g. Command('make test') or Command(['make', 'test', n1.stdout_artifact])"
             )
+        if any(isinstance(a, str) and "\0" in a for a in ([cmd] if isinstance(cmd, str) else cmd)):
+            # The OS cuts an argument at NUL: refused here, not when the run reaches the node.
+            raise WorkflowError(
+                f"Command(cmd={shown(self.cmd)}) holds a NUL byte, which no command line can carry; remove it"
+            )
         check_timeout(self.timeout, owner="Command")
 
     @property
@@ -62,9 +67,14 @@ class Command:
 
     def describe(self) -> str:
         """The command as a person would type it (an artifact as `<stdout of 'n1'>`)."""
-        if isinstance(self.cmd, str):
-            return self.cmd
-        return shlex.join(a if isinstance(a, str) else _placeholder(a) for a in self.cmd)
+        text = (
+            self.cmd
+            if isinstance(self.cmd, str)
+            else shlex.join(a if isinstance(a, str) else _placeholder(a) for a in self.cmd)
+        )
+        # A file name that is not UTF-8 (os.listdir gives it as surrogates) runs as its bytes,
+        # and is shown and recorded as `\xff`: no text store takes a lone surrogate.
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
     def __repr__(self) -> str:
         return f"Command(cmd={self.cmd!r})"

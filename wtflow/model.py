@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from wtflow.errors import WorkflowError, WtflowError
+from wtflow.errors import WorkflowError, WtflowError, shown
 from wtflow.executables import Command, Executable, PyFunc, check_timeout
 from wtflow.status import Status
 
@@ -132,15 +132,24 @@ class Artifact:
         return f"Artifact(name={self.name!r}, node={self.node_name!r}, path={self._path})"
 
 
-def shown(value: object, limit: int = 60) -> str:
-    """`repr(value)`, cut short: an error message stays one readable line whatever it quotes."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+def _plain_text_problem(name: object, *, what: str, example: str) -> str | None:
+    """What makes `name` unfit to name anything at all, as the rest of an error message."""
+    if not isinstance(name, str):
+        return f"{what} name {shown(name)} is not a string; give it a name, e.g. name={example!r}"
+    if not name.strip():
+        return f"{what} name {shown(name)} is empty; give it a name, e.g. name={example!r}"
+    try:
+        name.encode()
+    except UnicodeEncodeError:  # a lone surrogate, as os.listdir gives for an undecodable file name
+        return f"{what} name {shown(name)} is not valid text (it holds a lone surrogate); use a name such as {example!r}"
+    return None
 
 
 def _check_name(name: object, *, what: str) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise WorkflowError(f"{what} name {shown(name)} is empty; give it a name, e.g. name='build'")
+    general = _plain_text_problem(name, what=what, example="build")
+    if general:
+        raise WorkflowError(general)
+    assert isinstance(name, str)
     problem = None
     if "/" in name or "\\" in name or "\0" in name:
         problem = "contains '/', '\\\\' or NUL, so it cannot name its artifacts folder"
@@ -286,11 +295,12 @@ class Node:
             self.retry_on = tuple(self.retry_on)
             if not all(isinstance(c, int) and not isinstance(c, bool) for c in self.retry_on):
                 raise WorkflowError(f"{where}: retry_on={self.retry_on!r} is not a list of exit codes")
-        if self.env is not None and not all(
-            isinstance(k, str) and isinstance(v, str | Artifact) for k, v in dict(self.env).items()
+        self._check_env(where)
+        if self.cwd is not None and (
+            not isinstance(self.cwd, str | os.PathLike) or "\0" in os.fspath(self.cwd)
         ):
             raise WorkflowError(
-                f"{where}: env must map str to str (or an artifact, for its path), e.g. env={{'DEBUG': '1'}}"
+                f"{where}: cwd={shown(self.cwd)} is not a folder path; use e.g. cwd='build' or cwd=Path('build')"
             )
         check_timeout(self.timeout, owner=f"Node({self.name!r})")
         self._check_artifacts()
@@ -301,6 +311,28 @@ class Node:
         for artifact in (self.stdout_artifact, self.stderr_artifact, self.result_artifact, *self.artifacts):
             artifact.owner = self
             artifact.node_name = artifact.node_name or self.name
+
+    def _check_env(self, where: str) -> None:
+        if self.env is None:
+            return
+        if not isinstance(self.env, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str | Artifact) for k, v in self.env.items()
+        ):
+            raise WorkflowError(
+                f"{where}: env must map str to str (or an artifact, for its path), e.g. env={{'DEBUG': '1'}}"
+            )
+        for key, value in self.env.items():
+            # What the OS would refuse at exec time, refused here so the run never starts half-way.
+            if not key or "=" in key or "\0" in key:
+                raise WorkflowError(
+                    f"{where}: env name {shown(key)} cannot name an environment variable "
+                    "(empty, or holding '=' or NUL); use a name such as 'DEBUG'"
+                )
+            if isinstance(value, str) and "\0" in value:
+                raise WorkflowError(
+                    f"{where}: env {key}={shown(value)} holds a NUL byte, which no environment "
+                    "variable can carry; remove it"
+                )
 
     def _check_after(self, where: str) -> None:
         if not isinstance(self.after, list | tuple) or not all(isinstance(n, Node) for n in self.after):
@@ -434,8 +466,9 @@ class Workflow:
     root: Node
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise WorkflowError(f"workflow name {shown(self.name)} is empty; give it a name, e.g. name='ci'")
+        general = _plain_text_problem(self.name, what="workflow", example="ci")
+        if general:
+            raise WorkflowError(general)
         if _CONTROL.search(self.name):
             raise WorkflowError(
                 f"workflow name {shown(self.name)} contains a control character (NUL, newline, escape...); "

@@ -105,6 +105,22 @@ def test_bad_environment_value_names_the_variable(wtflow: Run, wtfile: WtfileWri
     )
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"])
+def test_an_in_memory_database_is_refused_before_anything_runs(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path, url: str
+) -> None:
+    """Each connection would get its own empty database, and the record would be gone at the end."""
+    wtfile(ONE)
+    result = wtflow("run", env=cli_env(tmp_path, WTFLOW_DB_URL=url))
+    assert (result.code, result.out, result.err) == (
+        2,
+        "",
+        f"wtflow: error: WTFLOW_DB_URL={url!r} is an in-memory SQLite database, which keeps no record; "
+        "use a file, e.g. sqlite:///wtflow.db, or an empty value to record nothing\n",
+    )
+    assert not (tmp_path / ".wtflow" / "artifacts").exists()
+
+
 def test_config_and_no_config_together_is_a_usage_error(wtflow: Run) -> None:
     result = wtflow("-c", "x.ini", "--no-config", "list")
     assert result.code == 2

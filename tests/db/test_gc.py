@@ -198,6 +198,10 @@ def test_a_pruner_that_cannot_reach_the_record_is_a_warning(tmp_path: Path) -> N
         (("--keep", "0"), "wtflow: error: --keep='0' is not a whole number >= 1; use e.g. 8\n"),
         (("--older-than", "30x"), "wtflow: error: --older-than='30x' is not a duration; "
                                   "use e.g. 30d, 12h or 90m (units s, m, h, d, w)\n"),
+        (("--older-than", "800000d"), "wtflow: error: --older-than='800000d' is more than 1000 years; "
+                                      "use a shorter age, e.g. 3650d\n"),
+        (("--older-than", "9" * 400 + "w"), f"wtflow: error: --older-than='{'9' * 400}w' is more than "
+                                            "1000 years; use a shorter age, e.g. 3650d\n"),
     ],
 )  # fmt: skip
 def test_bad_gc_arguments_are_one_line_and_exit_2(

@@ -115,6 +115,25 @@ def test_run_writes_the_report_asked_for_by_flag_env_or_ini(tmp_path: Path) -> N
     assert Config.from_ini(ini, environ={}).report.html == Path("reports/run.html")
 
 
+@pytest.mark.parametrize("where", ["taken/run.html", "folder"])
+def test_a_report_path_that_cannot_be_written_stops_the_run_before_it_starts(
+    tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "wtfile.py").write_text(
+        "import wtflow\n\n@wtflow.workflow\ndef ci():\n"
+        "    return wtflow.Node('ci', executable=wtflow.Command('touch ran'))\n"
+    )
+    (tmp_path / "taken").write_text("a file, not a folder")
+    (tmp_path / "folder").mkdir()
+    result = wtflow("run", "--report", where, cwd=tmp_path, WTFLOW_DB_URL="")
+    problem = "taken is a file, not a folder" if where.startswith("taken") else "is a folder"
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", f"wtflow: error: HTML report {where!r}: {problem}; "
+               "pass a writable file path to --report (or WTFLOW_REPORT)\n",
+    )  # fmt: skip
+    assert not (tmp_path / "ran").exists()
+
+
 @pytest.fixture(scope="module")
 def big_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     """The report of a 5000-node run (made once: its 10,000 output files take a while)."""

@@ -47,6 +47,7 @@ GONE, POLICY = "folder already gone", "policy"
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_LONGEST = timedelta(days=365_250)
 _CHUNK = 500  # run ids per DELETE: below SQLite's limit of bound parameters
 
 
@@ -58,7 +59,10 @@ def parse_duration(raw: str, *, source: str) -> timedelta:
         raise UsageError(
             f"{source}={raw!r} is not a duration; use e.g. 30d, 12h or 90m (units s, m, h, d, w)"
         )
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds > _LONGEST.total_seconds():  # `now - age` must stay a date
+        raise UsageError(f"{source}={raw!r} is more than 1000 years; use a shorter age, e.g. 3650d")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from wtflow.dynamic import returned_nodes, save
+from wtflow.errors import shown
 from wtflow.executables import PyFunc
-from wtflow.model import RESULT_FILE, shown
+from wtflow.model import RESULT_FILE
 
 
 def detach() -> None:

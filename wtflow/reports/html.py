@@ -19,6 +19,7 @@ from typing import Any
 
 from wtflow._version import __version__
 from wtflow.events import Event, NodeFinished, NodesAdded, NodeSpec, NodeStarted, RunFinished, RunStarted
+from wtflow.reports.output import check_writable
 from wtflow.status import Status
 from wtflow.views.html import report_document, run_now
 from wtflow.views.tails import collect_tails
@@ -61,6 +62,7 @@ class HtmlReport:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        check_writable(self.path, what="HTML report", fix="--report (or WTFLOW_REPORT)")
         self._run: RunDict | None = None
         self._nodes: dict[int, dict[str, Any]] = {}
 

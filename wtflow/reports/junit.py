@@ -25,10 +25,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from wtflow.errors import ConfigError
 from wtflow.events import Event
 from wtflow.reports.outcomes import Outcome, Outcomes
-from wtflow.reports.output import Masker, first_in_process, tail
+from wtflow.reports.output import Masker, check_writable, first_in_process, tail
 from wtflow.status import Status
 
 OUTPUT_CAP = 64 * 1024  # bytes of each stream kept in system-out / system-err
@@ -51,17 +50,7 @@ class JUnitReport:
 
     def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
         self.path = path
-        # Said when the run starts, not found out when it ends.
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            problem = None if os.access(path.parent, os.W_OK) else "the folder is not writable"
-        except OSError as e:
-            problem = e.strerror
-        if problem or path.is_dir():
-            raise ConfigError(
-                f"JUnit report {str(path)!r}: {problem or 'is a folder'}; "
-                "pass a writable file path to --junit-xml (or WTFLOW_JUNIT_XML)"
-            )
+        check_writable(path, what="JUnit report", fix="--junit-xml (or WTFLOW_JUNIT_XML)")
         self._outcomes = Outcomes()
         self._mask = Masker(secrets)
 

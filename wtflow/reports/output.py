@@ -14,7 +14,26 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from wtflow.errors import ConfigError
+
 CHUNK = 64 * 1024
+
+
+def check_writable(path: Path, *, what: str, fix: str) -> None:
+    """A report written when the run ends: a path it cannot be written to is said when the run
+    starts (ConfigError), not found out at the end."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(path.parent, os.W_OK) else "the folder is not writable"
+    except FileExistsError as e:  # a file where a folder of the path should be
+        problem = f"{e.filename} is a file, not a folder"
+    except OSError as e:
+        problem = e.strerror
+    if problem or path.is_dir():
+        raise ConfigError(
+            f"{what} {str(path)!r}: {problem or 'is a folder'}; pass a writable file path to {fix}"
+        )
+
 
 # Files this process has started writing: the first report of a process replaces a file left
 # by an earlier `wtflow run`, the later workflows of the same `wtflow run` add to it.
