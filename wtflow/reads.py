@@ -36,14 +36,16 @@ def check_reads(
             if why is _WAIT:
                 implied.setdefault(reader.index, []).append(written.index)
             elif why:
+                fix = "select it too" if why is _UNSELECTED else "move the reader after it in a sequence"
                 raise WorkflowError(
                     f"workflow {workflow.name!r}: node {reader.path_str} reads the {artifact.name} of "
-                    f"{written.path_str}, which {why}; move the reader after it in a sequence"
+                    f"{written.path_str}, which {why}; {fix}"
                 )
     return implied
 
 
 _WAIT = "runs in another branch: wait for it"
+_UNSELECTED = "--only leaves out"
 
 
 def _inputs(reader: Placed) -> list[Any]:
@@ -60,7 +62,7 @@ def _why_not_ready(
     workflow: Workflow, reader: Placed, written: Placed, selected: Collection[int] | None
 ) -> str | None:
     if selected is not None and written.index not in selected:
-        return "is not selected by --only (select it too)"
+        return _UNSELECTED
     if written.index == reader.index:
         return "is its own output, still being written while it runs"
     reader_chain = _chain(workflow, reader)

@@ -79,3 +79,63 @@ def test_wtflow_kill_refuses_what_is_no_run_id(wtflow: Run, tmp_path: Path) -> N
         "wtflow: error: run 'ab': is not a run id; give the id or at least its first 4 characters, "
         "as `wtflow runs` shows them\n"
     )
+
+
+SCRIPT = """\
+import os, pathlib, signal, sys, time
+import wtflow
+from tests.procs import write_pids
+
+def stay(pidfile):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(pidfile + ".run", "w") as f:
+        f.write(os.environ["WTFLOW_RUN_ID"])
+    write_pids(pathlib.Path(pidfile), os.getpid())
+    while True:
+        time.sleep(1)
+
+wtflow.Engine(wtflow.Workflow("w", wtflow.Node("stay", wtflow.PyFunc(func=stay, args=(sys.argv[1],))))).run()
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_wtflow_kill_ends_a_pyfunc_whose_run_watchdog_and_fork_server_all_died(
+    wtflow: Run, tmp_path: Path
+) -> None:
+    """A PyFunc's environment in procfs is its fork server's, without the run's token: it is
+    found by its process name, which says whose it is."""
+    (tmp_path / "script.py").write_text(SCRIPT)
+    env = {**cli_env(tmp_path), "PYTHONPATH": str(Path(__file__).parents[2])}
+    orchestrator = subprocess.Popen(
+        [argv("stubborn.py")[0], str(tmp_path / "script.py"), str(tmp_path / "pyfunc.pid")],
+        cwd=tmp_path,
+        env=env,
+    )
+    [pyfunc] = wait_for_pids(tmp_path / "pyfunc.pid")
+    try:
+        helpers = _children(orchestrator.pid)  # the watchdog and the fork server
+        assert len(helpers) == 2, helpers
+        # Stopped first, so that none of them sees another die and ends the PyFunc itself.
+        for pid in (orchestrator.pid, *helpers):
+            os.kill(pid, signal.SIGSTOP)
+        for pid in (orchestrator.pid, *helpers):
+            os.kill(pid, signal.SIGKILL)
+        orchestrator.wait(timeout=30)
+        wait_for(lambda: all(gone(p) for p in helpers), "the watchdog and the fork server to be gone")
+        assert not gone(pyfunc)
+        run_id = (tmp_path / "pyfunc.pid.run").read_text()
+        assert Path(f"/proc/{pyfunc}/comm").read_text() == f"wtflow:{run_id[:8]}\n"
+        result = wtflow("kill", run_id[:6], env=cli_env(tmp_path, WTFLOW_KILL_GRACE="0.2"))
+        assert (result.code, result.err) == (0, f"wtflow: ended 1 process(es) of run {run_id[:8]}\n")
+        assert _all_gone([pyfunc])
+    finally:
+        _kill_everything([orchestrator.pid, pyfunc])
+        orchestrator.wait()

@@ -7,6 +7,7 @@ the record (which may be off) and without the wtflow that started them (which ma
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_kill(args: argparse.Namespace, config: Config) -> int:
-    from wtflow.executors._watchdog_process import end_everything, runs_on_host
+    from wtflow.executors._watchdog_process import end_everything, named_on_host, runs_on_host
 
     prefix = args.run.strip().lower()
     if not _RUN_ID.fullmatch(prefix):
@@ -46,15 +47,33 @@ def cmd_kill(args: argparse.Namespace, config: Config) -> int:
             "as `wtflow runs` shows them"
         )
     found = {run_id: pids for run_id, pids in runs_on_host().items() if run_id.startswith(prefix)}
-    if len(found) > 1:
+    # PyFuncs are named after the run's first 8 characters: found by that name when no process
+    # of theirs carries the token (their watchdog and fork server died with the run).
+    named = {
+        short: pids
+        for short, pids in named_on_host().items()
+        if (short.startswith(prefix) if len(prefix) <= len(short) else prefix.startswith(short))
+    }
+    runs = set(found) | {short for short in named if not any(r.startswith(short) for r in found)}
+    if len(runs) > 1:
         raise UsageError(
-            f"run {args.run!r}: is the start of several runs' ids ({', '.join(sorted(found))}); "
+            f"run {args.run!r}: is the start of several runs' ids ({', '.join(sorted(runs))}); "
             "give more of the id"
         )
-    if not found:
+    if not runs:
         print(f"wtflow: no process of run {prefix} is running on this host", file=sys.stderr)
         return 0
-    [(run_id, pids)] = found.items()
-    end_everything(set(), {run_id}, config.run.kill_grace)
-    print(f"wtflow: ended {len(pids)} process(es) of run {run_id}", file=sys.stderr)
+    [run_id] = runs
+    pyfuncs = [pid for pids in named.values() for pid in pids]
+    groups = {pgid for pgid in map(_group_of, pyfuncs) if pgid is not None}
+    end_everything(groups, set(found), config.run.kill_grace)
+    ended = set(pyfuncs).union(*found.values())
+    print(f"wtflow: ended {len(ended)} process(es) of run {run_id}", file=sys.stderr)
     return 0
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:  # gone meanwhile
+        return None

@@ -71,6 +71,7 @@ def run_forked(
         # Inherited pipes of other nodes would keep their readers from seeing EOF.
         os.closerange(3, max_fd())
         _become(env)
+        _name_after_run(env)
         if cwd is not None:
             os.chdir(cwd)
         code = _call(func)
@@ -80,6 +81,13 @@ def run_forked(
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+
+
+def _name_after_run(env: Mapping[str, str]) -> None:
+    tokens = env.get("WTFLOW_PROCESS_TOKENS", "").split(",")  # ...,RUN,RUN:INDEX:ATTEMPT
+    prctl = _prctl()
+    if len(tokens) >= 2 and prctl is not None:
+        prctl(_PR_SET_NAME, f"{NAME_PREFIX}{tokens[-2][:8]}".encode(), 0, 0, 0)
 
 
 def _become(env: Mapping[str, str]) -> None:
@@ -99,6 +107,10 @@ def _become(env: Mapping[str, str]) -> None:
 # PyFunc's process becomes a subreaper: orphans of its descendants (a double fork, setsid) are
 # handed to it rather than to init, and it ends them when it ends, on its own or by SIGTERM.
 _PR_SET_CHILD_SUBREAPER = 36
+# For the same reason a PyFunc's process is named (comm, as `ps` shows it) after its run:
+# `wtflow kill` finds it by that name when the run's watchdog and fork server died with it.
+_PR_SET_NAME = 15
+NAME_PREFIX = "wtflow:"  # then the run id's first 8 characters: the 15 a name may take
 
 
 @functools.cache

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
 TOKEN_VAR = b"WTFLOW_PROCESS_TOKENS="
+NAME_PREFIX = b"wtflow:"  # a PyFunc's process name: as _child.NAME_PREFIX
 POLL = 0.2  # seconds between looks at the parent, when the pipe is quiet
 # Seconds to let lines gather after each read. A reader waiting on the pipe makes every write
 # to it a wake-up, and on a busy machine the writer then gives up its CPU to this process: that
@@ -66,6 +67,25 @@ def tokens_on_host() -> dict[str, list[int]]:
                 for token in set(var[len(TOKEN_VAR) :].split(b",")) - {b""}:
                     found.setdefault(token.decode(errors="replace"), []).append(int(entry.name))
                 break
+    return found
+
+
+def named_on_host() -> dict[str, list[int]]:
+    """For each PyFunc process named after its run (`wtflow:` and 8 characters of the run id, as
+    executors/_child.py names them), those 8 characters, with those PIDs: what `wtflow kill`
+    finds a PyFunc by, whose environment in procfs is its fork server's, without the token."""
+    found: dict[str, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/comm", "rb") as f:
+                    name = f.read().strip()
+            except OSError:
+                continue
+            if name.startswith(NAME_PREFIX):
+                found.setdefault(name[len(NAME_PREFIX) :].decode(errors="replace"), []).append(
+                    int(entry.name)
+                )
     return found
 
 
