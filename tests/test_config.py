@@ -74,6 +74,13 @@ def test_an_in_memory_database_is_refused_from_every_source(tmp_path: Path) -> N
     assert Config.load(overrides={"database.url": "sqlite:///memory.db"}).db.url == "sqlite:///memory.db"
 
 
+@pytest.mark.parametrize("raw", ["0", "0.0", "1e-400", "none", ""])
+def test_a_zero_time_limit_is_no_limit_however_it_is_written(raw: str) -> None:
+    """Not a limit that times every node out at once."""
+    values = values_from_env({"WTFLOW_TIMEOUT": raw, "WTFLOW_DEADLINE": raw})
+    assert (values.get("run.timeout"), values.get("run.deadline")) == (None, None)
+
+
 def test_upstream_style_section_objects() -> None:
     cfg = Config(db=DatabaseConfig(url="sqlite:///t.db"), storage=StorageConfig(artifacts_dir=Path("/a")),
                  run=RunConfig(ignore_failure=True))  # fmt: skip

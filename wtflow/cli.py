@@ -182,7 +182,6 @@ def _ini_file(args: argparse.Namespace) -> Path | None:
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     """Flags given on the command line, as `section.key` overrides."""
-    from pathlib import Path
 
     from wtflow.config import (
         parse_executor,
@@ -196,10 +195,11 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.db_url is not None:
         values["database.url"] = args.db_url.strip()
+    # Empty (`--artifacts-dir "$UNSET"`) is the default, as an empty variable or INI value is.
     if args.state_dir is not None:
-        values["storage.state_dir"] = Path(args.state_dir).expanduser()
+        values["storage.state_dir"] = parse_path(args.state_dir, source="--state-dir")
     if getattr(args, "artifacts_dir", None) is not None:
-        values["storage.artifacts_dir"] = Path(args.artifacts_dir).expanduser()
+        values["storage.artifacts_dir"] = parse_path(args.artifacts_dir, source="--artifacts-dir")
     if getattr(args, "jobs", None) is not None:
         values["run.max_parallel"] = parse_positive_int(
             args.jobs, source=getattr(args, "jobs_flag", "--jobs")

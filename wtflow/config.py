@@ -85,9 +85,9 @@ def parse_seconds(raw: str, *, source: str) -> float:
 
 
 def parse_timeout(raw: str, *, source: str) -> float | None:
-    if raw.strip().lower() in {"", "none", "0"}:
+    if raw.strip().lower() in {"", "none"}:
         return None
-    return parse_seconds(raw, source=source)
+    return parse_seconds(raw, source=source) or None  # 0, 0.0, 1e-400: no limit, as "none"
 
 
 def parse_console(raw: str, *, source: str) -> str:
@@ -194,9 +194,9 @@ SETTINGS = (
     Setting("run", "kill_grace", "run", "kill_grace", "WTFLOW_KILL_GRACE", parse_seconds,
             "seconds between SIGTERM and SIGKILL when a node is stopped"),
     Setting("run", "timeout", "run", "timeout", "WTFLOW_TIMEOUT", parse_timeout,
-            "default time limit in seconds for every node (none = no limit)"),
+            "default time limit in seconds for every node (none or 0 = no limit)"),
     Setting("run", "deadline", "run", "deadline", "WTFLOW_DEADLINE", parse_timeout,
-            "seconds the whole run may take: then what runs is stopped, the rest skipped (none = no limit)"),
+            "seconds the whole run may take: then what runs is stopped, the rest skipped (none or 0 = no limit)"),
     Setting("run", "flags", "run", "flags", "WTFLOW_FLAGS", parse_flags,
             "feature flags the nodes' when= conditions read (run.flags), comma-separated (--flag)"),
     Setting("run", "max_nodes", "run", "max_nodes", "WTFLOW_MAX_NODES", parse_positive_int,

@@ -36,6 +36,8 @@ class Param:
             return f"one of {', '.join(repr(v) for v in typing.get_args(self.hint))}"
         if isinstance(self.hint, type) and issubclass(self.hint, enum.Enum):
             return f"{self.hint.__name__} ({', '.join(m.name for m in self.hint)})"
+        if typing.get_origin(self.hint) is not None:  # list[int], not list
+            return str(self.hint)
         return getattr(self.hint, "__name__", str(self.hint))
 
     def describe(self) -> str:
@@ -68,8 +70,13 @@ class Param:
                 problem = f"is not a{'n' if hint is int else ''} {hint.__name__}"
         elif hint is Path:
             return Path(raw)
-        else:  # str, or no hint
+        elif hint in (str, Any, object):
             return raw
+        else:  # handing it the text would run the workflow with a str where it expects a list...
+            raise UsageError(
+                f"parameter {self.name} ({self.type_text}) cannot be set by {source}: only a str, int, "
+                "float, bool, Path, Enum or Literal parameter can; give it one of those types"
+            )
         raise UsageError(f"parameter {self.name} ({self.type_text}) {source}={raw!r} {problem}")
 
 

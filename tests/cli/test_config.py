@@ -46,6 +46,18 @@ def test_ini_then_environment_then_flags(
     assert _output_root(tmp_path) == winner
 
 
+@pytest.mark.parametrize("flag", ["--artifacts-dir", "--state-dir"])
+def test_an_empty_folder_flag_is_the_default_as_an_empty_variable_is(
+    wtflow: Run, wtfile: WtfileWriter, tmp_path: Path, flag: str
+) -> None:
+    """`--artifacts-dir "$UNSET"` in a CI script must not fill the checkout's root with runs."""
+    wtfile(ONE)
+    env = {k: v for k, v in cli_env(tmp_path).items() if k != "WTFLOW_STATE_DIR"}
+    assert wtflow("run", flag, "", env=env).code == 0
+    assert (tmp_path / ".wtflow" / "artifacts" / "ci" / "latest").exists()
+    assert not (tmp_path / "ci").exists()
+
+
 def test_no_config_ignores_wtflow_ini(wtflow: Run, wtfile: WtfileWriter, tmp_path: Path) -> None:
     wtfile(ONE)
     (tmp_path / "wtflow.ini").write_text("[storage]\nartifacts_dir = from-ini\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Run, WtfileWriter
 
 TWO = """
@@ -93,16 +95,22 @@ def test_workflow_function_that_raises_shows_its_traceback_without_wtflow_frames
     assert "wtflow/" not in result.err, result
 
 
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [("sys.exit(0)", "SystemExit: 0"), ("raise Stop('x')", "Stop: x")],
+)
 def test_workflow_function_calling_sys_exit_is_a_usage_error_not_a_silent_exit(
-    wtflow: Run, wtfile: WtfileWriter
+    wtflow: Run, wtfile: WtfileWriter, body: str, shown: str
 ) -> None:
-    wtfile("@wtflow.workflow\ndef ci():\n    sys.exit(0)\n")
+    """Nor is a BaseException of its own a traceback of wtflow's."""
+    wtfile(f"class Stop(BaseException):\n    pass\n\n@wtflow.workflow\ndef ci():\n    {body}\n")
     for args in (("list",), ("run",)):
         result = wtflow(*args)
         assert result.code == 2, result
         assert "workflow 'ci' (" in result.err
         assert "raised while building its tree" in result.err
-        assert "SystemExit: 0" in result.err, result
+        assert shown in result.err, result
+        assert "wtflow/" not in result.err, result
 
 
 def test_invalid_tree_is_one_line_naming_the_workflow(wtflow: Run, wtfile: WtfileWriter) -> None:
@@ -235,3 +243,18 @@ def test_an_invalid_tree_names_the_workflow_once(wtflow: Run, wtfile: WtfileWrit
         f"wtflow: error: workflow 'dup' ({tmp_path}/wtfile.py:dup): node 'n' is placed twice "
         "(at r/n and r/n-2); create a separate Node for each place\n"
     )
+
+
+def test_a_workflow_with_a_required_parameter_is_listed_with_what_it_needs(
+    wtflow: Run, wtfile: WtfileWriter
+) -> None:
+    """Its tree depends on the value, so list says how to give one rather than call it without."""
+    wtfile('@wtflow.workflow\ndef deploy(env: str, replicas: int = 1):\n'
+           '    return wtflow.Node(name=env, executable=wtflow.Command("true"))\n')  # fmt: skip
+    result = wtflow("list")
+    assert (result.code, result.err) == (0, "")
+    assert result.out == (
+        "Found 1 workflow(s):\n- deploy (nodes known with -p env=VALUE)  params: env: str, replicas: int = 1\n"
+    )
+    [row] = json.loads(wtflow("list", "--json").out)
+    assert (row["name"], row["nodes"]) == ("deploy", None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 WTFILE = """
-import enum, json, pathlib
+import datetime, enum, json, pathlib
 from typing import Literal
 import wtflow
 
@@ -22,7 +22,8 @@ class Color(enum.Enum):
 @wtflow.workflow
 def deploy(env: str = "dev", replicas: int = 1, ratio: float = 0.5, dry: bool = False,
            where: pathlib.Path = pathlib.Path("."), color: Color = Color.RED,
-           mode: Literal["fast", "safe"] = "safe"):
+           mode: Literal["fast", "safe"] = "safe", shards: list[int] = [1, 2],
+           day: datetime.date = datetime.date(2024, 1, 1)):
     shown = {"env": env, "replicas": replicas, "ratio": ratio, "dry": dry, "where": str(where),
              "color": color.name, "mode": mode, "types": [type(v).__name__ for v in (replicas, ratio, dry)]}
     return wtflow.Node("deploy", wtflow.Command(["echo", json.dumps(shown)]))
@@ -68,6 +69,12 @@ def test_the_environment_sets_a_parameter_and_a_flag_wins(tmp_path: Path) -> Non
         ("dry=maybe", "parameter dry (bool) -p dry='maybe' is not a bool"),
         ("color=green", "parameter color (Color (RED, BLUE)) -p color='green' is not a Color (RED, BLUE)"),
         ("mode=slow", "parameter mode (one of 'fast', 'safe') -p mode='slow' is not one of 'fast', 'safe'"),
+        (
+            "shards=3,4",
+            "parameter shards (list[int]) cannot be set by -p shards: only a str, int, float, "
+            "bool, Path, Enum or Literal parameter can; give it one of those types",
+        ),
+        ("day=2024-02-02", "parameter day (date) cannot be set by -p day"),
         ("size=3", "parameter size is not a parameter of deploy; parameters: env: str = 'dev'"),
         ("env", "-p 'env' is not NAME=VALUE"),
     ],

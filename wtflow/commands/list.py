@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
 from wtflow import discover
 from wtflow.commands import wtfiles
 from wtflow.commands.exit_codes import EXIT_OK, EXIT_USAGE
 from wtflow.config import Config
-from wtflow.discover import DEFAULT_WTFILE
+from wtflow.discover import DEFAULT_WTFILE, Registered
 from wtflow.errors import UsageError
 from wtflow.model import Workflow
+from wtflow.params import Param
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,24 +48,32 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     found = wtfiles.found(args, keep_going=True)
     # One broken wtfile or workflow does not hide the others: list them, then report it (exit 2).
     broken: list[UsageError] = list(found.broken)
-    workflows = []
+    workflows: list[tuple[Registered, Workflow | None]] = []
     for reg in found.workflows.values():
+        if _required(reg):  # its tree is only known once they are given
+            workflows.append((reg, None))
+            continue
         try:
             workflows.append((reg, wtfiles.build(reg)))
         except UsageError as e:
             broken.append(e)
     if args.json:
-        rows = [{"name": wf.name, "nodes": len(wf.placed), "source": r.source,
-                 "params": [p.describe() for p in r.params],
-                 **({"tags": tagged(wf)} if args.tags else {})} for r, wf in workflows]  # fmt: skip
+        rows = [{"name": reg.name if wf is None else wf.name, "nodes": None if wf is None else len(wf.placed),
+                 "source": reg.source, "params": [p.describe() for p in reg.params],
+                 **({"tags": {} if wf is None else tagged(wf)} if args.tags else {})}
+                for reg, wf in workflows]  # fmt: skip
         import json  # for --json only
 
         print(json.dumps(rows, indent=2))
     elif workflows:
         print(f"Found {len(workflows)} workflow(s):")
         for reg, wf in workflows:
-            count = len(wf.placed)
             taken = f"  params: {', '.join(p.describe() for p in reg.params)}" if reg.params else ""
+            if wf is None:
+                needed = " ".join(f"-p {p.name}=VALUE" for p in _required(reg))
+                print(f"- {reg.name} (nodes known with {needed}){taken}")
+                continue
+            count = len(wf.placed)
             print(f"- {wf.name} ({count} node{'' if count == 1 else 's'}){taken}")
             if args.tags:
                 for tag, paths in tagged(wf).items():
@@ -73,3 +83,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     for error in broken:
         print(f"wtflow: error: {error}", file=sys.stderr)
     return EXIT_USAGE if broken else EXIT_OK
+
+
+def _required(reg: Registered) -> list[Param]:
+    return [p for p in reg.params if p.default is inspect.Parameter.empty]

@@ -31,7 +31,9 @@ def build(reg: Registered, params: Mapping[str, Any] | None = None) -> Workflow:
         return reg.build(params)
     except WtflowError:
         raise  # already names the workflow and its source
-    except (Exception, SystemExit) as e:  # sys.exit() in it would end wtflow without a word
+    except KeyboardInterrupt:  # Ctrl-C while it builds is an interruption, not its error
+        raise
+    except BaseException as e:  # sys.exit() in it would end wtflow without a word
         raise WtfileError(
             f"workflow {reg.name!r} ({reg.source}) raised while building its tree:\n{_user_traceback(e)}"
         ) from None
