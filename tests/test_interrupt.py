@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM to a script running Engine(wf).run(): everything stops, 130/143 comes back."""
+"""Ctrl-C, SIGTERM and SIGHUP to a script running Engine(wf).run(): everything stops, 130/143 comes back."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ raise SystemExit(code)
 """
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_stops_every_process_group_and_returns_128_plus_signal(
     tmp_path: Path, sig: int, code: int
 ) -> None:
@@ -92,3 +92,66 @@ def test_a_second_ctrl_c_still_completes_the_record(tmp_path: Path) -> None:
         assert conn.execute("select status, exit_code from runs").fetchall() == [("cancelled", 130)]
         assert conn.execute("select status from nodes").fetchall() == [("cancelled",), ("cancelled",)]
         assert conn.execute("select status from attempts").fetchall() == [("cancelled",)]
+
+
+CLEANUP = """
+import os, pathlib, signal, sys, time, wtflow
+room, kind = pathlib.Path(sys.argv[1]), sys.argv[2]
+
+def stubborn(name, room):
+    # Notes the SIGTERM and goes on, so only SIGKILL ends it.
+    signal.signal(signal.SIGTERM, lambda *_: (room / f"{name}-termed").touch())
+    (room / f"{name}-pid").write_text(str(os.getpid()))
+    while True:
+        time.sleep(1)
+
+def node(name):
+    if kind == "pyfunc":
+        return wtflow.PyFunc(func=stubborn, args=(name, room))
+    code = f"import pathlib, sys; sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r}); import script; script.stubborn(sys.argv[1], pathlib.Path(sys.argv[2]))"
+    return wtflow.Command([sys.executable, "-c", code, name, str(room)])
+
+if __name__ == "__main__":
+    work = wtflow.Node(name="work", executable=node("work"))
+    cleanup = wtflow.Node(name="cleanup", executable=node("cleanup"), always=True)
+    engine = wtflow.Engine(wtflow.Workflow(name="w", root=wtflow.Node(name="top", children=[work, cleanup])))
+    raise SystemExit(engine.run())
+"""
+
+
+def _started(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("kind", ["command", "pyfunc"])
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_second_interrupt_during_the_cleanup_ends_it_at_once(
+    tmp_path: Path, kind: str, sig: int, code: int
+) -> None:
+    """The first runs the `always` node; the second does not wait out its 60 s kill grace."""
+    room = tmp_path / "room"
+    room.mkdir()
+    db = tmp_path / "w.db"
+    (tmp_path / "script.py").write_text(CLEANUP)
+    env = {
+        **os.environ,
+        "WTFLOW_DB_URL": f"sqlite:///{db}",
+        "WTFLOW_CONSOLE": "quiet",
+        "WTFLOW_KILL_GRACE": "60",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "script.py"), str(room), kind], cwd=tmp_path, env=env
+    )
+    wait_for(lambda: _started(room / "work-pid"), "work to start")
+    proc.send_signal(sig)
+    wait_for((room / "work-termed").exists, "work's graceful stop")
+    os.kill(int((room / "work-pid").read_text()), signal.SIGKILL)  # as its grace would: the cleanup starts
+    wait_for(lambda: _started(room / "cleanup-pid"), "the cleanup to start")
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == code  # not after the cleanup's 60 s grace
+    assert gone(int((room / "cleanup-pid").read_text()))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select status, exit_code from runs").fetchall() == [("cancelled", code)]
+        assert dict(conn.execute("select name, status from nodes").fetchall()) == {
+            "top": "cancelled", "work": "cancelled", "cleanup": "cancelled"
+        }  # fmt: skip

@@ -10,7 +10,7 @@ The commands themselves are in wtflow/commands/, one module each; this module is
 skeleton, the global options, the settings and `main()`.
 
 Exit codes: 0 ok · 1 a node failed · 2 usage, configuration or wtfile error · 3 internal error
-(a crash log is written) · 130 Ctrl-C · 143 SIGTERM.
+(a crash log is written) · 130 Ctrl-C · 143 SIGTERM · 129 SIGHUP.
 """
 
 from __future__ import annotations

@@ -85,7 +85,8 @@ class Engine:
         plan.check_tags(plan.tags_in(workflow), {"tags=": self._tags, "skip_tags=": self._skip_tags})
         self._executor = executor if executor is not None else default_executor(self.config)
         self._fanout = Fanout([], self.problems)
-        self._interrupts = Interrupts()
+        # A second interrupt ends every process at once, rather than after its kill grace.
+        self._interrupts = Interrupts(hurry=getattr(self._executor, "hurry", None))
 
     def run(self, *, resume: str | PreviousRun | None = None) -> int:
         """Run to the end and return the exit code; for scripts (`raise SystemExit(engine.run())`)."""

@@ -71,24 +71,32 @@ class RunState:
 
 
 class Interrupts:
-    """Which signal interrupted a run: SIGTERM cancels the run's task (as asyncio.Runner does
-    for Ctrl-C), and both are noted first, so the record says 130 or 143."""
+    """Which signal interrupted a run: SIGTERM, or SIGHUP (the terminal closed, ssh dropped),
+    cancels the run's task as asyncio.Runner does for Ctrl-C, and each is noted first, so the
+    record says 130, 143 or 129. A second one calls `hurry` (end every process now): the
+    first's clean-up (`always` nodes, kill graces) is what it cuts short."""
 
-    def __init__(self) -> None:
+    def __init__(self, hurry: Callable[[], None] | None = None) -> None:
         self.signal: int | None = None
+        self._hurry = hurry
 
     @contextlib.contextmanager
     def watching(self, task: asyncio.Task[int]) -> Iterator[None]:
         self.signal = None
         loop, previous = asyncio.get_running_loop(), signal.getsignal(signal.SIGINT)
+        # Under nohup SIGHUP is ignored, and must stay so.
+        handled = [signal.SIGTERM] + (
+            [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN else []
+        )
         installed = False
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            loop.add_signal_handler(signal.SIGTERM, self._cancel, signal.SIGTERM, task)
+            for signum in handled:
+                loop.add_signal_handler(signum, self._cancel, signum, task)
             installed = True
             if callable(previous):  # asyncio.Runner's own: it cancels the task; note why first
 
                 def on_sigint(signum: int, frame: FrameType | None) -> None:
-                    self.signal = self.signal or signum
+                    self._noted(signum)
                     previous(signum, frame)
 
                 signal.signal(signal.SIGINT, on_sigint)
@@ -96,11 +104,17 @@ class Interrupts:
             yield
         finally:
             if installed:
-                loop.remove_signal_handler(signal.SIGTERM)
+                for signum in handled:
+                    loop.remove_signal_handler(signum)
                 signal.signal(signal.SIGINT, previous)
 
+    def _noted(self, signum: int) -> None:
+        if self.signal is not None and self._hurry is not None:
+            self._hurry()
+        self.signal = self.signal or signum
+
     def _cancel(self, signum: int, task: asyncio.Task[int]) -> None:
-        self.signal = signum
+        self._noted(signum)
         task.cancel()
 
     def run(self, main: Callable[[], Coroutine[Any, Any, int]]) -> int:

@@ -54,6 +54,7 @@ class MemoryExecutor:
         self.peak = 0
         self.closed = 0
         self.abandoned = 0
+        self.hurried = 0
 
     @property
     def capacity(self) -> int | None:
@@ -107,6 +108,9 @@ class MemoryExecutor:
         if script.returns and script.result().exit_code == 0:
             dynamic.save(script.returns, Path(request.env["WTFLOW_ARTIFACTS"]))
         return script.result()
+
+    def hurry(self) -> None:
+        self.hurried += 1
 
     def abandon(self) -> None:
         self.abandoned += 1

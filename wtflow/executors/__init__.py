@@ -25,7 +25,10 @@ stopping meanwhile. It is optional: the engine calls `run_attempt()`, which pass
 executor whose `run()` has that parameter.
 
 An executor owns its processes: the engine never signals a pid. `abandon()` is the last resort
-after a second Ctrl-C (synchronous: the event loop is gone); `aclose()` ends a run cleanly.
+after a second Ctrl-C (synchronous: the event loop is gone); `aclose()` ends a run cleanly. An
+executor may also have `hurry()`: a second interrupt while the first's clean-up runs (`always`
+nodes, kill graces), the loop still turning; it kills what runs at once, and the stops under way
+then find it ended. Without it, that clean-up takes its graces.
 """
 
 from __future__ import annotations

@@ -372,15 +372,24 @@ class DaskExecutor:
                 return StartNotice(*started)
         return None
 
+    def hurry(self) -> None:
+        # The stops under way wait for the workers' answers on the loop: not held up for this.
+        self._kill_everywhere()
+
     def abandon(self) -> None:
-        # A second Ctrl-C ended the loop, and the client with it, mid-stop: through a connection
-        # of our own, every worker kills these runs' processes at once (no grace: the user asked
-        # twice) and keeps their attempts still on their way from starting.
-        tokens = sorted({*self._attempts, *self._abandoned})
+        # A second Ctrl-C ended the loop, and the client with it, mid-stop.
+        killer = self._kill_everywhere()
         self._attempts.clear()
         self._abandoned.clear()
+        if killer is not None:
+            killer.join(CONNECT_TIMEOUT + STOP_SLACK)
+
+    def _kill_everywhere(self) -> threading.Thread | None:
+        """Through a connection of our own, every worker kills these runs' processes at once (no
+        grace: the user asked twice) and keeps their attempts still on their way from starting."""
+        tokens = sorted({*self._attempts, *self._abandoned})
         if not tokens:
-            return
+            return None
         run_ids = sorted(self._run_ids)
 
         def kill_all() -> None:
@@ -392,7 +401,7 @@ class DaskExecutor:
 
         killer = threading.Thread(target=kill_all, name="wtflow-abandon", daemon=True)
         killer.start()
-        killer.join(CONNECT_TIMEOUT + STOP_SLACK)
+        return killer
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
