@@ -27,7 +27,8 @@ _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, XFS); no 
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """What `keep` found: the files kept, and why the node fails if a declared file is missing."""
+    """What `keep` found: the files kept, and why the node fails if a declared file is missing
+    or cannot be copied."""
 
     files: tuple[KeptFile, ...]
     problem: str | None = None
@@ -42,6 +43,7 @@ def keep(node: Node, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept
     if result.is_file():
         files.append(KeptFile("result", result, result.stat().st_size, digest(result), "result"))
     missing: list[str] = []
+    problems: list[str] = []
     base = Path(cwd) if cwd is not None else Path.cwd()
     for artifact in node.artifacts:
         found = matches(artifact, base)
@@ -49,20 +51,28 @@ def keep(node: Node, folder: Path, cwd: Path | None, *, succeeded: bool) -> Kept
             if not artifact.optional:
                 missing.append(f"{artifact.name} ({artifact.file_path})")
             continue
-        target = folder / artifact.name
+        absolute, target = Path(str(artifact.file_path)).is_absolute(), folder / artifact.name
         target.mkdir(mode=0o700, parents=True, exist_ok=True)
         for source in found:
-            copy = target / _unique(target, source.name)
-            copy_file(source, copy)
-            relative = os.path.relpath(source, base)
-            files.append(KeptFile(artifact.name, copy, copy.stat().st_size, digest(copy), "file", relative))
-    problem = None
+            copy, relative = target / _unique(target, source.name), os.path.relpath(source, base)
+            try:
+                copy_file(source, copy)
+                files.append(
+                    KeptFile(artifact.name, copy, copy.stat().st_size, digest(copy), "file", relative)
+                )
+            except OSError as e:  # unreadable (mode 000, /proc/*/mem), gone, a full disk: the node fails
+                copy.unlink(missing_ok=True)
+                shown = source if absolute else relative
+                problems.append(
+                    f"declared artifact {artifact.name} ({shown}) cannot be copied: {e.strerror or e}"
+                )
     if missing and succeeded:
-        problem = (
+        problems.insert(
+            0,
             f"declared artifact {', '.join(missing)} was not made in {base}; make the node write it, "
-            "fix its file_path, or mark it optional=True"
+            "fix its file_path, or mark it optional=True",
         )
-    return Kept(tuple(files), problem)
+    return Kept(tuple(files), "; ".join(problems) or None)
 
 
 def forget(node: Node) -> None:

@@ -60,6 +60,28 @@ def test_a_missing_declared_file_fails_the_node_unless_optional(tmp_path: Path) 
     assert Engine(wf(maybe), config(tmp_path)).run() == 0
 
 
+def test_a_declared_file_that_cannot_be_copied_fails_its_node_not_the_run(tmp_path: Path) -> None:
+    """/proc/self/mem is a regular file that even root cannot read from its start (EIO): the node
+    fails with a line saying so, and the run goes on under the failure policy."""
+    mem = Artifact("mem", file_path="/proc/self/mem")
+    build = Node("build", Command("echo built"), artifacts=[mem])
+    after = Node("after", Command("true"))
+    db_url = f"sqlite:///{tmp_path / 'wtflow.db'}"
+    assert Engine(wf(build, after), config(tmp_path, db__url=db_url)).run() == 1
+    assert (build.status, after.status) == ("failed", "skipped")
+    assert (
+        "wtflow: declared artifact mem (/proc/self/mem) cannot be copied: Input/output error\n"
+        in build.stderr_artifact.text()
+    )
+    assert not (build.stdout_artifact.path.parent / "mem" / "mem").exists()
+    with sa.create_engine(db_url).connect() as conn:
+        assert conn.execute(sa.select(tables.runs.c.status)).scalar_one() == "failed"
+    going_on = Node("after", Command("true"))
+    failing = Node("build", Command("true"), artifacts=[mem])
+    assert Engine(wf(failing, going_on), config(tmp_path, run__ignore_failure=True)).run() == 1
+    assert going_on.status == "succeeded"
+
+
 def test_a_gigabyte_file_is_copied_with_flat_memory(tmp_path: Path) -> None:
     """The copy goes through the kernel (or a reflink): the orchestrator's peak RSS stays far
     below the file's size."""
