@@ -84,10 +84,9 @@ def run_forked(
 
 
 def _name_after_run(env: Mapping[str, str]) -> None:
-    tokens = env.get("WTFLOW_PROCESS_TOKENS", "").split(",")  # ...,RUN,RUN:INDEX:ATTEMPT
-    prctl = _prctl()
-    if len(tokens) >= 2 and prctl is not None:
-        prctl(_PR_SET_NAME, f"{NAME_PREFIX}{tokens[-2][:8]}".encode(), 0, 0, 0)
+    run_id, prctl = env.get("WTFLOW_RUN_ID"), _prctl()
+    if run_id and prctl is not None:
+        prctl(_PR_SET_NAME, f"{NAME_PREFIX}{run_id[:8]}".encode(), 0, 0, 0)
 
 
 def _become(env: Mapping[str, str]) -> None:

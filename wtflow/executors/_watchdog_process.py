@@ -35,7 +35,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Iterator
 
 TOKEN_VAR = b"WTFLOW_PROCESS_TOKENS="
 NAME_PREFIX = b"wtflow:"  # a PyFunc's process name: as _child.NAME_PREFIX
@@ -46,6 +46,19 @@ POLL = 0.2  # seconds between looks at the parent, when the pipe is quiet
 GATHER = 0.05
 
 
+def _read_each(name: str) -> Iterator[tuple[int, bytes]]:
+    """Each other process on this host, with its /proc/PID/`name`."""
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/{name}", "rb") as f:
+                yield int(entry.name), f.read()
+        except OSError:  # gone meanwhile, or a stranger's
+            continue
+
+
 def tokens_on_host() -> dict[str, list[int]]:
     """Each token in a process's WTFLOW_PROCESS_TOKENS on this host, with those PIDs.
 
@@ -53,19 +66,11 @@ def tokens_on_host() -> dict[str, list[int]]:
     run's id and its attempt's token, so either finds them. The one scan of /proc behind the
     watchdog, `wtflow kill` and the local executor's sweep for escapees."""
     found: dict[str, list[int]] = {}
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:  # gone meanwhile, or a stranger's
-            continue
+    for pid, environ in _read_each("environ"):
         for var in environ.split(b"\0"):
             if var.startswith(TOKEN_VAR):
                 for token in set(var[len(TOKEN_VAR) :].split(b",")) - {b""}:
-                    found.setdefault(token.decode(errors="replace"), []).append(int(entry.name))
+                    found.setdefault(token.decode(errors="replace"), []).append(pid)
                 break
     return found
 
@@ -75,17 +80,10 @@ def named_on_host() -> dict[str, list[int]]:
     executors/_child.py names them), those 8 characters, with those PIDs: what `wtflow kill`
     finds a PyFunc by, whose environment in procfs is its fork server's, without the token."""
     found: dict[str, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/comm", "rb") as f:
-                    name = f.read().strip()
-            except OSError:
-                continue
-            if name.startswith(NAME_PREFIX):
-                found.setdefault(name[len(NAME_PREFIX) :].decode(errors="replace"), []).append(
-                    int(entry.name)
-                )
+    for pid, comm in _read_each("comm"):
+        name = comm.strip()
+        if name.startswith(NAME_PREFIX):
+            found.setdefault(name[len(NAME_PREFIX) :].decode(errors="replace"), []).append(pid)
     return found
 
 
